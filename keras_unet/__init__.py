@@ -1,0 +1,31 @@
+"""keras_unet: the 2015 U-Net (Ronneberger, Fischer, Brox) for Keras 3.
+
+Example:
+    >>> from keras_unet import build_unet
+    >>> build_unet((572, 572, 1), n_classes=2, padding="valid").count_params()
+    31030658
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it. Imported on first use, so that
+# `import keras_unet` (and `keras-unet --version`) does not start a Keras backend.
+_EXPORTS = {
+    "build_unet": "keras_unet.model",
+    "output_size": "keras_unet.model",
+    "valid_input_sizes": "keras_unet.model",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'keras_unet' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
