@@ -1,0 +1,311 @@
+"""keras_unet/model.py: the paper's numbers, shapes, errors, training, backends, saving."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from keras_unet import build_unet, output_size, valid_input_sizes
+from keras_unet.model import BATCH_NORM_MOMENTUM, _skip_crops
+
+PAPER_PARAMS = 31_030_658
+
+
+def _layers_of(model, cls):
+    return [layer for layer in model.layers if type(layer) is cls]
+
+
+# ------------------------------------------------------------------ the 2015 paper
+
+
+@pytest.fixture(scope="module")
+def paper_model():
+    return build_unet((572, 572, 1), 2, padding="valid")
+
+
+def test_paper_parameter_count_and_shapes(paper_model):
+    assert paper_model.count_params() == PAPER_PARAMS
+    assert paper_model.input_shape == (None, 572, 572, 1)
+    assert paper_model.output_shape == (None, 388, 388, 2)
+
+
+def test_paper_has_23_convolution_layers(paper_model):
+    # 18 3x3 convolutions + the 1x1 head are Conv2D; the 4 up-convolutions are
+    # Conv2DTranspose (not a Conv2D subclass in Keras 3): 23 in all, as in the paper.
+    conv = _layers_of(paper_model, keras.layers.Conv2D)
+    upconv = _layers_of(paper_model, keras.layers.Conv2DTranspose)
+    assert (len(conv), len(upconv)) == (19, 4)
+    assert [layer.kernel_size for layer in conv].count((3, 3)) == 18
+    assert paper_model.get_layer("head").kernel_size == (1, 1)
+    assert all(layer.kernel_size == (2, 2) and layer.strides == (2, 2) for layer in upconv)
+
+
+def test_paper_feature_map_sizes_follow_the_figure(paper_model):
+    # Figure 1 of the paper: sizes after each level's second convolution.
+    sizes = {
+        "enc1_conv2": 568, "enc2_conv2": 280, "enc3_conv2": 136, "enc4_conv2": 64,
+        "bottleneck_conv2": 28, "dec4_upconv": 56, "dec4_conv2": 52,
+        "dec3_conv2": 100, "dec2_conv2": 196, "dec1_conv2": 388,
+    }
+    for name, size in sizes.items():
+        assert paper_model.get_layer(name).output.shape[1:3] == (size, size), name
+    filters = {"enc1_conv1": 64, "enc4_conv2": 512, "bottleneck_conv2": 1024,
+               "dec4_upconv": 512, "dec1_conv2": 64, "head": 2}
+    for name, n in filters.items():
+        assert paper_model.get_layer(name).output.shape[-1] == n, name
+    # skip connections centre-cropped: 64 -> 56, 136 -> 104, 280 -> 200, 568 -> 392
+    assert {lvl: paper_model.get_layer(f"dec{lvl}_crop").output.shape[1]
+            for lvl in (1, 2, 3, 4)} == {4: 56, 3: 104, 2: 200, 1: 392}
+
+
+def test_layer_names_read_like_the_figure(paper_model):
+    names = [layer.name for layer in paper_model.layers]
+    assert names[:3] == ["image", "enc1_conv1", "enc1_conv2"]
+    assert names[-2:] == ["head", "head_softmax"]
+    for name in ("enc4_pool", "bottleneck_conv1", "bottleneck_conv2", "dec4_upconv",
+                 "dec4_concat", "dec1_upconv", "dec1_conv2"):
+        assert name in names
+    assert paper_model.name == "unet"
+
+
+def test_dropout_at_end_of_contracting_path(paper_model):
+    drops = _layers_of(paper_model, keras.layers.Dropout)
+    assert [(d.name, d.rate) for d in drops] == [("enc4_dropout", 0.5), ("bottleneck_dropout", 0.5)]
+    assert not _layers_of(build_unet((64, 64, 1), 2, filters=4, dropout=0), keras.layers.Dropout)
+    assert not _layers_of(build_unet((64, 64, 1), 2, filters=4, dropout=None), keras.layers.Dropout)
+
+
+def test_bilinear_upsampling_has_the_paper_parameter_count():
+    model = build_unet((572, 572, 1), 2, padding="valid", upsampling="bilinear")
+    assert model.count_params() == PAPER_PARAMS
+    assert model.output_shape == (None, 388, 388, 2)
+    assert len(_layers_of(model, keras.layers.UpSampling2D)) == 4
+
+
+# ------------------------------------------------------------------- size helpers
+
+
+def test_output_size():
+    assert output_size(572, 4, "valid") == 388
+    assert output_size(188, 4, "valid") == 4
+    assert output_size(256, 4, "same") == 256
+    # smallest valid inputs: depth 1: 18 -> 14 -> pool 7 -> 3 -> up 6 -> 2;
+    # depth 2: 44 -> 40 -> 20 -> 16 -> 8 -> 4 -> 8 -> 4 -> 8 -> 4
+    assert [valid_input_sizes(1, d, "valid")[0] for d in (1, 2, 3)] == [18, 44, 92]
+    assert [output_size(s, d, "valid") for d, s in ((1, 18), (2, 44), (3, 92))] == [2, 4, 4]
+
+
+def test_valid_input_sizes():
+    assert valid_input_sizes(572) == [572]
+    assert valid_input_sizes(570) == [556, 572]
+    assert valid_input_sizes(250, padding="same") == [240, 256]
+    assert valid_input_sizes(3, depth=4, padding="same") == [16]
+    assert valid_input_sizes(100, depth=4, padding="valid") == [188]  # nothing smaller fits
+
+
+def test_valid_sizes_are_spaced_by_the_pooling_factor():
+    sizes = [s for s in range(1, 700) if valid_input_sizes(s, 4, "valid") == [s]]
+    assert sizes[:3] == [188, 204, 220] and set(np.diff(sizes)) == {16}
+
+
+def test_skip_crops_are_size_independent():
+    assert _skip_crops(4) == {4: 4, 3: 16, 2: 40, 1: 88}
+
+
+# ----------------------------------------------------------------- output shapes
+
+
+def _fitting_size(depth, padding):
+    near = 96 if padding == "same" else 200
+    return valid_input_sizes(near, depth, padding)[-1]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("upsampling", ["transpose", "bilinear"])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
+def test_output_shapes(depth, padding, upsampling, channels):
+    size = _fitting_size(depth, padding)
+    expected = output_size(size, depth, padding)
+    model = build_unet((size, size + 2**depth, channels), 3, depth=depth, filters=2,
+                       padding=padding, upsampling=upsampling)
+    out_w = output_size(size + 2**depth, depth, padding)
+    assert model.output_shape == (None, expected, out_w, 3)
+    y = model.predict(np.zeros((2, size, size + 2**depth, channels), "float32"), verbose=0)
+    assert y.shape == (2, expected, out_w, 3)
+    np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-5)  # softmax over 3 classes
+
+
+def test_unknown_spatial_size_same_padding():
+    model = build_unet((None, None, 3), 1, filters=4)
+    assert model.output_shape == (None, None, None, 1)
+    y = model.predict(np.random.default_rng(0).random((1, 64, 96, 3), "float32"), verbose=0)
+    assert y.shape == (1, 64, 96, 1) and 0 <= y.min() and y.max() <= 1  # sigmoid
+
+
+def test_unknown_spatial_size_valid_padding():
+    model = build_unet((None, None, 1), 2, filters=4, padding="valid")
+    y = model.predict(np.zeros((1, 204, 572, 1), "float32"), verbose=0)
+    assert y.shape == (1, output_size(204), output_size(572), 2) == (1, 20, 388, 2)
+
+
+def test_output_activations():
+    def act(model):
+        return model.layers[-1].get_config()["activation"]
+
+    assert act(build_unet((32, 32, 1), 1, filters=2)) == "sigmoid"
+    assert act(build_unet((32, 32, 1), 4, filters=2)) == "softmax"
+    logits = build_unet((32, 32, 1), 4, filters=2, output_activation=None)
+    assert act(logits) == "linear" and logits.layers[-1].name == "head_logits"
+
+
+def test_batch_norm_uses_small_dataset_momentum():
+    model = build_unet((64, 64, 1), 2, filters=4, batch_norm=True)
+    bns = _layers_of(model, keras.layers.BatchNormalization)
+    assert len(bns) == 18 and {bn.momentum for bn in bns} == {BATCH_NORM_MOMENTUM} == {0.9}
+    assert not model.get_layer("enc1_conv1").use_bias  # BN's beta is the bias
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_output_is_float32_under_mixed_precision(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = build_unet((32, 32, 1), 2, filters=4)
+        assert model.get_layer("enc1_conv1").compute_dtype == policy.split("_")[1]
+        y = model(np.zeros((1, 32, 32, 1), "float32"))
+        assert keras.backend.standardize_dtype(y.dtype) == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+# ------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        (((64, 64, 1), 0), {}, "n_classes must be an integer >= 1; got 0"),
+        (((64, 64, 1), 2.0), {}, "n_classes must be an integer >= 1; got 2.0"),
+        (((64, 64, 1), 2), {"depth": 0}, "depth must be an integer >= 1; got 0"),
+        (((64, 64, 1), 2), {"filters": 0}, "filters must be an integer >= 1; got 0"),
+        (((570, 570, 1), 2), {"padding": "valid"},
+         "input height: input size 570 does not fit a depth-4 U-Net with padding='valid'"),
+        (((64, 60, 1), 2), {}, "input width: input size 60 does not fit"),
+        (((572, 572), 2), {}, r"add a channel axis, e.g. \(572, 572, 1\)"),
+        (((64, 64, None), 2), {}, "channel axis must be a known integer >= 1; got None"),
+        ((64, 2), {}, r"input_shape must be \(height, width, channels\); got 64"),
+        (((64, 64, 1), 2), {"padding": "full"},
+         "padding must be one of 'same', 'valid'; got 'full'"),
+        (((64, 64, 1), 2), {"upsampling": "nearest"},
+         "upsampling must be one of 'transpose', 'bilinear'; got 'nearest'"),
+        (((64, 64, 1), 2), {"activation": "relux"}, "activation 'relux' is not a Keras"),
+        (((64, 64, 1), 2), {"output_activation": "soft"}, "output_activation must be 'auto'"),
+        (((64, 64, 1), 1), {"output_activation": "softmax"}, "always outputs 1"),
+        (((64, 64, 1), 2), {"dropout": 1.5}, r"dropout must be a rate in \[0, 1\)"),
+    ],
+)
+def test_bad_arguments(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_unet(*args, **kwargs)
+
+
+def test_size_error_names_the_nearest_sizes():
+    with pytest.raises(ValueError, match="Nearest sizes that fit: 556, 572"):
+        build_unet((570, 572, 1), 2, padding="valid")
+    with pytest.raises(ValueError, match=r"multiple of 16 \(2\*\*depth\). Nearest sizes that fit: 240, 256"):
+        build_unet((250, 256, 1), 2)
+    with pytest.raises(ValueError, match="Nearest sizes that fit: 188"):
+        output_size(100)
+
+
+# ----------------------------------------------------------------------- training
+
+
+def _toy_data(n=8, size=32, seed=0):
+    """Bright disks on a dark noisy background; the mask is the disks."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    images = rng.normal(0.2, 0.05, (n, size, size, 1)).astype("float32")
+    masks = np.zeros((n, size, size, 1), "float32")
+    for i in range(n):
+        cy, cx = rng.integers(8, size - 8, 2)
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 < 36
+        masks[i, disk, 0] = 1
+        images[i, disk, 0] += 0.6
+    return images, masks
+
+
+def test_training_steps_lower_the_loss():
+    keras.utils.set_random_seed(0)
+    images, masks = _toy_data()
+    model = build_unet((32, 32, 1), 1, depth=2, filters=8, dropout=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    before = [w.copy() for w in model.get_weights()]
+    first = float(model.train_on_batch(images, masks))
+    for _ in range(30):
+        last = float(model.train_on_batch(images, masks))
+    assert np.isfinite(first) and np.isfinite(last)
+    assert last < 0.5 * first, (first, last)
+    assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_valid_padding_trains_against_cropped_masks():
+    images, masks = _toy_data(n=4, size=44)
+    model = build_unet((44, 44, 1), 2, depth=2, filters=4, padding="valid")
+    border = (44 - output_size(44, 2, "valid")) // 2  # 20 pixels consumed a side
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = model.fit(images, masks[:, border:-border, border:-border], epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+
+
+# ----------------------------------------------------------------------- backends
+
+_BACKEND_SCRIPT = textwrap.dedent(
+    """
+    import json, keras, numpy as np
+    from keras_unet import build_unet
+    paper = build_unet((572, 572, 1), 2, padding="valid")
+    # Binary (sigmoid + BCE): Keras 3.15's own sparse_categorical_crossentropy fails
+    # its backward pass on 4-D outputs under torch ("grad_input must be contiguous").
+    small = build_unet((32, 32, 1), 1, depth=2, filters=4, batch_norm=True)
+    small.compile(optimizer="adam", loss="binary_crossentropy")
+    x = np.random.default_rng(0).random((2, 32, 32, 1), dtype="float32")
+    loss = small.train_on_batch(x, (x > 0.5).astype("float32"))
+    print(json.dumps({"backend": keras.backend.backend(), "params": paper.count_params(),
+                      "output": list(paper.output_shape[1:]), "loss": float(loss)}))
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_same_model_on_other_backends(backend):
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    done = subprocess.run([sys.executable, "-c", _BACKEND_SCRIPT], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend
+    assert result["params"] == PAPER_PARAMS
+    assert result["output"] == [388, 388, 2]
+    assert np.isfinite(result["loss"]) and result["loss"] > 0
+
+
+# ------------------------------------------------------------------------- saving
+
+
+def test_save_and_load_in_safe_mode(tmp_path):
+    model = build_unet((None, None, 1), 3, depth=3, filters=4, batch_norm=True,
+                       upsampling="bilinear", padding="valid")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    images = np.random.default_rng(1).random((2, 92, 92, 1), dtype="float32")
+    model.fit(images, np.zeros((2, 4, 4), "int32"), epochs=1, verbose=0)  # move BN stats
+    path = tmp_path / "unet.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)  # no custom_objects
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
