@@ -1,0 +1,208 @@
+"""keras_unet/losses.py: hand-computed values, Keras's own losses, weights, bad input."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_unet import build_unet, output_size
+from keras_unet.losses import (DiceCELoss, DiceLoss, FocalLoss, FocalTverskyLoss, JaccardLoss,
+                               TverskyLoss)
+
+ALL_LOSSES = [DiceLoss, JaccardLoss, TverskyLoss, FocalTverskyLoss, FocalLoss, DiceCELoss]
+
+
+def value(loss, *args, **kwargs):
+    return float(ops.convert_to_numpy(loss(*args, **kwargs)))
+
+
+# A 2x2 binary case: truth has 2 foreground pixels, the prediction finds one of them
+# (0.8) and puts 0.4 on a background pixel.
+TRUTH = np.array([[[1, 1], [0, 0]]], "float32")[..., None]
+PRED = np.array([[[0.8, 0.0], [0.4, 0.0]]], "float32")[..., None]
+# soft counts: TP = 0.8, FP = 0.4, FN = 0.2 + 1.0 = 1.2
+
+
+def test_binary_region_losses_by_hand():
+    assert value(DiceLoss(smooth=0), TRUTH, PRED) == pytest.approx(1 - 1.6 / (2 + 1.2))
+    assert value(DiceLoss(smooth=1), TRUTH, PRED) == pytest.approx(1 - 2.6 / 4.2)
+    assert value(JaccardLoss(smooth=0), TRUTH, PRED) == pytest.approx(1 - 0.8 / 2.4)
+    tversky = 1 - 0.8 / (0.8 + 0.3 * 0.4 + 0.7 * 1.2)
+    assert value(TverskyLoss(smooth=0), TRUTH, PRED) == pytest.approx(tversky)
+    assert value(FocalTverskyLoss(smooth=0), TRUTH, PRED) == pytest.approx(tversky**0.75)
+    # Tversky with alpha = beta = 0.5 is Dice
+    assert value(TverskyLoss(0.5, 0.5, smooth=0), TRUTH, PRED) == pytest.approx(1 - 1.6 / 3.2)
+
+
+def test_multiclass_dice_per_class_mean_by_hand():
+    labels = np.array([[[0, 1, 2]]])  # one image of 1x3 pixels
+    probs = np.array([[[[1.0, 0, 0], [0.5, 0.5, 0], [0, 0, 1.0]]]], "float32")
+    # class 0: TP .5+... = 1.0, |T| = 1, |P| = 1.5 -> 2/2.5; class 1: 2*.5/(1+.5);
+    # class 2: 2*1/(1+1) = 1
+    per_class = np.array([2 / 2.5, 1 / 1.5, 1.0])
+    assert value(DiceLoss(smooth=0), labels, probs) == pytest.approx(1 - per_class.mean())
+    weights = [0.0, 1.0, 3.0]
+    weighted = (per_class * weights).sum() / 4
+    assert value(DiceLoss(smooth=0, class_weights=weights), labels, probs) == pytest.approx(1 - weighted)
+    # (N, H, W, 1) masks are the same as (N, H, W)
+    assert value(DiceLoss(smooth=0), labels[..., None], probs) == pytest.approx(1 - per_class.mean())
+
+
+def test_region_losses_match_keras():
+    rng = np.random.default_rng(0)
+    truth = (rng.random((1, 8, 8, 1)) > 0.5).astype("float32")
+    pred = rng.random((1, 8, 8, 1)).astype("float32")
+    assert value(DiceLoss(smooth=0), truth, pred) == pytest.approx(value(keras.losses.Dice(), truth, pred), rel=1e-5)
+    # Keras's Tversky puts its alpha on the false negatives; ours (Salehi et al.) on the
+    # false positives
+    assert value(TverskyLoss(0.3, 0.7, smooth=0), truth, pred) == pytest.approx(
+        value(keras.losses.Tversky(alpha=0.7, beta=0.3), truth, pred), rel=1e-5)
+    assert value(TverskyLoss(0.3, 0.7, smooth=0), truth, pred) != pytest.approx(
+        value(keras.losses.Tversky(alpha=0.3, beta=0.7), truth, pred), rel=1e-3)
+
+
+def test_pixel_losses_match_keras_with_pixel_weights():
+    rng = np.random.default_rng(1)
+    truth = (rng.random((2, 6, 6, 1)) > 0.5).astype("float32")
+    pred = rng.uniform(0.05, 0.95, (2, 6, 6, 1)).astype("float32")
+    weights = rng.uniform(0.5, 10, (2, 6, 6)).astype("float32")
+    ours = DiceCELoss(dice_weight=0)
+    for w in (None, weights):
+        assert value(ours, truth, pred, w) == pytest.approx(
+            value(keras.losses.BinaryCrossentropy(), truth, pred, w), rel=1e-5)
+        assert value(FocalLoss(gamma=2, alpha=0.25), truth, pred, w) == pytest.approx(
+            value(keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.25,
+                                                       gamma=2), truth, pred, w), rel=1e-5)
+    labels = rng.integers(0, 3, (2, 6, 6))
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(rng.normal(size=(2, 6, 6, 3))))
+    assert value(ours, labels, probs, weights) == pytest.approx(
+        value(keras.losses.SparseCategoricalCrossentropy(), labels, probs, weights), rel=1e-5)
+    one_hot = np.eye(3)[labels]
+    assert value(FocalLoss(gamma=2, alpha=0.25), labels, probs, weights) == pytest.approx(
+        value(keras.losses.CategoricalFocalCrossentropy(alpha=0.25, gamma=2), one_hot, probs,
+              weights), rel=1e-5)
+
+
+def test_combined_is_the_sum_of_its_parts():
+    ce = value(DiceCELoss(dice_weight=0), TRUTH, PRED)
+    dice = value(DiceLoss(), TRUTH, PRED)
+    # pixels (truth, p): (1, .8), (1, 0 -> clipped to Keras's epsilon 1e-7), (0, .4), (0, 0)
+    eps = 1e-7
+    assert ce == pytest.approx(-(np.log(0.8) + np.log(eps) + np.log(0.6) + np.log(1 - eps)) / 4,
+                               rel=1e-4)
+    assert value(DiceCELoss(ce_weight=2, dice_weight=3), TRUTH, PRED) == pytest.approx(2 * ce + 3 * dice)
+
+
+@pytest.mark.parametrize("loss_class", ALL_LOSSES)
+def test_from_logits(loss_class):
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(2, 5, 5, 1)).astype("float32")
+    truth = (rng.random((2, 5, 5, 1)) > 0.5).astype("float32")
+    probs = 1 / (1 + np.exp(-logits))
+    assert value(loss_class(from_logits=True), truth, logits) == pytest.approx(
+        value(loss_class(), truth, probs), rel=1e-5)
+    logits3 = rng.normal(size=(2, 5, 5, 3)).astype("float32")
+    labels = rng.integers(0, 3, (2, 5, 5))
+    probs3 = np.exp(logits3) / np.exp(logits3).sum(-1, keepdims=True)
+    assert value(loss_class(from_logits=True), labels, logits3) == pytest.approx(
+        value(loss_class(), labels, probs3), rel=1e-5)
+
+
+@pytest.mark.parametrize("loss_class", [DiceLoss, JaccardLoss, TverskyLoss, FocalTverskyLoss])
+def test_empty_masks_are_defined(loss_class):
+    empty = np.zeros((2, 4, 4, 1), "float32")
+    for smooth in (0.0, 1.0):
+        assert value(loss_class(smooth=smooth), empty, empty) == 0.0  # perfect, not NaN
+    assert value(loss_class(smooth=1.0), empty, np.full_like(empty, 0.5)) > 0.5
+
+
+def test_region_pixel_weights_by_hand():
+    # weight 3 on the missed foreground pixel: TP = 0.8, FP = 0.4, FN = 0.2 + 3 * 1.0
+    weights = np.array([[[1, 3], [1, 1]]], "float32")
+    expected = 1 - 1.6 / (1.6 + 0.4 + 3.2)
+    assert value(DiceLoss(smooth=0), TRUTH, PRED, weights) == pytest.approx(expected)
+    assert value(DiceLoss(smooth=0), TRUTH, PRED, weights[..., None]) == pytest.approx(expected)
+
+
+def test_per_image_weights():
+    truth = np.concatenate([TRUTH, TRUTH])
+    pred = np.concatenate([PRED, TRUTH])  # second image perfect
+    first = 1 - 1.6 / 3.2
+    assert value(DiceLoss(smooth=0), truth, pred) == pytest.approx(first / 2)
+    assert value(DiceLoss(smooth=0), truth, pred, np.array([3.0, 1.0])) == pytest.approx(3 * first / 2)
+    none = DiceLoss(smooth=0, reduction="none")(truth, pred)
+    np.testing.assert_allclose(ops.convert_to_numpy(none), [first, 0.0], atol=1e-6)
+
+
+@pytest.mark.parametrize("loss_class", ALL_LOSSES)
+def test_ignored_labels_do_not_count(loss_class):
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, (1, 6, 6))
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(rng.normal(size=(1, 6, 6, 3))))
+    unlabelled = labels.copy()
+    unlabelled[0, :2] = 255  # two rows marked "unlabelled"
+    weights = np.ones((1, 6, 6), "float32")
+    weights[0, :2] = 0
+    assert value(loss_class(), unlabelled, probs) == pytest.approx(
+        value(loss_class(), labels, probs, weights), rel=1e-5)
+
+
+def test_nan_predictions_propagate():
+    # documented: NaN in the output gives a NaN loss (TerminateOnNaN stops training)
+    pred = PRED.copy()
+    pred[0, 0, 0, 0] = np.nan
+    assert np.isnan(value(DiceLoss(), TRUTH, pred))
+
+
+@pytest.mark.parametrize(
+    "truth_shape, pred_shape, message",
+    [
+        ((1, 8, 8, 1), (1, 6, 6, 1), r"mask spatial shape \(8, 8\) differs from the output's \(6, 6\)"),
+        ((1, 8, 8, 3), (1, 8, 8, 3), "masks must be sparse class indices, not one-hot"),
+        ((1, 8), (1, 8, 8, 2), r"mask shape \(1, 8\) does not fit the output shape"),
+        ((8, 8), (8, 8), "y_pred must be"),
+    ],
+)
+def test_shape_errors(truth_shape, pred_shape, message):
+    with pytest.raises(ValueError, match=message):
+        DiceLoss()(np.zeros(truth_shape), np.zeros(pred_shape, "float32"))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="gamma must be > 0; got 0"):
+        TverskyLoss(gamma=0)
+    with pytest.raises(ValueError, match="alpha must be >= 0; got -1"):
+        TverskyLoss(alpha=-1)
+    with pytest.raises(ValueError, match="class_weights has 2 entries for 3 output classes"):
+        DiceLoss(class_weights=[1, 1])(np.zeros((1, 2, 2)), np.full((1, 2, 2, 3), 1 / 3))
+    with pytest.raises(ValueError, match="sample_weight of shape"):
+        DiceLoss()(TRUTH, PRED, np.ones((1, 2, 2, 2)))
+
+
+@pytest.mark.parametrize("loss_class", ALL_LOSSES)
+def test_serialization_round_trip(loss_class):
+    loss = loss_class(from_logits=True)
+    again = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert type(again) is loss_class and again.get_config() == loss.get_config()
+    assert value(again, TRUTH, PRED) == pytest.approx(value(loss, TRUTH, PRED))
+
+
+def test_fit_valid_padding_model_with_pixel_weights():
+    """The weight map reaches the loss through sample_weight, masks and weights cropped."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 44, 44, 1)).astype("float32")
+    out = output_size(44, 2, "valid")
+    border = (44 - out) // 2
+    masks = (images[:, border:-border, border:-border] > 0.5).astype("float32")
+    weights = rng.uniform(1, 10, (4, out, out)).astype("float32")
+    model = build_unet((44, 44, 1), 1, depth=2, filters=4, padding="valid", dropout=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=DiceCELoss())
+    evaluated = model.evaluate(images, masks, sample_weight=weights, batch_size=4, verbose=0)
+    by_hand = value(DiceCELoss(), masks, model.predict(images, verbose=0), weights)
+    assert evaluated == pytest.approx(by_hand, rel=1e-4)
+    unweighted = model.evaluate(images, masks, batch_size=4, verbose=0)
+    assert evaluated > 2 * unweighted  # weights averaging 5.5 scale the CE term
+    history = model.fit(images, masks, sample_weight=weights, batch_size=4, epochs=5, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0] and np.isfinite(losses).all()
