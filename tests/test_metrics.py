@@ -1,0 +1,138 @@
+"""keras_unet/metrics.py: known arrays, accumulation over batches, Keras's own metrics."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_unet import build_unet
+from keras_unet.metrics import DiceCoefficient, PixelError, iou
+
+
+def result(metric, *batches):
+    metric.reset_state()
+    for batch in batches:
+        metric.update_state(*batch)
+    return float(keras.ops.convert_to_numpy(metric.result()))
+
+
+def binary(truth, probs):
+    return (np.array(truth, "float32")[None, :, :, None], np.array(probs, "float32")[None, :, :, None])
+
+
+# truth 1 1 0 0 / prediction (at 0.5) 1 0 1 0: TP 1, |T| 2, |P| 2
+BATCH_A = binary([[1, 1, 0, 0]], [[0.9, 0.2, 0.7, 0.1]])
+# truth 1 1 1 1 / prediction 1 1 1 1
+BATCH_B = binary([[1, 1, 1, 1]], [[0.6, 0.6, 0.6, 0.6]])
+
+
+def test_binary_dice_accumulates_over_batches():
+    assert result(DiceCoefficient(1), BATCH_A) == pytest.approx(0.5)
+    # over both batches: TP 5, |T| 6, |P| 6 -> 10/12, not the mean (0.5 + 1) / 2
+    assert result(DiceCoefficient(1), BATCH_A, BATCH_B) == pytest.approx(10 / 12)
+    # at 0.15 the prediction is 1 1 1 0: TP 2, |T| 2, |P| 3
+    assert result(DiceCoefficient(1, threshold=0.15), BATCH_A) == pytest.approx(2 * 2 / (2 + 3))
+
+
+def test_binary_dice_from_logits_and_weights():
+    truth, probs = BATCH_A
+    logits = np.log(probs / (1 - probs))
+    assert result(DiceCoefficient(1, from_logits=True), (truth, logits)) == pytest.approx(0.5)
+    # weight 3 on the missed pixel: TP 1, |T| 1 + 3, |P| 2 -> 2 / 6
+    weights = np.array([[[1, 3, 1, 1]]], "float32")
+    assert result(DiceCoefficient(1), (truth, probs, weights)) == pytest.approx(2 / 6)
+
+
+LABELS = np.array([[[0, 1, 2, 2]]])  # one image, 1x4 pixels
+PROBS = np.array([[[[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.2, 0.7, 0.1]]]], "float32")
+# arg-max: 0 0 2 1. class 0: TP 1, |T| 1, |P| 2 -> 2/3; class 1: TP 0, |T| 1, |P| 1 -> 0;
+# class 2: TP 1, |T| 2, |P| 1 -> 2/3
+
+
+def test_multiclass_dice_per_class_and_mean():
+    assert result(DiceCoefficient(3), (LABELS, PROBS)) == pytest.approx((2 / 3 + 0 + 2 / 3) / 3)
+    assert [result(DiceCoefficient(3, class_id=c), (LABELS, PROBS)) for c in range(3)] \
+        == pytest.approx([2 / 3, 0, 2 / 3])
+    assert DiceCoefficient(3, class_id=2).name == "dice_class2"
+
+
+def test_absent_classes_are_left_out():
+    labels = np.zeros((1, 1, 4), int)
+    probs = np.tile(np.array([0.9, 0.05, 0.05], "float32"), (1, 1, 4, 1))
+    assert result(DiceCoefficient(3), (labels, probs)) == 1.0  # classes 1, 2 absent
+    assert result(DiceCoefficient(3, class_id=1), (labels, probs)) == 1.0
+    empty = binary([[0, 0]], [[0.1, 0.2]])
+    assert result(DiceCoefficient(1), empty) == 1.0  # nothing to find, nothing found
+
+
+def test_ignored_labels():
+    labels = LABELS.copy()
+    labels[0, 0, 3] = 255  # the last pixel (predicted 1) unlabelled: labels 0 1 2 -
+    # class 0: 2/3; class 1: TP 0, |T| 1, |P| 0 (pixel 3 ignored) -> 0; class 2: 2*1/(1+1)
+    assert result(DiceCoefficient(3), (labels, PROBS)) == pytest.approx((2 / 3 + 0 + 1) / 3)
+    assert result(PixelError(3), (labels, PROBS)) == pytest.approx(1 / 3)
+
+
+def test_pixel_error_matches_keras_accuracy():
+    assert result(PixelError(1), BATCH_A) == pytest.approx(0.5)
+    assert result(PixelError(1), BATCH_A, BATCH_B) == pytest.approx(2 / 8)
+    assert result(PixelError(3), (LABELS, PROBS)) == pytest.approx(0.5)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, (3, 8, 8))
+    probs = rng.random((3, 8, 8, 4)).astype("float32")
+    accuracy = keras.metrics.SparseCategoricalAccuracy()
+    accuracy.update_state(labels, probs)
+    assert result(PixelError(4), (labels, probs)) == pytest.approx(1 - float(accuracy.result()))
+    truth = (rng.random((3, 8, 8, 1)) > 0.5).astype("float32")
+    p = rng.random((3, 8, 8, 1)).astype("float32")
+    binary_accuracy = keras.metrics.BinaryAccuracy()
+    binary_accuracy.update_state(truth, p)
+    assert result(PixelError(1), (truth, p)) == pytest.approx(1 - float(binary_accuracy.result()))
+
+
+def test_iou():
+    # binary: TP 1, FP 1, FN 1 -> 1/3
+    assert result(iou(1), BATCH_A) == pytest.approx(1 / 3)
+    # multi-class, arg-max 0 0 2 1: class 0: 1/(1+1+0)=1/2, class 1: 0/2 = 0, class 2: 1/2
+    assert result(iou(3), (LABELS, PROBS)) == pytest.approx(1 / 3)
+    assert result(iou(3, class_id=2), (LABELS, PROBS)) == pytest.approx(1 / 2)
+    labels = LABELS.copy()
+    labels[0, 0, 3] = 255
+    # with pixel 3 ignored, arg-max 0 0 2 on labels 0 1 2: class 0: 1/2; class 1: 0/1;
+    # class 2: 1/1
+    assert result(iou(3, ignore_class=255), (labels, PROBS)) == pytest.approx(1 / 2)
+    assert isinstance(iou(1), keras.metrics.BinaryIoU)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 1; got 0"):
+        DiceCoefficient(0)
+    with pytest.raises(ValueError, match=r"class_id must be in \[0, 3\); got 3"):
+        DiceCoefficient(3, class_id=3)
+    with pytest.raises(ValueError, match=r"class_id must be in \[0, 2\); got 5"):
+        iou(2, class_id=5)
+    with pytest.raises(ValueError, match="dice was made for 2 classes but the output has 3"):
+        DiceCoefficient(2).update_state(LABELS, PROBS)
+    with pytest.raises(ValueError, match="differs from the output's"):
+        PixelError(1).update_state(np.zeros((1, 3, 3, 1)), np.zeros((1, 4, 4, 1)))
+
+
+@pytest.mark.parametrize("metric", [DiceCoefficient(3, class_id=1, threshold=0.3),
+                                    PixelError(1, from_logits=True), iou(3), iou(1)])
+def test_serialization_round_trip(metric):
+    again = keras.metrics.deserialize(keras.metrics.serialize(metric))
+    assert type(again) is type(metric) and again.get_config() == metric.get_config()
+
+
+def test_metrics_in_fit_history():
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 32, 32, 1)).astype("float32")
+    labels = (images[..., 0] * 3).astype("int32")
+    model = build_unet((32, 32, 1), 3, depth=2, filters=4)
+    model.compile("adam", "sparse_categorical_crossentropy",
+                  metrics=[DiceCoefficient(3), DiceCoefficient(3, class_id=0), iou(3),
+                           PixelError(3)])
+    history = model.fit(images, labels, epochs=1, verbose=0)
+    assert {"dice", "dice_class0", "mean_iou", "pixel_error"} <= set(history.history)
+    probs = model.predict(images, verbose=0)
+    evaluated = model.evaluate(images, labels, verbose=0, return_dict=True)
+    assert evaluated["pixel_error"] == pytest.approx(result(PixelError(3), (labels, probs)), abs=1e-6)
