@@ -23,25 +23,10 @@ def _version(module):
         return None
 
 
-def _devices(backend):
-    """Names of the devices the active Keras backend can compute on."""
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return [d.name.replace("/physical_device:", "") for d in tf.config.list_physical_devices()]
-    if backend == "jax":
-        import jax
-
-        return [f"{d.platform.upper()}:{d.id}" for d in jax.devices()]
-    if backend == "torch":
-        import torch
-
-        return ["CPU:0"] + [f"GPU:{i}" for i in range(torch.cuda.device_count())]
-    return ["(unknown for this backend)"]
-
-
 def cmd_info(args):
     import keras
+
+    from keras_unet.training import available_devices
 
     backend = keras.backend.backend()
     rows = [
@@ -52,7 +37,7 @@ def cmd_info(args):
     ]
     for name in ("tensorflow", "jax", "torch", "numpy"):
         rows.append((name, _version(name) or "not installed"))
-    rows.append(("devices", ", ".join(_devices(backend))))
+    rows.append(("devices", ", ".join(available_devices())))
     for key, value in rows:
         print(f"{key:<11} {value}")
     return 0

@@ -226,23 +226,9 @@ def test_size_error_names_the_nearest_sizes():
 # ----------------------------------------------------------------------- training
 
 
-def _toy_data(n=8, size=32, seed=0):
-    """Bright disks on a dark noisy background; the mask is the disks."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    images = rng.normal(0.2, 0.05, (n, size, size, 1)).astype("float32")
-    masks = np.zeros((n, size, size, 1), "float32")
-    for i in range(n):
-        cy, cx = rng.integers(8, size - 8, 2)
-        disk = (yy - cy) ** 2 + (xx - cx) ** 2 < 36
-        masks[i, disk, 0] = 1
-        images[i, disk, 0] += 0.6
-    return images, masks
-
-
-def test_training_steps_lower_the_loss():
+def test_training_steps_lower_the_loss(toy_disks):
     keras.utils.set_random_seed(0)
-    images, masks = _toy_data()
+    images, masks = toy_disks()
     model = build_unet((32, 32, 1), 1, depth=2, filters=8, dropout=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
     before = [w.copy() for w in model.get_weights()]
@@ -254,8 +240,8 @@ def test_training_steps_lower_the_loss():
     assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
 
-def test_valid_padding_trains_against_cropped_masks():
-    images, masks = _toy_data(n=4, size=44)
+def test_valid_padding_trains_against_cropped_masks(toy_disks):
+    images, masks = toy_disks(n=4, size=44)
     model = build_unet((44, 44, 1), 2, depth=2, filters=4, padding="valid")
     border = (44 - output_size(44, 2, "valid")) // 2  # 20 pixels consumed a side
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
@@ -270,14 +256,16 @@ _BACKEND_SCRIPT = textwrap.dedent(
     import json, keras, numpy as np
     from keras_unet import build_unet
     paper = build_unet((572, 572, 1), 2, padding="valid")
-    # Binary (sigmoid + BCE): Keras 3.15's own sparse_categorical_crossentropy fails
-    # its backward pass on 4-D outputs under torch ("grad_input must be contiguous").
-    small = build_unet((32, 32, 1), 1, depth=2, filters=4, batch_norm=True)
-    small.compile(optimizer="adam", loss="binary_crossentropy")
+    from keras_unet.training import compile_unet
     x = np.random.default_rng(0).random((2, 32, 32, 1), dtype="float32")
-    loss = small.train_on_batch(x, (x > 0.5).astype("float32"))
+    # the package's multi-class loss and metrics (Keras 3.15's own
+    # sparse_categorical_crossentropy fails its backward pass under torch)
+    small = build_unet((32, 32, 1), 3, depth=2, filters=4, batch_norm=True)
+    compile_unet(small)
+    logs = small.train_on_batch(x, (x[..., 0] * 3).astype("int32"), return_dict=True)
     print(json.dumps({"backend": keras.backend.backend(), "params": paper.count_params(),
-                      "output": list(paper.output_shape[1:]), "loss": float(loss)}))
+                      "output": list(paper.output_shape[1:]),
+                      "logs": {k: float(v) for k, v in logs.items()}}))
     """
 )
 
@@ -292,7 +280,11 @@ def test_same_model_on_other_backends(backend):
     assert result["backend"] == backend
     assert result["params"] == PAPER_PARAMS
     assert result["output"] == [388, 388, 2]
-    assert np.isfinite(result["loss"]) and result["loss"] > 0
+    logs = result["logs"]
+    assert set(logs) == {"loss", "dice", "dice_class0", "dice_class1", "dice_class2",
+                         "mean_iou", "pixel_error"}
+    assert np.isfinite(list(logs.values())).all() and logs["loss"] > 0
+    assert 0 <= logs["pixel_error"] <= 1 and 0 <= logs["dice"] <= 1
 
 
 # ------------------------------------------------------------------------- saving

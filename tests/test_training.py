@@ -1,0 +1,166 @@
+"""keras_unet/training.py: compiling for the data, mixed precision, several devices,
+saving a model compiled with every loss and metric, the weight map on real data."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_unet import build_unet, output_size
+from keras_unet.losses import DiceCELoss, FocalLoss
+from keras_unet.training import LOSSES, available_devices, compile_unet, set_mixed_precision
+from keras_unet.weights import border_weight_map
+
+
+@pytest.fixture
+def float32_afterwards():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_compile_binary_model_fits(toy_disks):
+    keras.utils.set_random_seed(0)
+    images, masks = toy_disks()
+    model = compile_unet(build_unet((32, 32, 1), 1, depth=2, filters=8, dropout=0),
+                         learning_rate=1e-2)
+    assert isinstance(model.loss, DiceCELoss) and not model.loss.from_logits
+    history = model.fit(images, masks, epochs=15, verbose=0).history
+    assert set(history) == {"loss", "dice", "iou", "pixel_error"}
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    assert history["dice"][-1] > 0.8  # the disks are easy
+
+
+def test_compile_multiclass_logits_model():
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 32, 32, 1)).astype("float32")
+    labels = (images[..., 0] * 3).astype("int32")
+    model = compile_unet(build_unet((32, 32, 1), 3, depth=2, filters=4, output_activation=None),
+                         loss="focal")
+    assert isinstance(model.loss, FocalLoss) and model.loss.from_logits
+    history = model.fit(images, labels, epochs=1, verbose=0).history
+    assert set(history) == {"loss", "dice", "dice_class0", "dice_class1", "dice_class2",
+                            "mean_iou", "pixel_error"}
+
+
+def test_compile_unknown_loss():
+    with pytest.raises(ValueError, match="loss must be one of dice_ce, dice, .* got 'dise'"):
+        compile_unet(build_unet((32, 32, 1), 1, depth=2, filters=4), loss="dise")
+
+
+def test_devices_and_mixed_precision_policy(float32_afterwards):
+    assert available_devices()[0] == "CPU:0"
+    assert set_mixed_precision() == "mixed_bfloat16"  # no GPU on this machine
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    assert set_mixed_precision(False) == "float32"
+
+
+def test_mixed_precision_fit_loss_falls(toy_disks, float32_afterwards):
+    keras.utils.set_random_seed(0)
+    images, masks = toy_disks()
+    set_mixed_precision()
+    model = compile_unet(build_unet((32, 32, 1), 1, depth=2, filters=8, dropout=0),
+                         learning_rate=1e-2)
+    assert model.get_layer("enc1_conv1").compute_dtype == "bfloat16"
+    assert keras.backend.standardize_dtype(model(images[:1]).dtype) == "float32"
+    losses = model.fit(images, masks, epochs=15, verbose=0).history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < 0.5 * losses[0]
+
+
+def test_float16_gets_loss_scaling(toy_disks, float32_afterwards):
+    images, masks = toy_disks(n=2)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    model = compile_unet(build_unet((32, 32, 1), 1, depth=2, filters=4))
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    losses = model.fit(images, masks, epochs=2, verbose=0).history["loss"]
+    assert np.isfinite(losses).all()
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_save_and_load_with_every_loss_and_metric(loss, tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 32, 32, 1)).astype("float32")
+    labels = (images[..., 0] * 3).astype("int32")
+    model = compile_unet(build_unet((32, 32, 1), 3, depth=2, filters=4), loss=loss)
+    model.fit(images, labels, epochs=1, verbose=0)
+    model.save(tmp_path / "unet.keras")
+    loaded = keras.models.load_model(tmp_path / "unet.keras", safe_mode=True)
+    assert type(loaded.loss) is type(model.loss)
+    assert loaded.loss.get_config() == model.loss.get_config()
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
+    assert loaded.evaluate(images, labels, verbose=0, return_dict=True) == pytest.approx(
+        model.evaluate(images, labels, verbose=0, return_dict=True))
+
+
+_MIRRORED = textwrap.dedent(
+    """
+    import json, numpy as np, tensorflow as tf, keras
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from keras_unet import build_unet
+    from keras_unet.training import compile_unet
+
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 32, 32, 1)).astype("float32")
+    y = (x > 0.5).astype("float32")
+    w = rng.uniform(1, 5, (8, 32, 32)).astype("float32")
+
+    def one_step(strategy):
+        with strategy.scope():
+            keras.utils.set_random_seed(0)
+            model = build_unet((32, 32, 1), 1, depth=2, filters=4, dropout=0)
+            compile_unet(model, optimizer="sgd", learning_rate=0.1)
+        data = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(8)
+        loss = model.fit(data, epochs=1, verbose=0).history["loss"][0]
+        return model.get_weights(), loss
+
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    weights2, loss2 = one_step(mirrored)
+    weights1, loss1 = one_step(tf.distribute.get_strategy())
+    print(json.dumps({"replicas": mirrored.num_replicas_in_sync, "loss1": loss1, "loss2": loss2,
+                      "max_weight_difference": max(float(np.abs(a - b).max())
+                                                   for a, b in zip(weights1, weights2))}))
+    """
+)
+
+
+def test_mirrored_strategy_on_two_cpus_matches_one_device():
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    done = subprocess.run([sys.executable, "-c", _MIRRORED], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert result["loss2"] == pytest.approx(result["loss1"], rel=1e-5)
+    assert result["max_weight_difference"] < 1e-5
+
+
+def test_weight_map_training_on_real_isbi_tiles(shared_data):
+    """The paper's recipe in small: valid padding, masks and border weight maps cropped
+    to the output, the weights passed as sample_weight."""
+    keras.utils.set_random_seed(0)
+    size, depth = 188, 3
+    out = output_size(size, depth, "valid")
+    border = (size - out) // 2
+    images, masks, weights = [], [], []
+    for name in ("00.png", "01.png"):
+        image = np.asarray(Image.open(shared_data / "isbi2012_em" / "images" / name), "float32")
+        cells = np.asarray(Image.open(shared_data / "isbi2012_em" / "masks" / name)) > 0
+        tile = (slice(100, 100 + size), slice(100, 100 + size))
+        inner = (slice(100 + border, 100 + border + out),) * 2
+        images.append(image[tile][..., None] / 255)
+        masks.append(cells[inner][..., None].astype("float32"))
+        weights.append(border_weight_map(cells)[inner])
+    images, masks, weights = np.stack(images), np.stack(masks), np.stack(weights)
+    assert weights.max() > 10  # the membranes between cells weigh ~w0 + w_c
+    model = compile_unet(build_unet((size, size, 1), 1, depth=depth, filters=8,
+                                    padding="valid", dropout=0), learning_rate=3e-3)
+    assert model.output_shape == (None, out, out, 1)
+    history = model.fit(images, masks, sample_weight=weights, epochs=8, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+    assert history["loss"][-1] < history["loss"][0]
