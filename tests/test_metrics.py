@@ -136,3 +136,22 @@ def test_metrics_in_fit_history():
     probs = model.predict(images, verbose=0)
     evaluated = model.evaluate(images, labels, verbose=0, return_dict=True)
     assert evaluated["pixel_error"] == pytest.approx(result(PixelError(3), (labels, probs)), abs=1e-6)
+
+
+def test_metrics_agree_with_the_numpy_scores():
+    """The training metrics and keras_unet.evaluation compute the same numbers."""
+    from keras_unet import evaluation
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, (4, 16, 16))
+    probs = rng.random((4, 16, 16, 3)).astype("float32")
+    assert result(DiceCoefficient(3), (labels, probs)) == pytest.approx(
+        evaluation.dice(labels, probs, n_classes=3)["mean"], rel=1e-6)
+    assert result(PixelError(3), (labels, probs)) == pytest.approx(
+        evaluation.pixel_error(labels, probs, n_classes=3), rel=1e-6)
+    assert result(iou(3), (labels, probs)) == pytest.approx(
+        evaluation.iou(labels, probs, n_classes=3)["mean"], rel=1e-6)
+    truth = (rng.random((4, 16, 16, 1)) > 0.5).astype("float32")
+    p = rng.random((4, 16, 16, 1)).astype("float32")
+    assert result(DiceCoefficient(1), (truth, p)) == pytest.approx(evaluation.dice(truth, p), rel=1e-6)
+    assert result(iou(1), (truth, p)) == pytest.approx(evaluation.iou(truth, p), rel=1e-6)

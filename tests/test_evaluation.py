@@ -1,0 +1,467 @@
+"""keras_unet/evaluation.py: hand-computed scores, the ISBI 2012 definitions, real data.
+
+Every expected number below is worked out by hand in the comments. The ISBI values
+(V_rand, V_info, the flooded proposals) were also checked, outside this suite, against
+a line-by-line transcription of the challenge's Java code (fiji/Trainable_Segmentation
+RandError, VariationOfInformation, WatershedTransform2D): identical partitions on 300
+random images and the ISBI masks, per-threshold scores equal to 1e-13.
+"""
+
+import re
+from math import log
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from skimage import io
+from skimage.metrics import adapted_rand_error
+
+from keras_unet.evaluation import (
+    ISBI_THRESHOLDS, dice, flood_proposal, iou, isbi_pixel_error, isbi_scores, pixel_error,
+    precision_recall_f1, roc_auc,
+)
+
+def _read_mask(path):
+    return io.imread(path) // 255  # 255 = cell interior / vessel -> 1
+
+
+@pytest.fixture(scope="module")
+def isbi_mask(shared_data):
+    return _read_mask(shared_data / "isbi2012_em" / "masks" / "00.png")
+
+
+# --------------------------------------------------------------- Dice and IoU
+
+TRUTH = np.array([[1, 1, 0, 0],
+                  [1, 0, 0, 0]])
+PROBS = np.array([[0.8, 0.4, 0.6, 0.1],
+                  [0.9, 0.0, 0.2, 0.0]])
+# > 0.5: [[1, 0, 1, 0], [1, 0, 0, 0]] -> TP 2, FP 1 (0, 2), FN 1 (0, 1)
+# > 0.3: [[1, 1, 1, 0], [1, 0, 0, 0]] -> TP 3, FP 1, FN 0
+
+
+def test_binary_dice_and_iou_by_hand():
+    assert dice(TRUTH, PROBS) == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))  # 2/3
+    assert iou(TRUTH, PROBS) == pytest.approx(2 / (2 + 1 + 1))  # 1/2
+    assert dice(TRUTH, PROBS, threshold=0.3) == pytest.approx(6 / 7)
+    assert iou(TRUTH, PROBS, threshold=0.3) == pytest.approx(3 / 4)
+    # a binary prediction is its own binarisation; iou = dice / (2 - dice)
+    assert dice(TRUTH, TRUTH) == 1.0
+    d = dice(TRUTH, PROBS)
+    assert iou(TRUTH, PROBS) == pytest.approx(d / (2 - d))
+
+
+def test_binarisation_is_strictly_greater_than_the_threshold():
+    truth = np.array([1, 1])
+    assert dice(truth, np.array([0.5, 0.51])) == pytest.approx(2 / 3)  # 0.5 is background
+    # compared in float64, as Java compares a float pixel with a double threshold:
+    # float32(0.1) = 0.10000000149 > 0.1, though float32(0.1) > float32(0.1) is False
+    assert dice(np.array([1]), np.array([0.1], np.float32), threshold=0.1) == 1.0
+
+
+def test_empty_masks_are_defined():
+    empty = np.zeros((3, 3))
+    assert dice(empty, empty) == 1.0 and iou(empty, empty) == 1.0
+    one = empty.copy()
+    one[1, 1] = 1
+    assert dice(empty, one) == 0.0 and iou(one, empty) == 0.0
+
+
+def test_channel_axis_and_batches_are_pooled():
+    # (2, 2, 1) truth against (2, 2) probabilities: the trailing channel is dropped
+    assert dice(TRUTH[:, :2, None], PROBS[:, :2]) == pytest.approx(2 * 2 / (4 + 1))
+    # a batch is one big image: image 1 TP 1 of 1; image 2 TP 0, FP 1, FN 1
+    truth = np.array([[[1, 0]], [[1, 0]]])
+    prediction = np.array([[[1, 0]], [[0, 1]]])
+    assert dice(truth, prediction) == pytest.approx(2 * 1 / (2 * 1 + 1 + 1))  # 0.5
+    assert np.mean([dice(t, p) for t, p in zip(truth, prediction)]) == 0.5  # (1 + 0) / 2
+
+
+def test_multiclass_dice_and_iou_by_hand():
+    truth = np.array([0, 1, 2, 2, 1, 0])
+    prediction = np.array([0, 1, 1, 2, 1, 2])
+    # class 0: TP 1, FN 1 -> dice 2/3, iou 1/2
+    # class 1: TP 2, FP 1 -> dice 4/5, iou 2/3
+    # class 2: TP 1, FP 1, FN 1 -> dice 1/2, iou 1/3
+    scores = dice(truth, prediction, n_classes=3)
+    assert scores["per_class"] == pytest.approx([2 / 3, 4 / 5, 1 / 2])
+    assert scores["mean"] == pytest.approx((2 / 3 + 4 / 5 + 1 / 2) / 3)
+    scores = iou(truth, prediction, n_classes=3)
+    assert scores["per_class"] == pytest.approx([1 / 2, 2 / 3, 1 / 3])
+    assert scores["mean"] == pytest.approx(0.5)
+    # per-class probabilities with a trailing class axis: the arg-max is scored
+    probabilities = np.eye(3)[prediction] * 0.8 + 0.1
+    assert dice(truth, probabilities, n_classes=3)["per_class"] == pytest.approx(
+        [2 / 3, 4 / 5, 1 / 2])
+    # a class absent from truth and prediction scores 1.0 and counts in the mean
+    scores = dice(truth[:, None], prediction, n_classes=4)
+    assert scores["per_class"][3] == 1.0
+    assert scores["mean"] == pytest.approx((2 / 3 + 4 / 5 + 1 / 2 + 1) / 4)
+
+
+# ---------------------------------------------------------------- pixel error
+
+
+def test_isbi_pixel_error_is_one_minus_the_best_f_score():
+    truth = np.array([[1, 1, 0, 0]])
+    probabilities = np.array([[0.9, 0.2, 0.7, 0.0]])
+    # t in [0, 0.2): [1, 1, 1, 0] F = 4/5;  [0.2, 0.7): [1, 0, 1, 0] F = 1/2;
+    # [0.7, 0.9): [1, 0, 0, 0] F = 2/3;  >= 0.9: nothing, F = 0
+    assert isbi_pixel_error(probabilities, truth) == pytest.approx(1 - 4 / 5)
+    assert isbi_pixel_error(probabilities, truth, thresholds=[0.5]) == pytest.approx(1 / 2)
+    assert isbi_pixel_error(probabilities, truth, thresholds=[0.8]) == pytest.approx(1 / 3)
+    # not the fraction of misclassified pixels: that is 1/4 at t = 0.1
+    assert pixel_error(truth, probabilities, threshold=0.1) == 0.25
+    # empty truth, empty prediction: F = 1 (no false positive, no false negative)
+    assert isbi_pixel_error(np.zeros((2, 2)), np.zeros((2, 2))) == 0.0
+
+
+def test_isbi_pixel_error_sums_counts_over_a_stack():
+    # like Fiji over the slices of a stack: TP, FP, FN summed before the F-score
+    truth = np.array([[[1, 1]], [[1, 0]]])
+    probabilities = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])  # TP 1, FP 1, FN 2
+    assert isbi_pixel_error(probabilities, truth) == pytest.approx(1 - 2 / (2 + 1 + 2))
+
+
+def test_pixel_error_is_the_fraction_of_wrong_pixels():
+    truth = np.array([[1, 1, 0, 0]])
+    assert pixel_error(truth, np.array([[0.9, 0.2, 0.7, 0.0]])) == 0.5  # pixels 1, 2 wrong
+    assert pixel_error(truth, truth) == 0.0
+    # multi-class: labels 0 1 2 2 against 0 1 1 2, and against softmax-like scores
+    assert pixel_error(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]), n_classes=3) == 0.25
+    probs = np.eye(3)[[0, 1, 1, 2]] * 0.8 + 0.05
+    assert pixel_error(np.array([0, 1, 2, 2]), probs, n_classes=3) == 0.25
+
+
+def test_isbi_functions_refuse_a_swapped_call():
+    truth = np.array([[1, 1, 0, 0]])
+    probabilities = np.array([[0.9, 0.2, 0.7, 0.0]])
+    message = "truth holds values between 0 and 1: it must be a 0/1 mask. The order is " \
+              "(probabilities, truth); were the arguments swapped?"
+    with _raises(message):
+        isbi_scores(truth, probabilities)
+    with _raises(message):
+        isbi_pixel_error(truth, probabilities)
+
+
+def test_isbi_scores_include_the_challenge_pixel_error():
+    truth = np.array([[1, 1, 0, 0]])
+    probabilities = np.array([[0.9, 0.2, 0.7, 0.0]])
+    assert isbi_scores(probabilities, truth)["pixel_error"] == pytest.approx(1 - 4 / 5)
+
+
+def test_isbi_thresholds_are_fijis_loop():
+    # for (th = 0.0; th <= 1.0; th += 0.1): 11 values, the last one just below 1
+    assert len(ISBI_THRESHOLDS) == 11
+    assert ISBI_THRESHOLDS[3] == 0.1 + 0.1 + 0.1 == 0.30000000000000004
+    assert ISBI_THRESHOLDS[-1] == 0.9999999999999999
+
+
+# ------------------------------------------------------------------ vessel maps
+
+
+def test_precision_recall_f1_by_hand():
+    # > 0.5: TP 2, FP 1 (0, 2), FN 1 (0, 1)
+    scores = precision_recall_f1(TRUTH, PROBS)
+    assert scores == pytest.approx({"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3})
+    # the field of view leaves the false positive out: TP 2, FP 0, FN 1
+    fov = np.array([[1, 1, 0, 1], [1, 1, 1, 1]])
+    scores = precision_recall_f1(TRUTH, PROBS, mask=fov)
+    assert scores == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 4 / 5})
+    assert scores["f1"] == pytest.approx(dice(TRUTH[fov == 1], PROBS[fov == 1]))
+
+
+def test_precision_recall_f1_with_nothing_predicted_or_nothing_to_find():
+    nothing = np.zeros((2, 2))
+    # no positive predicted: no false positive (precision 1), all missed (recall 0)
+    assert precision_recall_f1(np.eye(2), nothing) == {"precision": 1.0, "recall": 0.0,
+                                                       "f1": 0.0}
+    # nothing to find: recall 1; the false positives make precision 0
+    assert precision_recall_f1(nothing, np.eye(2)) == {"precision": 0.0, "recall": 1.0,
+                                                       "f1": 0.0}
+    assert precision_recall_f1(nothing, nothing) == {"precision": 1.0, "recall": 1.0,
+                                                     "f1": 1.0}
+
+
+def _brute_force_auc(truth, scores):
+    """Every (positive, negative) pair: 1 if ordered, 1/2 if tied."""
+    pos, neg = scores[truth == 1], scores[truth == 0]
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return wins / (pos.size * neg.size)
+
+
+def test_roc_auc_by_hand_and_against_every_pair():
+    truth = np.array([0, 0, 1, 1])
+    # pairs (pos, neg): (0.35, 0.1) yes, (0.35, 0.4) no, (0.8, *) yes -> 3/4
+    assert roc_auc(truth, np.array([0.1, 0.4, 0.35, 0.8])) == 0.75
+    rng = np.random.default_rng(0)
+    truth = rng.random((40, 30)) < 0.3
+    scores = np.round(np.clip(truth * 0.2 + rng.random((40, 30)), 0, 1), 1)  # many ties
+    assert roc_auc(truth, scores) == pytest.approx(_brute_force_auc(truth, scores), abs=1e-12)
+    fov = rng.random((40, 30)) < 0.5
+    assert roc_auc(truth, scores, mask=fov) == pytest.approx(
+        _brute_force_auc(truth[fov], scores[fov]), abs=1e-12)
+    assert roc_auc(truth, truth.astype(float)) == 1.0
+    assert roc_auc(truth, 1.0 - truth) == 0.0
+
+
+def test_drive_vessel_map_inside_the_field_of_view(shared_data):
+    vessels = _read_mask(shared_data / "drive" / "masks" / "01.png")
+    fov = _read_mask(shared_data / "drive" / "fov_masks" / "01.png")
+    probabilities = np.clip(ndimage.gaussian_filter(vessels.astype(float), 2) * 1.5, 0, 1)
+    inside = roc_auc(vessels, probabilities, mask=fov)
+    # the dark corners outside the retina are easy negatives: they inflate the AUC
+    assert 0.5 < inside < roc_auc(vessels, probabilities) < 1.0
+    # exact on a random sample of pixels of the field of view, against every pair
+    rng = np.random.default_rng(1)
+    sample = rng.choice(np.flatnonzero(fov), 3000, replace=False)
+    truth, scores = vessels.ravel()[sample], probabilities.ravel()[sample]
+    assert roc_auc(truth, scores) == pytest.approx(_brute_force_auc(truth, scores), abs=1e-12)
+    # the truth scored against itself inside the field of view
+    assert precision_recall_f1(vessels, vessels, mask=fov) == {
+        "precision": 1.0, "recall": 1.0, "f1": 1.0}
+
+
+# --------------------------------------------------------- ISBI 2012: thinning
+
+
+def test_flood_proposal_follows_fijis_order():
+    # Fiji floods column by column (x outer, y inner), neighbours left, up, right,
+    # down: of a 2-pixel membrane the first pixel joins its cell, the second meets
+    # two cells and becomes the line.
+    assert flood_proposal(np.array([[1, 1, 0, 0, 1, 1]])).tolist() == [[1, 1, 1, 0, 2, 2]]
+    assert flood_proposal(np.array([[1, 1, 0, 0, 1, 1]]).T).ravel().tolist() == [
+        1, 1, 1, 0, 2, 2]
+    # 3 pixels: both sides flooded first, the middle one meets the two cells
+    assert flood_proposal(np.array([[1, 0, 0, 0, 1]])).tolist() == [[1, 1, 0, 2, 2]]
+    # no cell at all: the whole image is one segment
+    assert flood_proposal(np.zeros((2, 3))).tolist() == [[1, 1, 1], [1, 1, 1]]
+
+
+SPLIT_TRUTH = np.array([[1, 1, 1, 1, 1],
+                        [1, 1, 1, 1, 1],
+                        [0, 0, 0, 0, 0],
+                        [1, 1, 1, 1, 1],
+                        [1, 1, 1, 1, 1]])  # cells A (top, 10 px) and C (bottom, 10 px)
+SPLIT_PROPOSAL = np.array([[1, 1, 1, 1, 1],
+                           [1, 1, 1, 1, 1],
+                           [0, 0, 0, 0, 0],
+                           [1, 1, 0, 1, 1],
+                           [1, 1, 0, 1, 1]])  # C split in two
+
+
+def test_flood_proposal_of_a_split_cell_by_hand():
+    # Order: (2,0), (2,1), then column 2: (2,2), (3,2), (4,2), then (2,3), (2,4).
+    # (2,0): up S1, down S2 -> line. (2,1): left line, up S1, down S2 -> line.
+    # (2,2): left line, up S1, down not flooded yet -> S1.
+    # (3,2): left S2, up S1 -> line. (4,2): S2 and S3 -> line.
+    # (2,3): left S1, down S3 -> line. (2,4): S1 and S3 -> line.
+    assert flood_proposal(SPLIT_PROPOSAL).tolist() == [[1, 1, 1, 1, 1],
+                                                       [1, 1, 1, 1, 1],
+                                                       [0, 0, 1, 0, 0],
+                                                       [2, 2, 0, 3, 3],
+                                                       [2, 2, 0, 3, 3]]
+
+
+# ----------------------------------------------------- ISBI 2012: V_rand, V_info
+
+MERGE_TRUTH = np.array([[1, 1, 0, 1, 1],
+                        [1, 1, 0, 1, 1],
+                        [0, 0, 0, 0, 0],
+                        [1, 1, 1, 1, 1],
+                        [1, 1, 1, 1, 1]])  # cells A, B (4 px each), C (10 px): n = 18
+
+
+def test_perfect_prediction_scores_one():
+    for truth in (MERGE_TRUTH, SPLIT_TRUTH):
+        scores = isbi_scores(truth.astype(float), truth)
+        assert scores["V_rand"] == 1.0
+        assert scores["V_info"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_two_cells_merged_by_hand():
+    proposal = MERGE_TRUTH.astype(float)
+    proposal[0:2, 2] = 1.0  # no membrane between A and B: one segment S1 = A + B
+    scores = isbi_scores(proposal, MERGE_TRUTH)
+    # inside the cells: p(A,S1) = 4, p(B,S1) = 4, p(C,S2) = 10 (counts; n = 18)
+    # V_rand = 2 sum p^2 / (sum t^2 + sum s^2) = 2 (16 + 16 + 100) / (132 + 8^2 + 10^2)
+    assert scores["V_rand"] == pytest.approx(264 / 296)  # 33/37 = 0.8919
+    # T refines S, so I(S; T) = H(S) and V_info = 2 H(S) / (H(T) + H(S))
+    h_truth = log(18) - (4 * log(4) + 4 * log(4) + 10 * log(10)) / 18
+    h_proposal = log(18) - (8 * log(8) + 10 * log(10)) / 18
+    assert scores["V_info"] == pytest.approx(2 * h_proposal / (h_truth + h_proposal))  # 0.8168
+
+
+def test_a_cell_split_in_two_by_hand():
+    scores = isbi_scores(SPLIT_PROPOSAL.astype(float), SPLIT_TRUTH)
+    # flooded proposal inside the cells (see the test above): A -> S1 (10 px);
+    # C -> S2 (4 px), S3 (4 px) and 2 line pixels, each a segment of its own.
+    # sum p^2 = 100 + 16 + 16 + 1 + 1 = 134; sum t^2 = 100 + 100; sum s^2 = 134
+    assert scores["V_rand"] == pytest.approx(2 * 134 / (200 + 134))  # 134/167 = 0.8024
+    # S refines T, so I = H(T) = log 2; H(S) = log 20 - (10 log 10 + 2 * 4 log 4) / 20
+    h_proposal = log(20) - (10 * log(10) + 8 * log(4)) / 20
+    assert scores["V_info"] == pytest.approx(2 * log(2) / (log(2) + h_proposal))  # 0.6991
+
+
+def test_skimage_adapted_rand_error_gives_another_number():
+    # Same two label images (truth cells, flooded split proposal), two definitions:
+    cells, _ = ndimage.label(SPLIT_TRUTH)
+    error, _, _ = adapted_rand_error(cells, flood_proposal(SPLIT_PROPOSAL))
+    # skimage counts pairs of distinct pixels, n_ij (n_ij - 1), and makes the two
+    # line pixels (label 0) ONE segment: sum p = 90 + 12 + 12 + 2 = 116,
+    # sum t = 90 + 90 = 180, sum s = 90 + 12 + 12 + 2 = 116 -> 1 - 2*116/296 = 8/37
+    assert error == pytest.approx(8 / 37)
+    assert 1 - error == pytest.approx(0.7838, abs=1e-4)
+    ours = isbi_scores(SPLIT_PROPOSAL, SPLIT_TRUTH)["V_rand"]
+    assert ours == pytest.approx(0.8024, abs=1e-4)  # 134/167
+
+
+def test_single_segment_gives_v_info_zero_as_in_fiji():
+    truth = np.array([[1, 1, 0, 1, 1]])
+    scores = isbi_scores(np.ones((1, 5)), truth)  # one segment: H(S) = 0
+    assert scores["V_rand"] == pytest.approx(2 * 8 / (8 + 16))  # p = 2, 2; s = 4
+    assert scores["V_info"] == 0.0
+
+
+def test_threshold_sweep_keeps_the_best_threshold():
+    proposal = MERGE_TRUTH.astype(float)
+    proposal[0:2, 2] = 0.25  # the A|B membrane is seen from t = 0.3 on
+    scores = isbi_scores(proposal, MERGE_TRUTH)
+    expected = [33 / 37] * 3 + [1.0] * 8  # t = 0, 0.1, 0.2 merge A and B
+    assert scores["V_rand_per_threshold"] == pytest.approx(expected)
+    assert scores["V_rand"] == 1.0
+    assert scores["V_rand_threshold"] == pytest.approx(0.3)  # the first of the best
+    assert scores["V_info_threshold"] == pytest.approx(0.3)
+    assert scores["thresholds"] == pytest.approx(ISBI_THRESHOLDS)
+    # float32 maps too: 1.0 > 0.9999999999999999, the last threshold, in float64
+    last = isbi_scores(proposal.astype(np.float32), MERGE_TRUTH)["V_rand_per_threshold"][-1]
+    assert last == 1.0
+    # Fiji's "binary proposal" option: one threshold
+    assert isbi_scores(proposal, MERGE_TRUTH, thresholds=[0.0])["V_rand"] == pytest.approx(
+        33 / 37)
+
+
+def test_a_stack_averages_its_images_at_each_threshold():
+    merged = MERGE_TRUTH.copy()
+    merged[0:2, 2] = 1
+    truth = np.stack([MERGE_TRUTH, MERGE_TRUTH])[..., None]  # (N, H, W, 1)
+    scores = isbi_scores(np.stack([MERGE_TRUTH, merged]).astype(float), truth)
+    assert scores["V_rand"] == pytest.approx((1.0 + 33 / 37) / 2)
+
+
+# ------------------------------------------------------- ISBI 2012: real masks
+
+
+def test_real_mask_against_itself_scores_one(isbi_mask):
+    assert ndimage.label(isbi_mask)[1] == 136  # cells of masks/00.png
+    scores = isbi_scores(isbi_mask.astype(np.float32), isbi_mask)
+    assert scores["V_rand"] == 1.0
+    assert scores["V_info"] == pytest.approx(1.0, abs=1e-12)
+    assert isbi_pixel_error(isbi_mask, isbi_mask) == 0.0
+
+
+def test_real_mask_eroded_or_dilated(isbi_mask):
+    eroded = ndimage.binary_erosion(isbi_mask)
+    scores = isbi_scores(eroded, isbi_mask)
+    # thinner cells are regrown over the thicker membranes: nearly perfect
+    assert scores["V_rand"] == pytest.approx(0.998505468, abs=1e-9)
+    assert scores["V_info"] == pytest.approx(0.998228958, abs=1e-9)
+    # without the thinning (skimage on the raw labels) the eroded membranes, label 0
+    # of the test image, form one huge segment: a much worse score
+    cells, _ = ndimage.label(isbi_mask)
+    raw_error, _, _ = adapted_rand_error(cells, ndimage.label(eroded)[0])
+    assert 1 - raw_error == pytest.approx(0.827871443, abs=1e-9)
+    # dilated cells close the thinnest membranes: 136 cells become 125, merged
+    dilated = ndimage.binary_dilation(isbi_mask)
+    assert ndimage.label(dilated)[1] == 125
+    scores = isbi_scores(dilated, isbi_mask)
+    assert scores["V_rand"] == pytest.approx(0.971764785, abs=1e-9)
+    assert scores["V_rand"] < isbi_scores(eroded, isbi_mask)["V_rand"]
+    # the pixel error, 1 - F of the cell class, is 1 - Dice of the binary proposal
+    assert isbi_pixel_error(eroded, isbi_mask) == pytest.approx(1 - dice(isbi_mask, eroded))
+
+
+def _remove_one_membrane(mask):
+    """Fill the membrane between the two cells that share the most border, and
+    return the new mask and the two cells' sizes."""
+    cells, n = ndimage.label(mask)
+    high = ndimage.maximum_filter(cells, size=5)
+    low = ndimage.minimum_filter(np.where(cells > 0, cells, n + 1), size=5)
+    between = (cells == 0) & (low < high) & (high <= n)
+    pairs, counts = np.unique(np.stack([low[between], high[between]]), axis=1,
+                              return_counts=True)
+    a, b = pairs[:, counts.argmax()]
+
+    def near(selection):
+        return ndimage.binary_dilation(selection, iterations=2)
+
+    fill = (cells == 0) & near(cells == a) & near(cells == b)
+    fill &= ~near((cells > 0) & (cells != a) & (cells != b))
+    joined, _ = ndimage.label(mask | fill)
+    fill &= joined == joined[cells == a][0]  # only the pixels that join a and b
+    sizes = np.bincount(cells.ravel())
+    return mask | fill, sizes[a], sizes[b]
+
+
+def test_real_mask_with_one_membrane_removed(isbi_mask):
+    merged, a, b = _remove_one_membrane(isbi_mask.astype(bool))
+    assert ndimage.label(merged)[1] == 135  # exactly two cells joined
+    scores = isbi_scores(merged, isbi_mask)
+    # Every other cell is exact, so inside the cells sum p^2 = sum t^2 and
+    # sum s^2 = sum t^2 + 2ab:  V_rand = sum t^2 / (sum t^2 + ab)
+    sizes = np.bincount(ndimage.label(isbi_mask)[0].ravel())[1:].astype(np.int64)
+    t2 = sizes @ sizes
+    assert scores["V_rand"] == pytest.approx(t2 / (t2 + a * b), abs=1e-12)
+    # V_info = 2 H(S) / (H(T) + H(S)), H(S) = H(T) - the entropy the merge removes
+    n = sizes.sum()
+    h_truth = log(n) - (sizes * np.log(sizes)).sum() / n
+    h_merged = h_truth - ((a + b) * log(a + b) - a * log(a) - b * log(b)) / n
+    assert scores["V_info"] == pytest.approx(2 * h_merged / (h_truth + h_merged), abs=1e-12)
+    assert scores["V_rand"] == pytest.approx(0.999627436, abs=1e-9)
+
+
+# ----------------------------------------------------------------- bad inputs
+
+
+def _raises(message):
+    return pytest.raises(ValueError, match="^" + re.escape(message) + "$")
+
+
+def test_bad_inputs_raise_clear_errors():
+    good = np.array([[0.2, 0.9]])
+    with _raises("probabilities contains 1 NaN value(s)"):
+        isbi_scores(np.array([[np.nan, 0.5]]), np.array([[1, 0]]))
+    with _raises("prediction contains 1 NaN value(s)"):
+        dice(np.array([[1, 0]]), np.array([[np.nan, 0.5]]))
+    with _raises("truth and prediction must have the same shape; got (1, 2) and (1, 3)"):
+        dice(np.array([[1, 0]]), np.array([[0.1, 0.2, 0.3]]))
+    with _raises("truth must be a binary mask of 0 and 1; found 255 (a 0/255 mask needs "
+                 "mask // 255)"):
+        dice(np.array([[255, 0]]), good)
+    with _raises("prediction must lie in [0, 1]; found values from -0.5 to 2"):
+        precision_recall_f1(np.array([[1, 0]]), np.array([[-0.5, 2.0]]))
+    with _raises("truth must hold integer class indices in [0, 3); found [3, 7]"):
+        dice(np.array([0, 3, 7]), np.array([0, 1, 2]), n_classes=3)
+    with _raises("prediction must hold integer class indices in [0, 3); found [1.5]"):
+        iou(np.array([0, 1, 2]), np.array([0, 1.5, 2]), n_classes=3)
+    with _raises("n_classes must be an integer >= 2, or None for a binary mask; got 1"):
+        dice(np.array([0, 1]), np.array([0, 1]), n_classes=1)
+    with _raises("threshold must be a number in [0, 1]; got 1.5"):
+        iou(np.array([[1, 0]]), good, threshold=1.5)
+    with _raises("thresholds must be a non-empty sequence of numbers in [0, 1]; got []"):
+        isbi_pixel_error(good, np.array([[1, 0]]), thresholds=[])
+    with _raises("mask selects no pixel: it must hold 1 inside the field of view"):
+        roc_auc(np.array([[1, 0]]), good, mask=np.zeros((1, 2)))
+    with _raises("roc_auc needs positive and negative truth pixels; every scored pixel is "
+                 "negative"):
+        roc_auc(np.array([[0, 0]]), good)
+    with _raises("truth has no cell (1) pixel in image(s) [1]: the foreground-restricted "
+                 "scores are undefined there"):
+        isbi_scores(np.zeros((2, 2, 2)), np.stack([np.eye(2), np.zeros((2, 2))]))
+    with _raises("isbi_scores needs 2-D images: (H, W), (H, W, 1), (N, H, W) or "
+                 "(N, H, W, 1); got shape (4,)"):
+        isbi_scores(np.ones(4), np.array([1, 0, 1, 1]))
+    with _raises("truth must be a numeric array; got dtype <U1"):
+        iou(np.array([["a", "b"]]), good)
+    with _raises("truth is empty (shape (0,))"):
+        dice(np.array([]), np.array([]))
