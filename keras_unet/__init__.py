@@ -16,14 +16,20 @@ _EXPORTS = {
     "build_unet": "keras_unet.model",
     "output_size": "keras_unet.model",
     "valid_input_sizes": "keras_unet.model",
+    "compile_unet": "keras_unet.training",
+    "set_mixed_precision": "keras_unet.training",
+    "border_weight_map": "keras_unet.weights",
 }
+_SUBMODULES = ("model", "losses", "metrics", "weights", "evaluation", "training", "cli")
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
 
 
 def __getattr__(name):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"keras_unet.{name}")
     raise AttributeError(f"module 'keras_unet' has no attribute {name!r}")
 
 
