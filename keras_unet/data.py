@@ -112,6 +112,12 @@ def _examples(images, masks, weights):
     return examples
 
 
+def _mirror(array, border):
+    """``array`` mirrored outward by ``border`` pixels on each side of its first two axes."""
+    widths = [(border, border)] * 2 + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, widths, mode="reflect")
+
+
 # --------------------------------------------------------------------- pipeline
 
 
@@ -158,9 +164,13 @@ def make_dataset(images, masks, *, weights=None, batch_size=8, tile=None, augmen
             flips, rotations, scaling, the paper's elastic deformation, intensity),
             ``False``, a dict of ``Augmentation`` options, or a callable
             ``f(image, mask, weights, seed=seed)`` returning the same.
-        output_crop: pixels to cut from each side of masks and weights after
-            augmentation, so they match a valid-padding model's smaller output:
-            ``(tile - output_size(tile, depth, "valid")) // 2``.
+        output_crop: for a valid-padding model, the pixels its convolutions consume
+            on each side, ``(tile - output_size(tile, depth, "valid")) // 2`` (92 for
+            the paper's 572 -> 388). Images, masks and weights are first mirrored
+            outward by this many pixels, as the paper extrapolates the missing context
+            (so a 572 tile fits a 512 image, and every image pixel can be predicted);
+            after augmentation, masks and weights are cut by it on each side to match
+            the model's smaller output.
         cache: keep the converted arrays in memory (augmentation runs after the
             cache, anew every epoch).
         shuffle: shuffle the examples every epoch.
@@ -185,23 +195,28 @@ def make_dataset(images, masks, *, weights=None, batch_size=8, tile=None, augmen
         >>> tuple(image.shape), tuple(mask.shape), mask.dtype.name
         ((2, 32, 32, 1), (2, 24, 24, 1), 'float32')
     """
+    if isinstance(output_crop, bool) or not isinstance(output_crop, int) or output_crop < 0:
+        raise ValueError(f"output_crop must be an integer >= 0; got {output_crop!r}")
     examples = _examples(images, masks, weights)
+    if output_crop:  # the paper's mirroring: the input sees past the image's edges
+        examples = [[_mirror(array, output_crop) for array in example] for example in examples]
     sizes = {example[0].shape[:2] for example in examples}
     if tile is not None:
         if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
             raise ValueError(f"tile must be a positive integer or None; got {tile!r}")
         for i, example in enumerate(examples):
             if min(example[0].shape[:2]) < tile:
+                height, width = (n - 2 * output_crop for n in example[0].shape[:2])
                 raise ValueError(
-                    f"tile {tile} is larger than images[{i}], {example[0].shape[:2]}: choose "
-                    f"tile <= {min(example[0].shape[:2])}")
+                    f"tile {tile} is larger than images[{i}], {(height, width)}"
+                    + (f" mirrored by output_crop={output_crop}" if output_crop else "")
+                    + f": choose tile <= {min(example[0].shape[:2])}")
     elif len(sizes) > 1:
         raise ValueError(
             f"images differ in size ({len(sizes)} sizes, e.g. {sorted(sizes)[:2]}): give tile= "
             f"to train on random tiles")
     side = tile if tile is not None else min(min(s) for s in sizes)
-    if isinstance(output_crop, bool) or not isinstance(output_crop, int) or output_crop < 0 \
-            or 2 * output_crop >= side:
+    if 2 * output_crop >= side:
         raise ValueError(
             f"output_crop must be an integer >= 0 smaller than half the tile ({side}); "
             f"got {output_crop!r}")

@@ -109,3 +109,22 @@ def test_fit_a_valid_padding_model_on_the_pipeline():
     model.compile("adam", "binary_crossentropy")
     history = model.fit(dataset, steps_per_epoch=3, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+
+
+def test_output_crop_mirrors_so_the_papers_tile_fits_isbi(shared_data):
+    from keras_unet.datasets import load_isbi2012
+
+    train, _ = load_isbi2012(shared_data / "isbi2012_em")
+    dataset = make_dataset(train.images[:2], train.masks[:2], batch_size=2, tile=572,
+                           output_crop=92, seed=0)  # 512 images, the paper's 572 -> 388
+    image, mask = batches(dataset, 1)[0]
+    assert image.shape == (2, 572, 572, 1) and mask.shape == (2, 388, 388, 1)
+    # without augmentation and tiles, a whole image comes back mirrored by 92 pixels
+    # and its mask exactly as it was
+    whole = make_dataset(train.images[:1], train.masks[:1], batch_size=1, augment=False,
+                         output_crop=92, shuffle=False, repeat=False)
+    image, mask = batches(whole, 1)[0]
+    assert image.shape == (1, 696, 696, 1)
+    np.testing.assert_array_equal(image[0, 92:-92, 92:-92], train.images[0])
+    np.testing.assert_array_equal(image[0, 91, 92:-92], train.images[0][1])  # mirrored row
+    np.testing.assert_array_equal(mask[0], train.masks[0])
