@@ -16,11 +16,14 @@ _EXPORTS = {
     "build_unet": "keras_unet.model",
     "output_size": "keras_unet.model",
     "valid_input_sizes": "keras_unet.model",
+    "receptive_border": "keras_unet.model",
+    "predict_tiled": "keras_unet.inference",
     "compile_unet": "keras_unet.training",
     "set_mixed_precision": "keras_unet.training",
     "border_weight_map": "keras_unet.weights",
 }
-_SUBMODULES = ("model", "losses", "metrics", "weights", "evaluation", "training", "cli")
+_SUBMODULES = ("model", "losses", "metrics", "weights", "evaluation", "training", "datasets",
+               "augment", "data", "inference", "cli")
 
 __all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
 

@@ -869,8 +869,18 @@ def _stack(arrays):
     return list(arrays)
 
 
-def _image_files(folder, argument):
-    """The image files of ``folder`` by stem, sorted; hidden files are skipped."""
+def image_files(folder, argument="folder"):
+    """The image files of ``folder`` as ``{stem: path}``, sorted; hidden files are
+    skipped. A missing or empty folder, a file that is not an image, or two images
+    with one stem is a ValueError starting with ``argument`` and the folder.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "b.png").write_bytes(b""), (folder / "a.tif").write_bytes(b"")
+        >>> image_files(folder)
+        {'a': PosixPath('.../a.tif'), 'b': PosixPath('.../b.png')}
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{argument} {folder} is not a folder")
@@ -896,8 +906,8 @@ def _image_files(folder, argument):
 
 def _pairs(images_dir, masks_dir):
     """``[(image, mask)]`` matched by stem; a mask may also be ``<stem>_mask.*``."""
-    images = _image_files(images_dir, "images_dir")
-    masks = _image_files(masks_dir, "masks_dir")
+    images = image_files(images_dir, "images_dir")
+    masks = image_files(masks_dir, "masks_dir")
     pairs, used, lonely = [], set(), []
     for stem, image in images.items():
         found = [s for s in (stem, f"{stem}_mask") if s in masks]
@@ -1058,7 +1068,7 @@ def load_isbi2012(data_dir=None):
     folder = Path(data_dir) if data_dir is not None else fetch("isbi2012_em")
     _require(folder, ("images", "masks", "test_images"), "ISBI 2012")
     train = from_folder(folder / "images", folder / "masks", mask_mode="binary")
-    files = _image_files(folder / "test_images", "test_images")
+    files = image_files(folder / "test_images", "test_images")
     test = Split(_stack([read_image(p) for p in files.values()]), None, list(files))
     return train, test
 

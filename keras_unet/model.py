@@ -112,6 +112,23 @@ def valid_input_sizes(near, depth=4, padding="valid"):
     return sizes + [above]
 
 
+def receptive_border(depth=4):
+    """Pixels a valid-padding U-Net's convolutions consume on each side of its input:
+    ``input size = output size + 2 * receptive_border(depth)``. It is also how far the
+    zero padding of a same-padding U-Net reaches into its output, and the
+    ``output_crop`` of :func:`keras_unet.data.make_dataset` for a valid model.
+
+    Example:
+        >>> receptive_border(4)   # the paper: 572 -> 388
+        92
+        >>> [receptive_border(d) for d in (1, 2, 3)]
+        [8, 20, 44]
+    """
+    _check_int(depth, "depth")
+    smallest = valid_input_sizes(1, depth, "valid")[-1]
+    return (smallest - _trace_size(smallest, depth, "valid")) // 2
+
+
 def _skip_crops(depth):
     """Pixels to crop on each side of encoder level k's output (k = 1..depth) so that
     it matches decoder level k's up-sampled input under valid padding.

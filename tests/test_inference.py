@@ -1,0 +1,240 @@
+"""keras_unet/inference.py: tiled = whole-image prediction, sizes, channels, TTA,
+memory, bad input, folders, backends."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_unet import build_unet, receptive_border
+from keras_unet.inference import _padding_reach, predict_folder, predict_tiled
+
+RNG = np.random.default_rng(0)
+
+
+def unet(padding, channels=1, classes=2, **options):
+    keras.utils.set_random_seed(0)
+    return build_unet((None, None, channels), classes, depth=2, filters=4, padding=padding,
+                      dropout=0, **options)
+
+
+def whole_valid(model, image, depth=2):
+    """One pass of the whole mirrored image: what overlap-tile must reproduce."""
+    b = receptive_border(depth)
+    return model.predict_on_batch(np.pad(image, ((b, b), (b, b), (0, 0)), mode="reflect")[None])[0]
+
+
+# ------------------------------------------------------------ tiled = whole image
+
+
+@pytest.mark.parametrize("tile", [44, 84, 124])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_valid_padding_tiles_equal_the_whole_image(tile, channels):
+    model = unet("valid", channels)
+    image = RNG.random((296, 196, channels)).astype(np.float32)  # 296 + 40 = 336 fits depth 2
+    tiled = predict_tiled(model, image, tile=tile, progress=False)
+    assert tiled.shape == (296, 196, 2)
+    np.testing.assert_allclose(tiled, whole_valid(model, image), atol=1e-6)
+
+
+@pytest.mark.parametrize("blend, overlap", [("gaussian", 0.25), ("uniform", 0.5), ("gaussian", 0.0)])
+def test_same_padding_tiles_equal_the_whole_image_away_from_its_edges(blend, overlap):
+    model = unet("same")
+    image = RNG.random((200, 136, 1)).astype(np.float32)  # multiples of 4: one pass fits
+    whole = model.predict_on_batch(image[None])[0]
+    tiled = predict_tiled(model, image, tile=96, overlap=overlap, blend=blend, progress=False)
+    reach = _padding_reach(2, "transpose")  # the whole pass's own zero padding differs there
+    assert reach == 24
+    np.testing.assert_allclose(tiled[reach:-reach, reach:-reach], whole[reach:-reach, reach:-reach],
+                               atol=1e-5)
+    # at the image's edges tiling mirrors where one pass pads with zeros
+    assert np.abs(tiled - whole).max() > 1e-3
+
+
+def test_odd_and_non_square_sizes_and_a_fixed_size_model():
+    valid = unet("valid")
+    for shape in ((7, 300), (301, 197)):
+        image = RNG.random(shape).astype(np.float32)  # (H, W): gray without a channel axis
+        assert predict_tiled(valid, image, tile=84, progress=False).shape == shape + (2,)
+    # a 1x1 image, mirrored to fill the default tile
+    assert predict_tiled(valid, np.ones((1, 1)), progress=False).shape == (1, 1, 2)
+    fixed = build_unet((92, 92, 1), 1, depth=2, filters=4, padding="valid")
+    out = predict_tiled(fixed, RNG.random((130, 70)).astype(np.float32), progress=False)
+    assert out.shape == (130, 70) and 0 <= out.min() and out.max() <= 1  # binary: (H, W)
+
+
+def test_a_3000_by_2000_image_through_a_valid_model():
+    model = build_unet((None, None, 1), 1, depth=2, filters=2, padding="valid")
+    image = (RNG.random((3000, 2000)) * 255).astype(np.uint8)
+    out = predict_tiled(model, image, tile=204, batch_size=16, progress=False)
+    assert out.shape == (3000, 2000) and out.dtype == np.float32
+    assert np.isfinite(out).all() and 0 <= out.min() and out.max() <= 1
+    # exact against one pass on a corner crop of the same image
+    corner = image[:200, :120, None] / np.float32(255)
+    np.testing.assert_allclose(predict_tiled(model, corner, tile=204, progress=False),
+                               whole_valid(model, corner)[..., 0], atol=1e-6)
+
+
+# --------------------------------------------------------- test-time augmentation
+
+
+def symmetrise(model):
+    """Make every kernel invariant to the 8 flips and rotations of the square: the
+    model then commutes with them, and test-time augmentation changes nothing."""
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            kernel, *rest = layer.get_weights()
+            views = [np.rot90(k, r, axes=(0, 1)) for k in (kernel, kernel[::-1]) for r in range(4)]
+            layer.set_weights([np.mean(views, axis=0), *rest])
+    return model
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("tta", ["flips", "d4"])
+def test_tta_with_a_symmetric_model_changes_nothing(padding, tta):
+    model = symmetrise(unet(padding, channels=3))
+    image = RNG.random((150, 110, 3)).astype(np.float32)
+    plain = predict_tiled(model, image, tile=84 if padding == "valid" else 96, progress=False)
+    augmented = predict_tiled(model, image, tile=84 if padding == "valid" else 96, tta=tta,
+                              progress=False)
+    np.testing.assert_allclose(augmented, plain, atol=1e-5)
+
+
+def test_tta_averages_probabilities():
+    model = unet("valid", classes=3)
+    image = RNG.random((100, 90, 1)).astype(np.float32)
+    plain = predict_tiled(model, image, tile=84, progress=False)
+    d4 = predict_tiled(model, image, tile=84, tta="d4", progress=False)
+    assert np.abs(d4 - plain).max() > 1e-3  # an asymmetric model: TTA does something
+    np.testing.assert_allclose(d4.sum(-1), 1.0, atol=1e-5)  # still probabilities
+
+
+# ----------------------------------------------------------------------- memory
+
+
+def test_memory_is_bounded_by_the_image_not_the_tiles():
+    model = build_unet((None, None, 1), 1, depth=2, filters=2)
+    peaks = {}
+    for side in (1000, 2000):
+        image = RNG.random((side, side)).astype(np.float32)
+        tracemalloc.start()
+        predict_tiled(model, image, tile=256, overlap=0.0, batch_size=4, progress=False)
+        peaks[side] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    image_bytes = 2000 * 2000 * 4
+    # float image + mirrored copy + scores + weight sums: about 4 images, plus a batch
+    assert peaks[2000] < 5 * image_bytes, peaks
+    assert 3 < peaks[2000] / peaks[1000] < 5  # grows with the pixels (4x), not more
+
+
+# -------------------------------------------------------------------- bad input
+
+
+def test_bad_input_names_the_value_and_what_works():
+    same, valid = unet("same"), unet("valid")
+    image = RNG.random((64, 64, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match=re.escape(
+            "the image, 64x64, is smaller than the 80x80 outputs of tile 128: use a smaller "
+            "tile (e.g. 112) or tile=None")):
+        predict_tiled(same, image, tile=128, progress=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "the image has 3 channels but the model takes 1 (gray: image[..., :1]")):
+        predict_tiled(same, np.repeat(image, 3, -1), progress=False)
+    nan = image.copy()
+    nan[3, 4] = np.nan
+    with pytest.raises(ValueError, match=re.escape("image has NaN pixels (1 of them)")):
+        predict_tiled(same, nan, progress=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "tile 82 does not fit the model: input size 82 does not fit a depth-2 U-Net with "
+            "padding='valid'") + ".*Nearest sizes that fit: 80, 84"):
+        predict_tiled(valid, image, tile=82, progress=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "tile 48 is too small for this model: its zero padding reaches 24 px into each "
+            "side; use a tile >= 64")):
+        predict_tiled(same, image, tile=48, progress=False)
+    fixed = build_unet((92, 92, 1), 1, depth=2, filters=4, padding="valid")
+    with pytest.raises(ValueError, match=re.escape(
+            "tile 84 differs from the model's fixed input (92, 92)")):
+        predict_tiled(fixed, image, tile=84, progress=False)
+    for arguments, message in (({"overlap": 1.0}, "overlap must be a fraction in [0, 1); got 1.0"),
+                               ({"blend": "box"}, "blend must be one of 'gaussian', 'uniform'; got 'box'"),
+                               ({"tta": "all"}, "tta must be None, 'flips' or 'd4'; got 'all'"),
+                               ({"batch_size": 0}, "batch_size must be a positive integer; got 0")):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            predict_tiled(same, image, progress=False, **arguments)
+
+
+# ---------------------------------------------------------------------- folders
+
+
+def test_predict_folder_writes_masks_with_the_same_names(tmp_path):
+    (tmp_path / "in").mkdir()
+    images = {"a.png": (RNG.random((70, 90)) * 255).astype(np.uint8),
+              "b.tif": (RNG.random((40, 33)) * 255).astype(np.uint8)}
+    for name, array in images.items():
+        Image.fromarray(array).save(tmp_path / "in" / name)
+    binary = build_unet((None, None, 1), 1, depth=2, filters=4, padding="valid")
+    written = predict_folder(binary, tmp_path / "in", tmp_path / "out", probabilities=True,
+                             progress=False)  # the default tile for images of any size
+    assert [p.name for p in written] == ["a.png", "b.png"]
+    for name, array in images.items():
+        stem = name.split(".")[0]
+        mask = np.asarray(Image.open(tmp_path / "out" / f"{stem}.png"))
+        assert mask.shape == array.shape and set(np.unique(mask)) <= {0, 255}
+        scores = predict_tiled(binary, array, progress=False)
+        np.testing.assert_array_equal(mask, np.where(scores > 0.5, 255, 0))
+        import tifffile
+
+        np.testing.assert_allclose(tifffile.imread(tmp_path / "out" / f"{stem}_probabilities.tif"),
+                                   scores, atol=1e-6)
+    classes = unet("valid", classes=3)
+    predict_folder(classes, tmp_path / "in", tmp_path / "classes", progress=False)
+    mask = np.asarray(Image.open(tmp_path / "classes" / "a.png"))
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1, 2}
+
+
+def test_predict_folder_failure_leaves_nothing_half_written(tmp_path):
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "in" / "a.png")
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "in" / "b.png")  # RGB
+    model = build_unet((None, None, 1), 1, depth=2, filters=4)
+    with pytest.raises(ValueError, match=r"b\.png: the image has 3 channels but the model takes 1"):
+        predict_folder(model, tmp_path / "in", tmp_path / "out", progress=False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]  # no .part files
+    with pytest.raises(ValueError, match=r"input_dir .*missing is not a folder"):
+        predict_folder(model, tmp_path / "missing", tmp_path / "out", progress=False)
+
+
+# --------------------------------------------------------------------- backends
+
+_BACKEND_SCRIPT = textwrap.dedent(
+    """
+    import json, numpy as np
+    from keras_unet import build_unet, receptive_border
+    from keras_unet.inference import predict_tiled
+    model = build_unet((None, None, 1), 2, depth=2, filters=4, padding="valid", dropout=0)
+    image = np.random.default_rng(0).random((148, 108, 1)).astype("float32")  # +40 fits
+    b = receptive_border(2)
+    whole = np.asarray(model.predict_on_batch(np.pad(image, ((b, b), (b, b), (0, 0)), "reflect")[None]))[0]
+    tiled = predict_tiled(model, image, tile=84, tta="flips", progress=False)
+    plain = predict_tiled(model, image, tile=84, progress=False)
+    print(json.dumps({"shape": list(tiled.shape), "difference": float(np.abs(plain - whole).max())}))
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_tiled_prediction_on_other_backends(backend):
+    done = subprocess.run([sys.executable, "-c", _BACKEND_SCRIPT], capture_output=True, text=True,
+                          env=dict(os.environ, KERAS_BACKEND=backend), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["shape"] == [148, 108, 2] and result["difference"] < 1e-5
