@@ -270,6 +270,9 @@ def build_unet(input_shape, n_classes, *, depth=4, filters=64, padding="same",
             ``0`` or ``None`` for none.
         upsampling: ``"transpose"`` for the paper's 2x2 up-convolution, or
             ``"bilinear"`` for bilinear up-sampling followed by a 2x2 convolution.
+            (With Keras 3.15 on TensorFlow, a bilinear model fails when called on a
+            second input size, a Keras bug in ``ops.image.resize``; fixed-size inputs
+            and :func:`keras_unet.inference.predict_tiled` work.)
         activation: activation of every convolution but the head (the paper's ReLU).
         output_activation: ``"auto"`` (sigmoid for ``n_classes=1``, softmax otherwise),
             any Keras activation name, or ``None`` for logits. The output is float32
