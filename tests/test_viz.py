@@ -1,0 +1,591 @@
+"""keras_unet/viz.py: colours, overlay pixels, figure panels and titles, error counts,
+training curves from a History and a CSVLogger file, the training callback, saving."""
+
+import re
+import types
+
+import matplotlib
+
+matplotlib.use("Agg")  # tests only: the module itself never chooses a backend
+
+import IPython
+import IPython.display
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+from skimage.segmentation import find_boundaries
+
+from keras_unet import build_unet, viz
+from keras_unet.datasets import read_image, read_mask
+from keras_unet.viz import (
+    ERROR_COLORS,
+    PredictionCallback,
+    class_colors,
+    overlay,
+    plot_history,
+    save_figure,
+    show_errors,
+    show_predictions,
+    show_weight_map,
+)
+from keras_unet.weights import border_weight_map
+
+TAB10 = np.array(matplotlib.colormaps["tab10"].colors)
+
+
+@pytest.fixture(autouse=True)
+def no_figure_left_open():
+    """Every test starts and ends with no pyplot figure open (none leaks)."""
+    plt.close("all")
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def isbi(shared_data):
+    """Two real ISBI 2012 images (512x512x1), their masks, and a fake prediction: the
+    truth blurred (a probability map, soft on the membranes)."""
+    folder = shared_data / "isbi2012_em"
+    images = np.stack([read_image(folder / "images" / f"{i:02d}.png") for i in (0, 1)])
+    masks = np.stack([read_mask(folder / "masks" / f"{i:02d}.png") for i in (0, 1)])
+    blurred = np.stack([ndimage.gaussian_filter(m[..., 0], 3) for m in masks])
+    return images, masks, blurred.astype(np.float32)
+
+
+def titles(figure):
+    return [axes.get_title() for axes in figure.axes]
+
+
+def picture(axes):
+    """The array drawn in an image panel."""
+    return np.asarray(axes.images[0].get_array())
+
+
+def dice(truth, prediction):
+    truth, prediction = truth.astype(bool), prediction.astype(bool)
+    return 2 * np.sum(truth & prediction) / (truth.sum() + prediction.sum())
+
+
+# -------------------------------------------------------------------- class_colors
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 12, 21, 22, 50, 300])
+def test_class_colors_shape_black_background_distinct(n):
+    colors = class_colors(n)
+    assert colors.shape == (max(n, 2), 3)
+    assert colors[0].tolist() == [0.0, 0.0, 0.0]
+    assert colors.min() >= 0 and colors.max() <= 1
+    assert len(np.unique(colors, axis=0)) == len(colors)  # every class its own colour
+
+
+def test_class_colors_are_tab10_then_tab20_and_stable_across_n():
+    np.testing.assert_allclose(class_colors(2)[1], TAB10[0])  # binary: black, tab:blue
+    np.testing.assert_allclose(class_colors(1), class_colors(2))
+    np.testing.assert_allclose(class_colors(11)[1:], TAB10)
+    tab20 = np.array(matplotlib.colormaps["tab20"].colors)
+    np.testing.assert_allclose(class_colors(21)[11:], tab20[1::2])  # the light ones
+    np.testing.assert_allclose(class_colors(300)[:5], class_colors(5))  # class k keeps its colour
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.0, True, "3"])
+def test_class_colors_bad_count(n):
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 1"):
+        class_colors(n)
+
+
+# ------------------------------------------------------------------------ overlay
+
+
+def test_overlay_tints_the_mask_pixel_with_alpha():
+    image = np.full((4, 5), 0.5, np.float32)
+    mask = np.zeros((4, 5, 1), np.float32)
+    mask[1, 2] = 1
+    out = overlay(image, mask)
+    assert out.shape == (4, 5, 3) and out.dtype == np.float32
+    np.testing.assert_allclose(out[1, 2], 0.6 * 0.5 + 0.4 * TAB10[0], atol=1e-6)
+    untouched = np.ones((4, 5), bool)
+    untouched[1, 2] = False
+    np.testing.assert_allclose(out[untouched], 0.5)  # gray -> RGB, unchanged
+
+
+def test_overlay_multiclass_rgb_image_with_custom_colours():
+    image = np.zeros((3, 3, 3), np.float32)
+    image[..., 2] = 0.8  # blue
+    mask = np.array([[0, 1, 2], [2, 1, 0], [0, 0, 0]])
+    out = overlay(image, mask, alpha=0.5, colors=["black", "red", "lime"])
+    np.testing.assert_allclose(out[0, 1], [0.5, 0.0, 0.4])
+    np.testing.assert_allclose(out[0, 2], [0.0, 0.5, 0.4])
+    np.testing.assert_allclose(out[1, 0], [0.0, 0.5, 0.4])
+    np.testing.assert_allclose(out[2], [[0, 0, 0.8]] * 3)
+    # one colour for every class; alpha 1 paints it
+    np.testing.assert_allclose(overlay(image, mask, alpha=1, colors="yellow")[0, 1:], [[1, 1, 0]] * 2)
+
+
+def test_overlay_reads_probabilities_above_one_half_and_class_scores():
+    image = np.zeros((1, 3))
+    out = overlay(image, np.array([[0.7, 0.5, 0.3]]), alpha=1.0)
+    np.testing.assert_allclose(out[0], [TAB10[0], [0, 0, 0], [0, 0, 0]])
+    scores = np.array([[[0.1, 0.2, 0.7], [0.8, 0.1, 0.1], [0.2, 0.6, 0.2]]])  # classes 2, 0, 1
+    out = overlay(image, scores, alpha=1.0)
+    np.testing.assert_allclose(out[0], [TAB10[1], [0, 0, 0], TAB10[0]])
+
+
+def test_overlay_uint8_image_and_standardised_float_image():
+    mask = np.zeros((2, 2), int)
+    np.testing.assert_allclose(overlay(np.array([[0, 51], [102, 255]], np.uint8), mask)[..., 0],
+                               [[0, 0.2], [0.4, 1]], atol=1e-6)
+    np.testing.assert_allclose(overlay(np.array([[-2.0, 0.0], [1.0, 2.0]]), mask)[..., 1],
+                               [[0, 0.5], [0.75, 1]])  # stretched min-max for display
+
+
+def test_overlay_contour_paints_exactly_the_boundaries():
+    image = np.full((12, 12), 0.25, np.float32)
+    mask = np.zeros((12, 12), int)
+    mask[2:7, 2:7] = 1  # a 5x5 square of class 1
+    mask[4:10, 7:11] = 2  # touching a 6x4 block of class 2
+    out = overlay(image, mask, contour=True)
+    changed = np.any(out != 0.25, axis=-1)
+    expected = find_boundaries(mask, mode="inner") & (mask > 0)
+    np.testing.assert_array_equal(changed, expected)
+    ring = np.zeros((12, 12), bool)
+    ring[2:7, 2:7] = True
+    ring[3:6, 3:6] = False  # the square's inner edge: its outer ring of pixels
+    np.testing.assert_array_equal(changed & (mask == 1), ring)
+    colors = class_colors(3).astype(np.float32)
+    np.testing.assert_allclose(out[2, 2], colors[1])  # opaque class colour
+    np.testing.assert_allclose(out[5, 7], colors[2])
+    np.testing.assert_allclose(out[4, 4], 0.25)  # the square's inside is not filled
+    assert expected.sum() == 16 + 14 + 2  # the 5x5 ring, the 6x4 block's, 2 touching
+
+
+def test_overlay_errors():
+    image = np.zeros((4, 4))
+    with pytest.raises(ValueError, match=r"image and mask must have the same height and width; "
+                                         r"got \(4, 4\) and \(4, 5\)"):
+        overlay(image, np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="alpha must be a number in"):
+        overlay(image, np.zeros((4, 4)), alpha=1.5)
+    with pytest.raises(ValueError, match="colors has 2 colour.* class 2"):
+        overlay(image, np.full((4, 4), 2), colors=["black", "red"])
+    with pytest.raises(ValueError, match=r"colors\[1\] is not a matplotlib colour"):
+        overlay(image, np.ones((4, 4), int), colors=["black", "not-a-colour"])
+    with pytest.raises(ValueError, match=r"mask holds only 0 and 255.*\(mask > 0\)"):
+        overlay(image, np.full((4, 4), 255, np.uint8))
+    with pytest.raises(ValueError, match="float mask must hold probabilities"):
+        overlay(image, np.full((4, 4), 1.5))
+    with pytest.raises(ValueError, match="mask contains 1 NaN"):
+        overlay(image, np.where(np.eye(4) * np.arange(4) == 3, np.nan, 0))
+    with pytest.raises(ValueError, match=r"image must be \(H, W\), \(H, W, 1\) or \(H, W, 3\)"):
+        overlay(np.zeros((4, 4, 2)), np.zeros((4, 4)))
+
+
+# --------------------------------------------------------------- show_predictions
+
+
+def test_show_predictions_on_real_isbi_images(isbi):
+    images, masks, blurred = isbi
+    figure = show_predictions(images, masks, blurred)
+    assert isinstance(figure, matplotlib.figure.Figure)
+    assert len(figure.axes) == 8 and not figure.legends  # 2 rows of 4; binary: no legend
+    scores = [dice(masks[i, ..., 0], blurred[i] > 0.5) for i in (0, 1)]
+    assert 0.95 < min(scores) < 1  # the blur moves the membranes' edges a little
+    assert titles(figure) == [title for s in scores for title in
+                              ("image", "truth", f"prediction (Dice {s:.3f})", "overlay")]
+    image_axes, truth_axes, prediction_axes, overlay_axes = figure.axes[4:]
+    np.testing.assert_allclose(picture(image_axes)[..., 0], images[1, ..., 0])
+    np.testing.assert_array_equal(picture(truth_axes), masks[1, ..., 0] > 0)
+    assert prediction_axes.images[0].get_cmap().name == "magma"
+    assert prediction_axes.images[0].get_clim() == (0, 1)
+    np.testing.assert_allclose(picture(prediction_axes), blurred[1])  # the probabilities
+    np.testing.assert_allclose(picture(overlay_axes), overlay(images[1], blurred[1] > 0.5))
+    assert plt.get_fignums() == [figure.number]  # outside a notebook: kept for plt.show()
+
+
+def test_show_predictions_columns_follow_the_data():
+    rng = np.random.default_rng(0)
+    images = rng.random((5, 8, 8, 1)).astype(np.float32)
+    masks = (images > 0.5).astype(np.float32)
+    assert titles(show_predictions(images)) == ["image"] * 4  # n=4 of 5
+    assert titles(show_predictions(images, masks, n=2)) == ["image", "truth"] * 2
+    assert titles(show_predictions(images, predictions=images[..., 0], n=1)) == [
+        "image", "prediction", "overlay"]
+    figure = show_predictions(list(images), list(masks), list(masks), n=10)
+    assert len(figure.axes) == 20  # all 5 samples, 4 columns
+    # a hard binary prediction is drawn black and white, not as probabilities
+    assert figure.axes[2].images[0].get_cmap().name == "gray"
+    assert figure.axes[2].get_title() == "prediction (Dice 1.000)"
+
+
+def test_show_predictions_one_image_and_titles():
+    image = np.linspace(0, 1, 64).reshape(8, 8)
+    truth = (image > 0.5).astype(int)
+    figure = show_predictions(image, truth, np.where(image > 0.75, 0.9, 0.1), titles=["slice 7"])
+    # truth: k/63 > 0.5, 32 pixels; prediction: k/63 > 0.75, 16 of them: Dice 2*16 / 48
+    assert titles(figure) == ["slice 7", "truth", "prediction (Dice 0.667)", "overlay"]
+    figure = show_predictions(np.zeros((3, 8, 8)), titles=["a", "b", "c"], n=2)
+    assert titles(figure) == ["a", "b"]
+
+
+def test_show_predictions_multiclass_draws_class_colours_and_one_legend():
+    rng = np.random.default_rng(1)
+    images = rng.random((3, 6, 6, 3)).astype(np.float32)
+    truths = rng.integers(0, 3, (3, 6, 6, 1))
+    scores = rng.random((3, 6, 6, 3)).astype(np.float32)
+    labels = scores.argmax(-1)
+    figure = show_predictions(images, truths, scores, n=2, class_names=["bg", "cell", "border"])
+    assert len(figure.axes) == 8
+    assert len(figure.legends) == 1 and not any(axes.get_legend() for axes in figure.axes)
+    legend = figure.legends[0]
+    assert [text.get_text() for text in legend.get_texts()] == ["bg", "cell", "border"]
+    np.testing.assert_allclose([patch.get_facecolor()[:3] for patch in legend.get_patches()],
+                               class_colors(3))
+    colors = class_colors(3)
+    np.testing.assert_allclose(picture(figure.axes[1]), colors[truths[0, ..., 0]])
+    np.testing.assert_allclose(picture(figure.axes[2]), colors[labels[0]])
+    np.testing.assert_allclose(picture(figure.axes[3]), overlay(images[0], labels[0]), atol=1e-6)
+    # without names: "class k", as many as the masks have
+    figure = show_predictions(images, truths)
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["class 0", "class 1", "class 2"]
+
+
+def test_show_predictions_crops_images_to_a_valid_padding_output():
+    image = np.zeros((12, 10), np.float32)
+    image[2:10, 1:9] = 1.0  # the 8x8 centre
+    figure = show_predictions(image, np.ones((8, 8)), np.ones((8, 8)))
+    assert picture(figure.axes[0]).shape == (12, 10, 3)  # the whole input, framed
+    frame = figure.axes[0].patches[0]
+    assert (frame.get_x(), frame.get_y(), frame.get_width(), frame.get_height()) == (0.5, 1.5, 8, 8)
+    np.testing.assert_allclose(picture(figure.axes[3]), overlay(np.ones((8, 8)), np.ones((8, 8))))
+
+
+def test_show_predictions_errors_name_the_arguments():
+    images = np.zeros((3, 8, 8, 1))
+    with pytest.raises(ValueError, match="truths has 2 samples but images has 3"):
+        show_predictions(images, np.zeros((2, 8, 8, 1)))
+    with pytest.raises(ValueError, match="predictions has 4 samples but images has 3"):
+        show_predictions(images, predictions=[np.zeros((8, 8))] * 4)
+    with pytest.raises(ValueError, match=r"truths\[0\] is 8x8 but predictions\[0\] is 8x7"):
+        show_predictions(images, np.zeros((3, 8, 8)), np.zeros((3, 8, 7)))
+    with pytest.raises(ValueError, match=r"images\[0\] is 8x8 but truths\[0\] is 9x9"):
+        show_predictions(images, np.zeros((3, 9, 9)))
+    with pytest.raises(ValueError, match=r"images\[0\] is 8x8 but predictions\[0\] is 7x7"):
+        show_predictions(images, predictions=np.zeros((3, 7, 7)))  # odd border: no crop
+    with pytest.raises(ValueError, match="n must be an integer >= 1; got 0"):
+        show_predictions(images, n=0)
+    with pytest.raises(ValueError, match="titles has 2 entries but images has 3"):
+        show_predictions(images, titles=["a", "b"])
+    with pytest.raises(ValueError, match="class_names has 2 names but the masks have 4 classes"):
+        show_predictions(images, np.full((3, 8, 8), 3), class_names=["a", "b"])
+    with pytest.raises(ValueError, match="threshold must be a number in"):
+        show_predictions(images, threshold=2)
+    with pytest.raises(ValueError, match=r"predictions\[1\] contains 1 NaN"):
+        bad = np.zeros((3, 8, 8))
+        bad[1, 0, 0] = np.nan
+        show_predictions(images, predictions=bad)
+    assert plt.get_fignums() == []  # no half-drawn figure left behind
+
+
+# ---------------------------------------------------------------- show_weight_map
+
+
+def test_show_weight_map_on_a_real_isbi_mask(isbi):
+    images, masks, _ = isbi
+    mask = masks[0, :128, :128]
+    weights = border_weight_map(mask)
+    figure = show_weight_map(images[0, :128, :128], mask, weights)
+    assert len(figure.axes) == 4  # three panels and the colour bar
+    assert titles(figure) == ["image", "mask", "weight map", ""]
+    np.testing.assert_allclose(picture(figure.axes[2]), weights[..., 0])
+    assert figure.axes[2].images[0].get_clim() == pytest.approx((weights.min(), weights.max()))
+    low, high = figure.axes[3].get_ylim()  # the colour bar spans the weights
+    assert (low, high) == pytest.approx((weights.min(), weights.max()))
+    assert weights.max() > 5  # the paper's w0 = 10 shows between close cells
+
+
+def test_show_weight_map_errors():
+    with pytest.raises(ValueError, match=r"mask and weights must have the same height and width"):
+        show_weight_map(np.zeros((8, 8)), np.zeros((8, 8)), np.ones((8, 6)))
+    with pytest.raises(ValueError, match="image is 8x8 but mask is 10x10"):
+        show_weight_map(np.zeros((8, 8)), np.zeros((10, 10)), np.ones((10, 10)))
+    with pytest.raises(ValueError, match="weights contains 1 NaN"):
+        show_weight_map(np.zeros((2, 2)), np.zeros((2, 2)), [[1, np.nan], [1, 1]])
+
+
+# -------------------------------------------------------------------- show_errors
+
+
+def test_show_errors_hand_counts_and_dice():
+    truth = np.array([[1, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+    prediction = np.array([[1, 1, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0]], np.float32)
+    figure = show_errors(truth, prediction)
+    assert len(figure.axes) == 1
+    assert figure.axes[0].get_title() == "TP 2 · FP 1 · FN 1 · TN 8\nDice 0.667"
+    tp, fp, fn, tn = (re.search(name + r" (\d+)", figure.axes[0].get_title()).group(1)
+                      for name in ("TP", "FP", "FN", "TN"))
+    assert 2 * int(tp) / (2 * int(tp) + int(fp) + int(fn)) == pytest.approx(2 / 3)
+    errors = picture(figure.axes[0])
+    np.testing.assert_allclose(errors[0], [ERROR_COLORS["true positive"]] * 2
+                               + [ERROR_COLORS["false negative"], ERROR_COLORS["false positive"]])
+    np.testing.assert_allclose(errors[1:].reshape(-1, 3), [ERROR_COLORS["true negative"]] * 8)
+    legend = figure.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "true positive", "false positive", "false negative", "true negative"]
+    np.testing.assert_allclose([p.get_facecolor()[:3] for p in legend.get_patches()],
+                               list(ERROR_COLORS.values()))
+
+
+def test_show_errors_thresholds_probabilities_and_shows_the_image(isbi):
+    images, masks, blurred = isbi
+    figure = show_errors(masks[0], blurred[0], images[0], threshold=0.5)
+    assert titles(figure)[0] == "image"
+    truth, prediction = masks[0, ..., 0] > 0, blurred[0] > 0.5
+    tp, fp = np.sum(truth & prediction), np.sum(~truth & prediction)
+    fn, tn = np.sum(truth & ~prediction), np.sum(~truth & ~prediction)
+    assert tp + fp + fn + tn == 512 * 512
+    assert titles(figure)[1] == (f"TP {tp} · FP {fp} · FN {fn} · TN {tn}\n"
+                                 f"Dice {dice(truth, prediction):.3f}")
+    high = show_errors(masks[0], blurred[0], threshold=0.9).axes[0].get_title()
+    assert int(re.search(r"FN (\d+)", high).group(1)) > fn  # a higher threshold misses more
+
+
+def test_show_errors_multiclass_correct_and_wrong():
+    truth = np.array([[0, 1, 2], [2, 2, 1]])
+    prediction = np.array([[0, 2, 2], [2, 1, 1]])
+    figure = show_errors(truth, prediction)
+    assert figure.axes[0].get_title() == "correct 4 · wrong 2\naccuracy 0.667"
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["correct", "wrong"]
+    np.testing.assert_allclose(picture(figure.axes[0])[0, 1], viz.WRONG_COLOR)
+    np.testing.assert_allclose(picture(figure.axes[0])[0, 0], viz.CORRECT_COLOR)
+
+
+def test_show_errors_size_mismatch():
+    with pytest.raises(ValueError, match=r"truth and prediction must have the same height and "
+                                         r"width; got \(4, 4\) and \(4, 3\)"):
+        show_errors(np.zeros((4, 4)), np.zeros((4, 3)))
+
+
+# ------------------------------------------------------------------- plot_history
+
+
+HISTORY = {"loss": [0.9, 0.5, 0.4], "dice": [0.3, 0.6, 0.7], "pixel_error": [0.2, 0.1, 0.05],
+           "val_loss": [1.0, 0.7, 0.6], "val_dice": [0.2, 0.5, 0.6], "val_pixel_error": [0.3, 0.2, 0.1]}
+
+
+def test_plot_history_one_panel_per_metric_train_and_validation():
+    figure = plot_history(HISTORY)
+    assert titles(figure) == ["loss", "dice", "pixel_error"]
+    for axes, name in zip(figure.axes, ("loss", "dice", "pixel_error")):
+        train, validation = axes.lines
+        assert (train.get_label(), validation.get_label()) == ("train", "validation")
+        assert train.get_xdata().tolist() == [1, 2, 3]  # epochs from 1
+        assert train.get_ydata().tolist() == HISTORY[name]
+        assert validation.get_ydata().tolist() == HISTORY[f"val_{name}"]
+        assert axes.get_xlabel() == "epoch"
+    # the loss comes first whatever the order; a metric without validation has one line
+    figure = plot_history({"iou": [0.1, 0.2], "loss": [2.0, 1.0], "learning_rate": [1e-3, 1e-4]})
+    assert titles(figure) == ["loss", "iou", "learning_rate"]
+    assert len(figure.axes[1].lines) == 1 and figure.axes[2].get_yscale() == "log"
+
+
+def test_plot_history_chosen_metrics_and_unknown_key():
+    assert titles(plot_history(HISTORY, metrics=["dice"])) == ["dice"]
+    assert titles(plot_history(HISTORY, metrics="val_pixel_error")) == ["pixel_error"]
+    assert titles(plot_history(HISTORY, metrics=["pixel_error", "loss", "val_loss"])) == [
+        "pixel_error", "loss"]
+    with pytest.raises(ValueError, match="metrics: the history has no 'iou'; it has loss, dice, "
+                                         "pixel_error"):
+        plot_history(HISTORY, metrics=["dice", "iou"])
+    with pytest.raises(ValueError, match="history has no values"):
+        plot_history({})
+    with pytest.raises(ValueError, match="history: no such file"):
+        plot_history("/nonexistent/log.csv")
+    with pytest.raises(ValueError, match="history must be a keras History"):
+        plot_history(42)
+
+
+def test_plot_history_from_a_keras_fit_and_its_csvlogger_file(tmp_path):
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).random((16, 4)).astype(np.float32)
+    y = (x.sum(axis=1, keepdims=True) > 2).astype(np.float32)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    log = tmp_path / "log.csv"
+    history = model.fit(x, y, validation_split=0.25, epochs=2, verbose=0,
+                        callbacks=[keras.callbacks.CSVLogger(str(log))])
+    assert log.read_text().splitlines()[0].split(",")[:2] == ["epoch", "accuracy"]
+    for source in (history, history.history, log, str(log)):
+        figure = plot_history(source)
+        assert titles(figure) == ["loss", "accuracy"]
+        train, validation = figure.axes[0].lines
+        assert train.get_xdata().tolist() == [1, 2]
+        np.testing.assert_allclose(train.get_ydata(), history.history["loss"], rtol=1e-6)
+        np.testing.assert_allclose(validation.get_ydata(), history.history["val_loss"], rtol=1e-6)
+        plt.close(figure)
+
+
+# ------------------------------------------------------------- PredictionCallback
+
+
+def tiny_unet(classes=1):
+    keras.utils.set_random_seed(0)
+    model = build_unet((32, 32, 1), classes, depth=2, filters=4)
+    loss = "binary_crossentropy" if classes == 1 else "sparse_categorical_crossentropy"
+    model.compile("adam", loss)
+    return model
+
+
+def test_callback_writes_one_png_per_epoch_outside_a_notebook(tmp_path, toy_disks):
+    images, masks = toy_disks(n=6)
+    folder = tmp_path / "snapshots" / "run1"  # created
+    callback = PredictionCallback(images, masks, n=3, output_dir=folder)
+    assert callback.images.shape == (3, 32, 32, 1)
+    tiny_unet().fit(images, masks, epochs=2, batch_size=3, verbose=0, callbacks=[callback])
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    assert callback.paths == [folder / "epoch_001.png", folder / "epoch_002.png"]
+    with Image.open(folder / "epoch_002.png") as png:
+        assert png.format == "PNG"
+        assert png.size == (4 * 3 * 120, 3 * 3 * 120)  # 4 columns, 3 rows, 3 in at 120 dpi
+    assert plt.get_fignums() == []  # closed
+
+
+def test_callback_every_other_epoch_and_default_folder(tmp_path, toy_disks, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    images, masks = toy_disks(n=2)
+    callback = PredictionCallback(list(images), every=2)
+    tiny_unet().fit(images, masks, epochs=5, verbose=0, callbacks=[callback])
+    assert sorted(p.name for p in (tmp_path / viz.DEFAULT_OUTPUT_DIR).iterdir()) == [
+        "epoch_002.png", "epoch_004.png"]
+
+
+class FakeKernelShell:
+    kernel = object()
+
+
+def test_callback_in_a_notebook_displays_and_replaces_the_figure(toy_disks, monkeypatch):
+    shown = []
+
+    class Handle:
+        def update(self, figure):
+            shown.append(("update", figure))
+
+    def display(figure, display_id=False):
+        shown.append(("display", figure))
+        return Handle()
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: FakeKernelShell())
+    monkeypatch.setattr(IPython.display, "display", display)
+    assert viz._in_notebook()
+    images, masks = toy_disks(n=3)
+    labels = masks[..., 0].astype(np.int32) * 2  # classes 0 and 2 of 3
+    callback = PredictionCallback(images, labels, class_names=["bg", "a", "b"])
+    tiny_unet(3).fit(images, labels, epochs=3, verbose=0, callbacks=[callback])
+    assert [kind for kind, _ in shown] == ["display", "update", "update"]
+    figure = shown[-1][1]
+    assert figure._suptitle.get_text().startswith("epoch 3 — loss ")
+    assert titles(figure)[:4] == ["image", "truth", titles(figure)[2], "overlay"]
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["bg", "a", "b"]
+    assert callback.paths == [] and plt.get_fignums() == []  # nothing written, all closed
+
+
+def test_in_notebook_detection_and_inline_figures_released(monkeypatch):
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    assert not viz._in_notebook()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace())  # a terminal
+    assert not viz._in_notebook()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: FakeKernelShell())
+    monkeypatch.setattr(matplotlib, "get_backend",
+                        lambda: "module://matplotlib_inline.backend_inline")
+    figure = show_errors(np.eye(3), np.eye(3))
+    assert plt.get_fignums() == []  # drawn once, as the cell's value
+    assert figure.axes[0].get_title() == "TP 3 · FP 0 · FN 0 · TN 6\nDice 1.000"
+
+
+def test_in_a_real_jupyter_kernel_figures_show_once_and_the_callback_updates_its_own(tmp_path):
+    """A real IPython kernel with the inline backend: a plotting call as the cell's value
+    is drawn exactly once; the callback shows one display that each epoch updates, and
+    writes no file."""
+    import os
+
+    from jupyter_client.manager import start_new_kernel
+
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the inline default
+    manager, client = start_new_kernel(kernel_name="python3", env=env, cwd=str(tmp_path))
+
+    def run(code):
+        """The cell's outputs: [(message type, mime types)], stream text left out."""
+        msg_id, outputs = client.execute(code), []
+        while True:
+            message = client.get_iopub_msg(timeout=120)
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "status" and content["execution_state"] == "idle":
+                return outputs
+            if kind == "error":
+                raise AssertionError("\n".join(content["traceback"]))
+            if kind in ("display_data", "execute_result", "update_display_data"):
+                outputs.append((kind, sorted(content["data"])))
+
+    try:
+        assert run("import matplotlib, numpy as np\nfrom keras_unet import viz") == []
+        png = ["image/png", "text/plain"]
+        assert run("viz.show_errors(np.eye(3), np.eye(3))") == [("execute_result", png)]
+        assert run("fig = viz.show_predictions(np.zeros((2, 8, 8)), np.zeros((2, 8, 8)))") == []
+        assert run("fig") == [("execute_result", png)]
+        outputs = run(
+            "import keras\nfrom keras_unet import build_unet\n"
+            "model = build_unet((32, 32, 1), 1, depth=2, filters=4)\n"
+            "model.compile('adam', 'binary_crossentropy')\n"
+            "x = np.random.default_rng(0).random((2, 32, 32, 1)).astype('float32')\n"
+            "callback = viz.PredictionCallback(x, (x > 0.5).astype('float32'))\n"
+            "_ = model.fit(x, x > 0.5, epochs=3, verbose=0, callbacks=[callback])\n"
+            "assert callback.paths == [], callback.paths\n"
+            "import matplotlib.pyplot as plt\nassert plt.get_fignums() == []"
+        )
+        assert outputs == [("display_data", png), ("update_display_data", png),
+                           ("update_display_data", png)]
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def test_callback_errors():
+    images = np.zeros((4, 32, 32, 1))
+    with pytest.raises(ValueError, match="every must be an integer >= 1; got 0"):
+        PredictionCallback(images, every=0)
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        PredictionCallback(images, n=-2)
+    with pytest.raises(ValueError, match="masks has 3 samples but images has 4"):
+        PredictionCallback(images, np.zeros((3, 32, 32, 1)))
+    with pytest.raises(ValueError, match="images must all have one shape"):
+        PredictionCallback([np.zeros((32, 32)), np.zeros((16, 16))])
+
+
+# -------------------------------------------------------------------- save_figure
+
+
+def test_save_figure_writes_a_png_atomically_and_closes(tmp_path):
+    figure = plot_history(HISTORY, metrics="loss")
+    path = save_figure(figure, tmp_path / "new" / "folder" / "curves.png", dpi=50)
+    assert path == tmp_path / "new" / "folder" / "curves.png"
+    with Image.open(path) as png:
+        png.load()
+        assert png.format == "PNG" and png.size == (200, 150)  # 4x3 inches at 50 dpi
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left
+    assert plt.get_fignums() == []
+    assert save_figure(show_errors(np.eye(2), np.eye(2)), tmp_path / "errors").name == "errors.png"
+
+
+def test_save_figure_errors(tmp_path):
+    with pytest.raises(ValueError, match="figure must be a matplotlib Figure; got ndarray"):
+        save_figure(np.zeros(3), tmp_path / "x.png")
+    figure = plot_history(HISTORY)
+    with pytest.raises(ValueError, match="dpi must be a positive number; got 0"):
+        save_figure(figure, tmp_path / "x.png", dpi=0)
+    with pytest.raises(ValueError, match=r"suffix '\.docx', a format matplotlib cannot write"):
+        save_figure(figure, tmp_path / "x.docx")
+    assert list(tmp_path.iterdir()) == []
