@@ -22,8 +22,7 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base
-	$(BIN)/keras-unet info
-	$(BIN)/keras-unet summary
+	$(BIN)/keras-unet demo
 
 test: $(VENV)/.installed-test
 	KERAS_UNET_FAST=1 TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest

@@ -1,8 +1,14 @@
 """The ``keras-unet`` command.
 
-    keras-unet --version
-    keras-unet info        versions, Keras backend and the devices it sees
-    keras-unet summary     build a U-Net and print its layers (default: the 2015 paper's)
+    keras-unet train     images + masks (or a dataset) -> a trained .keras model
+    keras-unet predict   a model + images of any size -> mask PNGs (overlap-tile)
+    keras-unet evaluate  predicted vs true masks -> Dice, IoU, pixel error (V_rand)
+    keras-unet demo      synthetic cells end to end in a few minutes on a CPU
+    keras-unet info      versions, Keras backend and the devices it sees
+    keras-unet summary   build a U-Net and print its layers (default: the 2015 paper's)
+
+Every subcommand has ``--help``. Errors are one line on stderr and exit status 2;
+nothing is left half-written.
 """
 
 import argparse
@@ -10,10 +16,18 @@ import importlib.metadata
 import os
 import platform
 import sys
+import time
+from pathlib import Path
 
 from keras_unet import __version__
 
 DISTRIBUTION = "keras-unet-paper"
+DATASETS = ("synthetic", "isbi2012", "drive", "oxford_pets")
+FAST = os.environ.get("KERAS_UNET_FAST") == "1"
+
+
+class CommandError(Exception):
+    """A problem the user can fix: printed as one line, exit status 2."""
 
 
 def _version(module):
@@ -21,6 +35,9 @@ def _version(module):
         return importlib.metadata.version(module)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+# ------------------------------------------------------------------------- info
 
 
 def cmd_info(args):
@@ -62,29 +79,422 @@ def cmd_summary(args):
             padding=args.padding, batch_norm=args.batch_norm, upsampling=args.upsampling,
         )
     except ValueError as err:
-        print(f"keras-unet summary: error: {err}", file=sys.stderr)
-        return 2
+        raise CommandError(err) from None
     model.summary(line_length=96)
     return 0
+
+
+# ------------------------------------------------------------------------ train
+
+
+def _load_data(args):
+    """(images, masks) lists from --images/--masks or --dataset."""
+    from keras_unet import datasets
+
+    if args.dataset:
+        if args.images or args.masks:
+            raise CommandError("give either --dataset or --images and --masks, not both")
+        if args.dataset == "synthetic":
+            images, masks, _ = datasets.synthetic_cells(16 if FAST else 64, size=256, seed=args.seed)
+            return list(images), list(masks)
+        loader = {"isbi2012": datasets.load_isbi2012, "drive": datasets.load_drive,
+                  "oxford_pets": datasets.load_oxford_pets}[args.dataset]
+        train, _ = loader(args.data_dir)
+        return list(train.images), list(train.masks)
+    if not (args.images and args.masks):
+        raise CommandError("give --images DIR and --masks DIR (or --dataset NAME)")
+    split = datasets.from_folder(args.images, args.masks, mask_mode=args.mask_mode)
+    return list(split.images), list(split.masks)
+
+
+def _classes(masks, args):
+    """(masks in the package convention, n_classes of the model)."""
+    import numpy as np
+
+    binary = masks[0].dtype == np.float32
+    if args.mode == "binary" and not binary:
+        if max(int(m.max()) for m in masks) > 1:
+            raise CommandError("--mode binary: the masks hold more than two classes")
+        masks, binary = [m.astype(np.float32) for m in masks], True
+    elif args.mode == "multiclass" and binary:
+        masks, binary = [m.astype(np.int32) for m in masks], False
+    if binary:
+        return masks, 1
+    n_classes = args.classes or max(int(m.max()) for m in masks) + 1
+    return masks, max(n_classes, 2)
+
+
+class _Budget:
+    """Stops training at the end of the epoch during which ``minutes`` have passed."""
+
+    def __new__(cls, minutes):
+        import keras
+
+        class Budget(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.start = time.monotonic()
+
+            def on_epoch_end(self, epoch, logs=None):
+                if time.monotonic() - self.start > minutes * 60:
+                    print(f"\nthe time budget of {minutes:g} min is spent: stopping after "
+                          f"epoch {epoch + 1}")
+                    self.model.stop_training = True
+
+        return Budget()
+
+
+def _save_atomically(model, target):
+    """Save ``model`` to ``target`` whole or not at all."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.part.keras")
+    try:
+        model.save(temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, padding="same",
+          batch_size=4, epochs=25, steps_per_epoch=50, budget=None, loss="dice_ce",
+          learning_rate=1e-3, augment=True, validation_split=0.2, seed=0, workdir=None,
+          verbose=None):
+    """Train a U-Net on lists of images and masks; the ``keras-unet train`` command.
+
+    Holds out ``validation_split`` of the images, trains on random ``tile`` windows
+    with augmentation, keeps the best model by validation loss, stops on NaN or when
+    the ``budget`` (minutes) is spent, logs to ``workdir/history.csv`` and backs up
+    every epoch to ``workdir/backup`` so that running it again after an interruption
+    resumes. The best model is written to ``output`` at the end, atomically.
+
+    Returns:
+        the Keras History of this run.
+    """
+    import keras
+    import numpy as np
+
+    from keras_unet.data import make_dataset
+    from keras_unet.model import build_unet, receptive_border, valid_input_sizes
+    from keras_unet.training import compile_unet
+
+    output = Path(output)
+    workdir = Path(workdir) if workdir else output.with_name(f"{output.stem}_training")
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / "backup").exists():  # a fresh run, not a resumed one
+        for stale in ("best.keras", "history.csv"):
+            (workdir / stale).unlink(missing_ok=True)
+    keras.utils.set_random_seed(seed)
+    order = np.random.default_rng(seed).permutation(len(images))
+    n_val = int(round(len(images) * validation_split)) if len(images) > 1 else 0
+    n_val = min(max(n_val, 1 if validation_split > 0 and len(images) > 1 else 0), len(images) - 1)
+    val, fit = order[:n_val], order[n_val:]
+    crop = receptive_border(depth) if padding == "valid" else 0
+    smallest = min(min(image.shape[:2]) for image in images) + 2 * crop
+    if tile > smallest:
+        fitting = valid_input_sizes(smallest, depth, padding)
+        if fitting[0] > smallest:
+            raise CommandError(f"the smallest image, {smallest - 2 * crop} px, is too small for "
+                               f"a depth-{depth} U-Net: use a smaller --depth")
+        print(f"tile {tile} is larger than the smallest image: using tile {fitting[0]}")
+        tile = fitting[0]
+    tile = valid_input_sizes(tile, depth, padding)[0]  # the tile itself if it fits, else below
+    channels = images[0].shape[-1] if images[0].ndim == 3 else 1
+    model = build_unet((None, None, channels), n_classes, depth=depth, filters=filters,
+                       padding=padding, batch_norm=True)
+    compile_unet(model, loss=loss, learning_rate=learning_rate)
+    options = dict(batch_size=batch_size, tile=tile, output_crop=crop)
+    train_data = make_dataset([images[i] for i in fit], [masks[i] for i in fit],
+                              augment=augment, seed=seed, **options)
+    monitor, validation = "loss", None
+    if n_val:
+        repeats = max(1, 32 // n_val)  # a fixed set of about 32 validation tiles
+        validation = make_dataset([images[i] for i in val] * repeats, [masks[i] for i in val] * repeats,
+                                  augment=False, shuffle=False, repeat=False, seed=seed + 1, **options)
+        monitor = "val_loss"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(workdir / "backup")),
+        keras.callbacks.ModelCheckpoint(str(workdir / "best.keras"), monitor=monitor,
+                                        save_best_only=True),
+        keras.callbacks.CSVLogger(str(workdir / "history.csv"), append=True),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if budget:
+        callbacks.append(_Budget(budget))
+    print(f"training on {len(fit)} images, validating on {n_val}; tiles {tile}x{tile}, "
+          f"{n_classes} output channel(s), {model.count_params():,} parameters; "
+          f"log and backups in {workdir}")
+    history = model.fit(train_data, validation_data=validation, epochs=epochs, shuffle=False,
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                        verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2))
+    best = workdir / "best.keras"
+    if not best.exists():
+        raise CommandError("training stopped on a NaN loss before any epoch finished: "
+                           "try a lower --learning-rate")
+    # Saved uncompiled: architecture and weights, all built-in Keras layers, so that
+    # keras.models.load_model(output) works anywhere, without this package.
+    _save_atomically(keras.models.load_model(best, compile=False), output)
+    print(f"model saved to {output}")
+    return history
+
+
+def cmd_train(args):
+    images, masks = _load_data(args)
+    masks, n_classes = _classes(masks, args)
+    if args.output.exists() and not args.output.is_file():
+        raise CommandError(f"--output {args.output} is a folder; give a file name like unet.keras")
+    if args.output.suffix != ".keras":
+        raise CommandError(f"--output must end with .keras; got {args.output}")
+    epochs, steps = args.epochs, args.steps_per_epoch
+    if FAST:
+        epochs, steps = min(epochs, 2), min(steps, 3)
+    train(images, masks, args.output, n_classes=n_classes, tile=args.tile, depth=args.depth,
+          filters=args.filters, padding=args.padding, batch_size=args.batch_size, epochs=epochs,
+          steps_per_epoch=steps, budget=args.budget, loss=args.loss,
+          learning_rate=args.learning_rate, augment=not args.no_augment,
+          validation_split=args.validation_split, seed=args.seed, workdir=args.workdir)
+    return 0
+
+
+# ---------------------------------------------------------------------- predict
+
+
+def _load_model(path):
+    import keras
+
+    import keras_unet.losses  # noqa: F401  (registers the package's losses and metrics)
+    import keras_unet.metrics  # noqa: F401
+
+    path = Path(path)
+    if not path.is_file():
+        raise CommandError(f"model {path} does not exist")
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:  # Keras raises many kinds for a file that is not a model
+        raise CommandError(f"{path} is not a Keras model file (.keras): "
+                           f"{str(error).splitlines()[0][:200]}") from None
+
+
+def cmd_predict(args):
+    from keras_unet.inference import predict_file, predict_folder
+
+    model = _load_model(args.model)
+    options = dict(threshold=args.threshold, probabilities=args.probabilities, tile=args.tile,
+                   overlap=args.overlap, tta=args.tta, batch_size=args.batch_size)
+    if args.input.is_dir():
+        written = predict_folder(model, args.input, args.output, **options)
+    elif args.input.is_file():
+        written = [predict_file(model, args.input, args.output, **options)]
+    else:
+        raise CommandError(f"input {args.input} is neither an image file nor a folder")
+    print(f"{len(written)} mask(s) written to {args.output}")
+    return 0
+
+
+# --------------------------------------------------------------------- evaluate
+
+
+def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
+    """Score predicted mask files against true ones: a list of rows
+    ``{"name", "dice", "iou", "pixel_error"[, "V_rand"]}`` and a mean row."""
+    import numpy as np
+
+    from keras_unet import evaluation
+    from keras_unet.datasets import pair_files, read_mask
+
+    pairs = pair_files(predictions_dir, truths_dir, names=("predictions", "truths"),
+                       unmatched=("predictions without a true mask", "true masks without a prediction"))
+    loaded = [(p, read_mask(p), read_mask(t)) for p, t in pairs]
+    binary = all(pred.dtype == np.float32 and truth.dtype == np.float32 for _, pred, truth in loaded)
+    n_classes = None if binary else (classes or max(int(max(pred.max(), truth.max()))
+                                                    for _, pred, truth in loaded) + 1)
+    rows = []
+    for path, pred, truth in loaded:
+        if pred.shape != truth.shape:
+            raise CommandError(f"{path.name}: the prediction is {pred.shape[:2]} but the true "
+                               f"mask is {truth.shape[:2]}")
+        row = {"name": path.name}
+        if binary:
+            row["dice"] = evaluation.dice(truth, pred)
+            row["iou"] = evaluation.iou(truth, pred)
+            row["pixel_error"] = evaluation.pixel_error(truth, pred)
+            row["V_rand"] = (evaluation.isbi_scores(pred[..., 0], truth[..., 0], thresholds=[0.5])["V_rand"]
+                             if truth.any() else float("nan"))
+        else:
+            row["dice"] = evaluation.dice(truth, pred.astype(np.int64), n_classes=n_classes)["mean"]
+            row["iou"] = evaluation.iou(truth, pred.astype(np.int64), n_classes=n_classes)["mean"]
+            row["pixel_error"] = evaluation.pixel_error(truth, pred.astype(np.int64), n_classes=n_classes)
+        rows.append(row)
+    mean = {"name": "mean"}
+    for key in rows[0]:
+        if key != "name":
+            mean[key] = float(np.nanmean([row[key] for row in rows]))
+    return rows, mean
+
+
+def cmd_evaluate(args):
+    rows, mean = evaluate_folders(args.predictions, args.truths, classes=args.classes)
+    keys = [k for k in mean if k != "name"]
+    width = max(len(row["name"]) for row in rows + [mean])
+    lines = [f"{'image':<{width}}  " + "  ".join(f"{k:>11}" for k in keys)]
+    for row in rows + [mean]:
+        lines.append(f"{row['name']:<{width}}  " + "  ".join(f"{row[k]:>11.4f}" for k in keys))
+    print("\n".join(lines[:-1] + ["-" * len(lines[0]), lines[-1]]))
+    if args.csv:
+        import csv
+
+        with open(args.csv, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=["name", *keys])
+            writer.writeheader()
+            writer.writerows(rows + [mean])
+        print(f"written to {args.csv}")
+    return 0
+
+
+# ------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args):
+    """Synthetic cells: train, predict held-out images, score, draw."""
+    import numpy as np
+
+    from keras_unet import evaluation, viz
+    from keras_unet.datasets import synthetic_cells
+    from keras_unet.inference import predict_tiled
+
+    output = args.output
+    output.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    images, masks, _ = synthetic_cells(16 if FAST else 64, size=256, seed=0)
+    print(f"1/4  data: {len(images)} synthetic EM-like images of 256x256 "
+          f"(cells 1, membranes 0)")
+    print("2/4  training a U-Net (depth 3, 16 filters) on random 128x128 tiles")
+    history = train(list(images), list(masks), output / "unet.keras", n_classes=1, tile=128,
+                    depth=3, filters=16, batch_size=8, epochs=2 if FAST else args.epochs,
+                    steps_per_epoch=3 if FAST else 30, seed=0, workdir=output / "training")
+    model = _load_model(output / "unet.keras")
+    test_images, test_masks, _ = synthetic_cells(2 if FAST else 4, size=256, seed=1)
+    print(f"3/4  segmenting {len(test_images)} new images with overlap-tile prediction")
+    predictions = np.stack([predict_tiled(model, image, tile=128, progress=False)
+                            for image in test_images])
+    scores = {"dice": evaluation.dice(test_masks[..., 0], predictions),
+              "pixel_error": evaluation.pixel_error(test_masks[..., 0], predictions),
+              "V_rand": evaluation.isbi_scores(predictions, test_masks[..., 0])["V_rand"]}
+    print("4/4  held-out scores: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    figure = viz.show_predictions(test_images, test_masks, predictions, n=len(test_images))
+    figure.suptitle(f"keras-unet demo: Dice {scores['dice']:.3f}, V_rand {scores['V_rand']:.3f}")
+    picture = viz.save_figure(figure, output / "demo.png")
+    viz.save_figure(viz.plot_history(history), output / "history.png")
+    print(f"done in {(time.monotonic() - started) / 60:.1f} min. Figure: {picture.resolve()}")
+    return 0
+
+
+# ----------------------------------------------------------------------- parser
 
 
 def make_parser():
     parser = argparse.ArgumentParser(
         prog="keras-unet",
-        description="U-Net (Ronneberger, Fischer, Brox 2015) for Keras 3.",
+        description="U-Net (Ronneberger, Fischer, Brox 2015) for Keras 3: train, predict, "
+        "evaluate. Start with `keras-unet demo`.",
     )
     parser.add_argument("--version", action="version", version=f"keras-unet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train_parser = sub.add_parser(
+        "train", help="train a U-Net on a folder of images and masks, or a dataset",
+        description="Train a U-Net and save it as a .keras file. Binary or multi-class is "
+        "read from the masks (0/255 or 0/1: binary; small integers: classes). The defaults "
+        "give a good model on a 2-core CPU in well under an hour: 256x256 tiles with "
+        "augmentation (elastic deformation included), batch normalisation, Dice + "
+        "cross-entropy, the best epoch by validation loss kept. Run the same command "
+        "again after an interruption to resume.",
+        epilog="example: keras-unet train --images data/images --masks data/masks "
+        "--output unet.keras --budget 30")
+    source = train_parser.add_argument_group("data (one of)")
+    source.add_argument("--images", type=Path, help="folder of images (PNG, JPEG, TIFF)")
+    source.add_argument("--masks", type=Path, help="folder of masks with the same file names")
+    source.add_argument("--dataset", choices=DATASETS, help="a known dataset instead")
+    source.add_argument("--data-dir", type=Path, help="local copy of --dataset (else downloaded)")
+    train_parser.add_argument("--mask-mode", default="auto",
+                              choices=("auto", "binary", "classes"),
+                              help="how mask files are read (default: auto)")
+    train_parser.add_argument("--mode", default="auto", choices=("auto", "binary", "multiclass"),
+                              help="force binary or multi-class segmentation")
+    train_parser.add_argument("--classes", type=int, help="number of classes (multi-class)")
+    train_parser.add_argument("--output", type=Path, default=Path("unet.keras"),
+                              help="model file to write (default: unet.keras)")
+    train_parser.add_argument("--workdir", type=Path,
+                              help="log, best model and backups (default: <output>_training)")
+    model_options = train_parser.add_argument_group("model and training")
+    model_options.add_argument("--tile", type=int, default=256, help="training tile side (256)")
+    model_options.add_argument("--depth", type=int, default=4, help="poolings (4, the paper)")
+    model_options.add_argument("--filters", type=int, default=32,
+                               help="filters of the first level (32; the paper 64)")
+    model_options.add_argument("--padding", choices=("same", "valid"), default="same",
+                               help="convolution padding (same; valid is the paper's)")
+    model_options.add_argument("--batch-size", type=int, default=4, help="tiles per step (4)")
+    model_options.add_argument("--epochs", type=int, default=25,
+                               help="at most this many (25: about 20 min on a 2-core CPU)")
+    model_options.add_argument("--steps-per-epoch", type=int, default=50, help="(50)")
+    model_options.add_argument("--budget", type=float, metavar="MINUTES",
+                               help="stop after this many minutes")
+    model_options.add_argument("--loss", default="dice_ce",
+                               choices=("dice_ce", "dice", "jaccard", "tversky", "focal_tversky",
+                                        "focal", "cross_entropy"), help="(dice_ce)")
+    model_options.add_argument("--learning-rate", type=float, default=1e-3, help="(0.001)")
+    model_options.add_argument("--no-augment", action="store_true", help="no augmentation")
+    model_options.add_argument("--validation-split", type=float, default=0.2,
+                               help="fraction of images held out (0.2)")
+    model_options.add_argument("--seed", type=int, default=0, help="for a reproducible run (0)")
+    train_parser.set_defaults(func=cmd_train)
+
+    predict_parser = sub.add_parser(
+        "predict", help="segment images of any size with a trained model",
+        description="Segment an image file or every image of a folder with the paper's "
+        "overlap-tile strategy and write mask PNGs with the same file names: 0/255 for a "
+        "binary model, class indices for a multi-class one.",
+        epilog="example: keras-unet predict unet.keras scans/ masks/")
+    predict_parser.add_argument("model", type=Path, help="a .keras model file")
+    predict_parser.add_argument("input", type=Path, help="an image file or a folder of images")
+    predict_parser.add_argument("output", type=Path, help="folder for the masks")
+    predict_parser.add_argument("--probabilities", action="store_true",
+                                help="also write <name>_probabilities.tif (float32)")
+    predict_parser.add_argument("--threshold", type=float, default=0.5,
+                                help="binary models: foreground above this (0.5)")
+    predict_parser.add_argument("--tile", type=int, help="input tile side (default: automatic)")
+    predict_parser.add_argument("--overlap", type=float, default=0.25, help="(0.25)")
+    predict_parser.add_argument("--tta", choices=("flips", "d4"),
+                                help="average over flips (4) or flips and rotations (8)")
+    predict_parser.add_argument("--batch-size", type=int, default=8, help="tiles per call (8)")
+    predict_parser.set_defaults(func=cmd_predict)
+
+    evaluate_parser = sub.add_parser(
+        "evaluate", help="score predicted masks against true masks",
+        description="Compare mask files matched by name: Dice, IoU and pixel error per image "
+        "and their mean; V_rand (ISBI 2012) too for binary masks.",
+        epilog="example: keras-unet evaluate masks/ truth/")
+    evaluate_parser.add_argument("predictions", type=Path, help="folder of predicted masks")
+    evaluate_parser.add_argument("truths", type=Path, help="folder of true masks")
+    evaluate_parser.add_argument("--classes", type=int, help="number of classes (multi-class)")
+    evaluate_parser.add_argument("--csv", type=Path, help="also write the table as CSV")
+    evaluate_parser.set_defaults(func=cmd_evaluate)
+
+    demo_parser = sub.add_parser(
+        "demo", help="synthetic cells end to end: train, predict, score, draw",
+        description="Train a small U-Net on synthetic EM-like cells (no download), segment "
+        "new images, print their scores and write a figure. A few minutes on a CPU.")
+    demo_parser.add_argument("--output", type=Path, default=Path("keras-unet-demo"),
+                             help="folder for the model and figures (keras-unet-demo)")
+    demo_parser.add_argument("--epochs", type=int, default=12, help="(12)")
+    demo_parser.set_defaults(func=cmd_demo)
 
     info = sub.add_parser("info", help="versions, Keras backend and visible devices")
     info.set_defaults(func=cmd_info)
 
     summary = sub.add_parser(
-        "summary",
-        help="build a U-Net and print its layers",
+        "summary", help="build a U-Net and print its layers",
         description="Build a U-Net and print its layer table. The defaults are the 2015 "
-        "paper's network: 572x572x1 in, 388x388x2 out, 31,030,658 parameters.",
-    )
+        "paper's network: 572x572x1 in, 388x388x2 out, 31,030,658 parameters.")
     summary.add_argument("--input-shape", type=_shape, default=(572, 572, 1),
                          metavar="H,W,C", help="input shape (default: 572,572,1)")
     summary.add_argument("--n-classes", type=int, default=2, help="output classes (default: 2)")
@@ -108,7 +518,11 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (CommandError, ValueError, FileNotFoundError) as error:
+        print(f"keras-unet {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

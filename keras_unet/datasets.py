@@ -904,10 +904,13 @@ def image_files(folder, argument="folder"):
     return by_stem
 
 
-def _pairs(images_dir, masks_dir):
-    """``[(image, mask)]`` matched by stem; a mask may also be ``<stem>_mask.*``."""
-    images = image_files(images_dir, "images_dir")
-    masks = image_files(masks_dir, "masks_dir")
+def pair_files(images_dir, masks_dir, *, names=("images_dir", "masks_dir"),
+               unmatched=("images without a mask", "masks without an image")):
+    """``[(image, mask)]`` paths matched by file stem; a mask may also be named
+    ``<stem>_mask.*``. Unmatched files on either side are a ValueError listing them;
+    ``names`` and ``unmatched`` word the messages (e.g. predictions against truths)."""
+    images = image_files(images_dir, names[0])
+    masks = image_files(masks_dir, names[1])
     pairs, used, lonely = [], set(), []
     for stem, image in images.items():
         found = [s for s in (stem, f"{stem}_mask") if s in masks]
@@ -925,9 +928,9 @@ def _pairs(images_dir, masks_dir):
     if lonely or unused:
         parts = []
         if lonely:
-            parts.append(f"images without a mask in {masks_dir}: {', '.join(lonely[:10])}")
+            parts.append(f"{unmatched[0]} in {masks_dir}: {', '.join(lonely[:10])}")
         if unused:
-            parts.append(f"masks without an image in {images_dir}: {', '.join(unused[:10])}")
+            parts.append(f"{unmatched[1]} in {images_dir}: {', '.join(unused[:10])}")
         raise ValueError("; ".join(parts) + " (pairs are matched by file stem, or <stem>_mask)")
     return pairs
 
@@ -1011,7 +1014,7 @@ def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None):
         ((1, 4, 6, 1), (1, 4, 6, 1), dtype('float32'), ['a'])
     """
     _check_mode(mask_mode, palette)
-    pairs = _pairs(images_dir, masks_dir)
+    pairs = pair_files(images_dir, masks_dir)
     raw = [(_mask_pixels(mask_path), mask_path) for _, mask_path in pairs]
     mode = _folder_mode(raw, palette) if mask_mode == "auto" else mask_mode
     images, masks = [], []

@@ -315,28 +315,38 @@ def predict_folder(model, input_dir, output_dir, *, threshold=0.5, probabilities
         >>> [p.name for p in predict_folder(model, folder / "in", folder / "out", progress=False)]
         ['cells.png']
     """
-    from PIL import Image
-
     files = image_files(input_dir, "input_dir")
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for number, path in enumerate(files.values(), start=1):
         if progress:
             print(f"[{number}/{len(files)}] {path.name}")
-        try:
-            scores = predict_tiled(model, read_image(path), tile=tile, overlap=overlap,
-                                   blend=blend, tta=tta, batch_size=batch_size,
-                                   progress=progress)
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
-        target = output_dir / f"{path.stem}.png"
-        mask = mask_from_scores(scores, threshold)
-        _write_atomically(target, lambda file: Image.fromarray(mask).save(file, format="PNG"))
-        if probabilities:
-            import tifffile
-
-            _write_atomically(output_dir / f"{path.stem}_probabilities.tif",
-                              lambda file: tifffile.imwrite(file, scores.astype(np.float32)))
-        written.append(target)
+        written.append(predict_file(model, path, output_dir, threshold=threshold,
+                                    probabilities=probabilities, tile=tile, overlap=overlap,
+                                    blend=blend, tta=tta, batch_size=batch_size,
+                                    progress=progress))
     return written
+
+
+def predict_file(model, path, output_dir, *, threshold=0.5, probabilities=False, tile=None,
+                 overlap=0.25, blend="gaussian", tta=None, batch_size=8, progress=True):
+    """Segment one image file; write ``output_dir/<name>.png`` (and, with
+    ``probabilities=True``, ``<name>_probabilities.tif``) as :func:`predict_folder`
+    does, and return the mask's path."""
+    from PIL import Image
+
+    path, output_dir = Path(path), Path(output_dir)
+    try:
+        scores = predict_tiled(model, read_image(path), tile=tile, overlap=overlap, blend=blend,
+                               tta=tta, batch_size=batch_size, progress=progress)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / f"{path.stem}.png"
+    mask = mask_from_scores(scores, threshold)
+    _write_atomically(target, lambda file: Image.fromarray(mask).save(file, format="PNG"))
+    if probabilities:
+        import tifffile
+
+        _write_atomically(output_dir / f"{path.stem}_probabilities.tif",
+                          lambda file: tifffile.imwrite(file, scores.astype(np.float32)))
+    return target
