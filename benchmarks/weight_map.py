@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from keras_unet.weights import TOLERANCE, border_weight_map, class_weight_map, label_objects
+from keras_unet.weights import border_weight_map, class_weight_map, label_objects
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/isbi2012_em/masks"
 W0, SIGMA = 10.0, 5.0

@@ -328,18 +328,36 @@ def download(url, sha256, path, *, progress=True):
     hexadecimal = set("0123456789abcdef")
     if not (isinstance(sha256, str) and len(sha256) == 64 and set(sha256.lower()) <= hexadecimal):
         raise ValueError(f"sha256 must be 64 hexadecimal digits; got {sha256!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            actual = _stream(url, out, progress)
+    def fetch(out):
+        actual = _stream(url, out, progress)
         if actual != sha256.lower():
             raise DownloadError(
                 f"checksum mismatch for {url}: expected SHA-256 {sha256.lower()}, got "
                 f"{actual}. The file was deleted; if the server's file changed, update "
                 f"the registry (keras_unet.datasets.REGISTRY)"
             )
+
+    return write_atomically(path, fetch)
+
+
+def write_atomically(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, then move it into
+    place: ``path`` ends up whole or untouched, never half-written. Creates the folder.
+
+    Example:
+        >>> import tempfile
+        >>> path = write_atomically(Path(tempfile.mkdtemp()) / "a" / "b.txt",
+        ...                         lambda file: file.write(b"whole"))
+        >>> path.read_bytes()
+        b'whole'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
+    try:
+        with open(temporary, "wb") as file:  # a named file: some writers read file.name
+            write(file)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -22,15 +22,12 @@ of flipped and rotated tiles. Only NumPy and the model's ``predict_on_batch`` ar
 so it works on every Keras backend.
 """
 
-import contextlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from keras_unet.datasets import image_files, read_image, to_float_image
+from keras_unet.datasets import image_files, read_image, to_float_image, write_atomically
 from keras_unet.model import output_size, receptive_border, valid_input_sizes
 
 BLENDS = ("gaussian", "uniform")
@@ -255,21 +252,6 @@ def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tt
 # ---------------------------------------------------------------------- folders
 
 
-def _write_atomically(path, write):
-    """``write(file)`` into a temporary file beside ``path``, then move it into place:
-    an interrupted run leaves no half-written file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    try:
-        with open(temporary, "wb") as file:  # a named file: tifffile reads file.name
-            write(file)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
-
-
 def mask_from_scores(scores, threshold=0.5):
     """A mask image from :func:`predict_tiled`'s output: uint8 0/255 for one channel
     (``scores > threshold``), class indices (the arg-max) for several.
@@ -343,10 +325,10 @@ def predict_file(model, path, output_dir, *, threshold=0.5, probabilities=False,
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / f"{path.stem}.png"
     mask = mask_from_scores(scores, threshold)
-    _write_atomically(target, lambda file: Image.fromarray(mask).save(file, format="PNG"))
+    write_atomically(target, lambda file: Image.fromarray(mask).save(file, format="PNG"))
     if probabilities:
         import tifffile
 
-        _write_atomically(output_dir / f"{path.stem}_probabilities.tif",
+        write_atomically(output_dir / f"{path.stem}_probabilities.tif",
                           lambda file: tifffile.imwrite(file, scores.astype(np.float32)))
     return target

@@ -22,12 +22,10 @@ the tab10 colours, then the light tab20 ones, then generated hues.
 """
 
 import colorsys
-import contextlib
 import csv
 import math
 import numbers
 import os
-import tempfile
 from pathlib import Path
 
 import keras
@@ -37,6 +35,9 @@ import numpy as np
 from matplotlib.colors import is_color_like, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
+
+from keras_unet.datasets import write_atomically
+from keras_unet.evaluation import _numeric  # one array check for plots and scores
 
 __all__ = [
     "class_colors",
@@ -78,18 +79,6 @@ def _fraction(value, argument):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
         raise ValueError(f"{argument} must be a number in [0, 1]; got {value!r}")
     return float(value)
-
-
-def _numeric(value, argument):
-    """``value`` as a non-empty bool, integer or float array without NaN."""
-    array = np.asarray(value)
-    if array.dtype != bool and array.dtype.kind not in "iuf":
-        raise ValueError(f"{argument} must be a numeric array; got dtype {array.dtype}")
-    if array.size == 0:
-        raise ValueError(f"{argument} is empty (shape {array.shape})")
-    if array.dtype.kind == "f" and np.isnan(array).any():
-        raise ValueError(f"{argument} contains {int(np.isnan(array).sum())} NaN value(s)")
-    return array
 
 
 def _rgb(image, argument="image"):
@@ -867,16 +856,8 @@ def save_figure(figure, path, dpi=120):
             f"path {path} has the suffix {path.suffix!r}, a format matplotlib cannot write; "
             f"use .png (or one of {', '.join(sorted(figure.canvas.get_supported_filetypes()))})"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
     try:
-        figure.savefig(temporary, format=kind, dpi=dpi)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
+        write_atomically(path, lambda file: figure.savefig(file, format=kind, dpi=dpi))
     finally:
         plt.close(figure)
     return path
