@@ -124,23 +124,22 @@ def _classes(masks, args):
     return masks, max(n_classes, 2)
 
 
-class _Budget:
-    """Stops training at the end of the epoch during which ``minutes`` have passed."""
+def _budget_callback(minutes):
+    """A callback that stops training at the end of the epoch during which ``minutes``
+    have passed (Keras is imported here, not when the command starts)."""
+    import keras
 
-    def __new__(cls, minutes):
-        import keras
+    class Budget(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.monotonic()
 
-        class Budget(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.start = time.monotonic()
+        def on_epoch_end(self, epoch, logs=None):
+            if time.monotonic() - self.start > minutes * 60:
+                print(f"\nthe time budget of {minutes:g} min is spent: stopping after "
+                      f"epoch {epoch + 1}")
+                self.model.stop_training = True
 
-            def on_epoch_end(self, epoch, logs=None):
-                if time.monotonic() - self.start > minutes * 60:
-                    print(f"\nthe time budget of {minutes:g} min is spent: stopping after "
-                          f"epoch {epoch + 1}")
-                    self.model.stop_training = True
-
-        return Budget()
+    return Budget()
 
 
 def _save_atomically(model, target):
@@ -185,8 +184,9 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
             (workdir / stale).unlink(missing_ok=True)
     keras.utils.set_random_seed(seed)
     order = np.random.default_rng(seed).permutation(len(images))
-    n_val = int(round(len(images) * validation_split)) if len(images) > 1 else 0
-    n_val = min(max(n_val, 1 if validation_split > 0 and len(images) > 1 else 0), len(images) - 1)
+    n_val = 0  # at least one image each for validation and training, if asked and possible
+    if validation_split > 0 and len(images) > 1:
+        n_val = min(max(1, round(len(images) * validation_split)), len(images) - 1)
     val, fit = order[:n_val], order[n_val:]
     crop = receptive_border(depth) if padding == "valid" else 0
     smallest = min(min(image.shape[:2]) for image in images) + 2 * crop
@@ -219,7 +219,7 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
         keras.callbacks.TerminateOnNaN(),
     ]
     if budget:
-        callbacks.append(_Budget(budget))
+        callbacks.append(_budget_callback(budget))
     print(f"training on {len(fit)} images, validating on {n_val}; tiles {tile}x{tile}, "
           f"{n_classes} output channel(s), {model.count_params():,} parameters; "
           f"log and backups in {workdir}")

@@ -211,3 +211,12 @@ def test_every_command_explains_itself(command):
     done = run(command, "--help")
     assert done.returncode == 0 and "example" in done.stdout or command == "demo"
     assert len(done.stdout.splitlines()) > 5
+
+
+def test_budget_stops_training_and_keeps_the_model(cell_folders, tmp_path):
+    done = run_in(tmp_path, "train", "--images", str(cell_folders / "images"), "--masks",
+                  str(cell_folders / "masks"), "--epochs", "30", "--budget", "0.0001", *TINY)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the time budget of 0.0001 min is spent: stopping after epoch 1" in done.stdout
+    assert len((tmp_path / "unet_training" / "history.csv").read_text().splitlines()) == 2
+    assert (tmp_path / "unet.keras").exists()
