@@ -142,6 +142,23 @@ def _budget_callback(minutes):
     return Budget()
 
 
+def _discard_unreadable_backup(backup):
+    """A run killed while writing its very first backup leaves a broken weights file
+    and no earlier one to fall back to: start again rather than fail to resume."""
+    latest = backup / "latest.weights.h5"
+    if not latest.exists() or (backup / "latest.weights.h5.bkp").exists():
+        return
+    import h5py
+
+    try:
+        with h5py.File(latest, "r"):
+            return
+    except OSError:
+        print(f"the backup in {backup} was cut off while being written: starting again")
+        for path in backup.iterdir():
+            path.unlink()
+
+
 def _save_atomically(model, target):
     """Save ``model`` to ``target`` whole or not at all."""
     target = Path(target)
@@ -211,8 +228,10 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
         validation = make_dataset([images[i] for i in val] * repeats, [masks[i] for i in val] * repeats,
                                   augment=False, shuffle=False, repeat=False, seed=seed + 1, **options)
         monitor = "val_loss"
+    _discard_unreadable_backup(workdir / "backup")
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(workdir / "backup")),
+        # double_checkpoint: a crash while writing a backup falls back to the one before
+        keras.callbacks.BackupAndRestore(str(workdir / "backup"), double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(str(workdir / "best.keras"), monitor=monitor,
                                         save_best_only=True),
         keras.callbacks.CSVLogger(str(workdir / "history.csv"), append=True),

@@ -220,3 +220,15 @@ def test_budget_stops_training_and_keeps_the_model(cell_folders, tmp_path):
     assert "the time budget of 0.0001 min is spent: stopping after epoch 1" in done.stdout
     assert len((tmp_path / "unet_training" / "history.csv").read_text().splitlines()) == 2
     assert (tmp_path / "unet.keras").exists()
+
+
+def test_a_backup_cut_off_while_written_starts_the_run_again(cell_folders, tmp_path):
+    backup = tmp_path / "unet_training" / "backup"
+    backup.mkdir(parents=True)
+    (backup / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 40)  # a torn file
+    (backup / "training_metadata.json").write_text('{"epoch": 3}')
+    done = run_in(tmp_path, "train", "--images", str(cell_folders / "images"), "--masks",
+                  str(cell_folders / "masks"), "--epochs", "2", *TINY)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "was cut off while being written: starting again" in done.stdout
+    assert len((tmp_path / "unet_training" / "history.csv").read_text().splitlines()) == 3
