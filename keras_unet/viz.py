@@ -333,9 +333,7 @@ def class_colors(n_classes):
         >>> class_colors(1).shape, class_colors(30).shape
         ((2, 3), (30, 3))
     """
-    if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral) or n_classes < 1:
-        raise ValueError(f"n_classes must be an integer >= 1; got {n_classes!r}")
-    n_classes = max(int(n_classes), 2)
+    n_classes = max(_count(n_classes, "n_classes"), 2)
     tab20 = matplotlib.colormaps["tab20"].colors
     colors = [(0.0, 0.0, 0.0), *tab20[0::2], *tab20[1::2]]  # tab20[0::2] is tab10
     for k in range(n_classes - len(colors)):  # golden-ratio hues: all different
