@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 from keras_unet import __version__
+from keras_unet.tutorial import fast_mode
 
 DISTRIBUTION = "keras-unet-paper"
 DATASETS = ("synthetic", "isbi2012", "drive", "oxford_pets")
-FAST = os.environ.get("KERAS_UNET_FAST") == "1"
+FAST = fast_mode()
 
 
 class CommandError(Exception):

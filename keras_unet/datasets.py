@@ -36,6 +36,7 @@ another, and a ``.complete`` marker tells a finished dataset from a half-done on
 import contextlib
 import csv
 import hashlib
+import json
 import http.client
 import os
 import shutil
@@ -517,8 +518,32 @@ def _fetch_entry(url, entry, folder, progress):
     marker.touch()
 
 
+def _source(name):
+    """``(base URL, entries)`` of dataset ``name``: the built-in :data:`REGISTRY`, or
+    the file named by ``$KERAS_UNET_REGISTRY`` where that file lists the dataset."""
+    override = os.environ.get("KERAS_UNET_REGISTRY")
+    if override:
+        try:
+            listed = json.loads(Path(override).read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"KERAS_UNET_REGISTRY={override}: cannot read it as JSON "
+                             f"({error})") from None
+        if name in listed:
+            own = listed[name]
+            if not (isinstance(own, dict) and {"base_url", "files"} <= set(own)):
+                raise ValueError(f"KERAS_UNET_REGISTRY={override}: {name!r} must map to "
+                                 f'{{"base_url": ..., "files": [...]}}')
+            return own["base_url"], own["files"]
+    return BASE_URLS[name], REGISTRY[name]
+
+
 def fetch(name, *, progress=True):
     """Download the dataset ``name`` of :data:`REGISTRY` into its cache folder, once.
+
+    The environment variable ``KERAS_UNET_REGISTRY`` may name a JSON file that
+    replaces a dataset's source: ``{name: {"base_url": ..., "files": [entries like
+    REGISTRY's]}}``: a mirror, or (as the test suite does for the tutorials) a small
+    copy served on the loopback interface, with its own checksums.
 
     A dataset whose folder has the ``.complete`` marker is not fetched again. The
     download and unpacking run under a lock file (``.<name>.lock`` beside the folder),
@@ -548,15 +573,15 @@ def fetch(name, *, progress=True):
     with _locked(folder.parent / f".{name}.lock"):
         if done.exists():  # another process finished it while we waited
             return folder
-        entries = REGISTRY[name]
+        base_url, entries = _source(name)
         # many small files (ISBI's 90 PNGs): one bar counting files, not a bar each
         per_file = progress and len(entries) > 1 and all(e["kind"] == "file" for e in entries)
         if per_file:
-            print(f"Downloading {name}: {len(entries)} files from {BASE_URLS[name]}")
+            print(f"Downloading {name}: {len(entries)} files from {base_url}")
             bar = _progress_bar(len(entries), unit="file")
         try:
             for done_files, entry in enumerate(entries, start=1):
-                _fetch_entry(BASE_URLS[name] + entry["url"], entry, folder,
+                _fetch_entry(base_url + entry["url"], entry, folder,
                              progress and not per_file)
                 if per_file:
                     bar.update(done_files)

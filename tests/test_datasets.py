@@ -4,13 +4,11 @@ server, from_folder on every mask encoding, synthetic cells.
 Nothing here touches the internet: downloads are served from 127.0.0.1.
 """
 
-import hashlib
-import http.server
 import io
+import json
 import multiprocessing
 import os
 import tarfile
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -25,124 +23,13 @@ from skimage.morphology import skeletonize
 from keras_unet import datasets
 from keras_unet.datasets import DownloadError, Split
 
+from archives import (PETS, PETS_TRAINVAL, LoopbackServer, _add, _trimap,
+                      make_pets_archives, sha256)
+
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
 
 # --------------------------------------------------------------------- helpers
-
-
-def sha256(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def _trimap(height, width):
-    """Oxford-pets trimap: 2 background, 1 pet (an ellipse), 3 its outline."""
-    yy, xx = np.mgrid[:height, :width]
-    r = ((yy - height / 2) / (height / 3)) ** 2 + ((xx - width / 2) / (width / 3)) ** 2
-    trimap = np.full((height, width), 2, np.uint8)
-    trimap[r < 1.3] = 3
-    trimap[r < 1] = 1
-    return trimap
-
-
-def _add(tar, name, data):
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _encoded(image, fmt, **kwargs):
-    out = io.BytesIO()
-    image.save(out, fmt, **kwargs)
-    return out.getvalue()
-
-
-#: The pets in make_pets_archives: name -> (height, width, PIL mode) of the image.
-PETS = {
-    "Abyssinian_1": (30, 40, "RGB"),
-    "Abyssinian_2": (48, 32, "RGB"),
-    "beagle_1": (24, 24, "L"),  # grayscale JPEG, as a few in the real set
-    "beagle_2": (20, 28, "CMYK"),  # CMYK JPEG, as a few in the real set
-    "Egyptian_Mau_14": (16, 16, "broken"),  # truncated, unreadable
-}
-PETS_TRAINVAL = ["Abyssinian_1", "beagle_1", "beagle_2"]
-PETS_TEST = ["Abyssinian_2", "Egyptian_Mau_14"]
-
-
-def make_pets_archives(folder):
-    """Write ``images.tar.gz`` and ``annotations.tar.gz`` into ``folder``, laid out
-    like the real Oxford-IIIT Pet archives (``images/<name>.jpg``,
-    ``annotations/trimaps/<name>.png``, ``annotations/trainval.txt`` and ``test.txt``,
-    with the real set's junk: a ``.mat`` file, AppleDouble ``._`` trimaps) holding
-    the tiny pets of ``PETS``: RGB, gray and CMYK JPEGs and one truncated file.
-
-    Returns:
-        ``{filename: sha256}`` of the two archives.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    with tarfile.open(folder / "images.tar.gz", "w:gz") as tar:
-        for name, (height, width, mode) in PETS.items():
-            pixels = rng.integers(0, 256, (height, width, 3), np.uint8)
-            image = Image.fromarray(pixels)
-            if mode == "broken":
-                data = _encoded(image, "JPEG")[:200]
-            else:
-                data = _encoded(image.convert(mode), "JPEG", quality=95)
-            _add(tar, f"images/{name}.jpg", data)
-        _add(tar, "images/Abyssinian_100.mat", b"MATLAB 5.0 MAT-file")
-    with tarfile.open(folder / "annotations.tar.gz", "w:gz") as tar:
-        for name, (height, width, _) in PETS.items():
-            trimap = Image.fromarray(_trimap(height, width))
-            _add(tar, f"annotations/trimaps/{name}.png", _encoded(trimap, "PNG"))
-            _add(tar, f"annotations/trimaps/._{name}.png", b"\x00\x05\x16\x07 AppleDouble")
-        for list_name, names in (("trainval.txt", PETS_TRAINVAL), ("test.txt", PETS_TEST)):
-            lines = "".join(f"{name} 1 1 1\n" for name in names)
-            _add(tar, f"annotations/{list_name}", lines.encode())
-    return {
-        name: sha256((folder / name).read_bytes())
-        for name in ("images.tar.gz", "annotations.tar.gz")
-    }
-
-
-class LoopbackServer:
-    """An HTTP server on 127.0.0.1 serving ``files`` ({path: bytes}); paths in
-    ``cut`` announce their full length, send half and hang up; ``delay`` slows every
-    transfer (seconds per 64 KiB chunk). ``requests`` lists the paths asked for."""
-
-    def __init__(self):
-        self.files, self.cut, self.requests, self.delay = {}, set(), [], 0.0
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                path = self.path.lstrip("/")
-                server.requests.append(path)
-                body = server.files.get(path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if path in server.cut:
-                    body = body[: len(body) // 2]
-                for start in range(0, len(body), 1 << 16):
-                    self.wfile.write(body[start : start + (1 << 16)])
-                    time.sleep(server.delay)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/"
-        serve = lambda: self.httpd.serve_forever(poll_interval=0.05)  # noqa: E731
-        threading.Thread(target=serve, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -693,3 +580,40 @@ def test_synthetic_cells_deterministic():
 def test_synthetic_cells_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="must be an integer"):
         datasets.synthetic_cells(**kwargs)
+
+
+# ------------------------------------------------------- KERAS_UNET_REGISTRY mirrors
+
+
+def test_registry_file_replaces_a_source(tmp_path, server, cache, monkeypatch):
+    """What the tutorials' test set-up does: the real download code, pointed by
+    $KERAS_UNET_REGISTRY at small archives with their own checksums."""
+    checksums = make_pets_archives(tmp_path / "served")
+    for name in checksums:
+        server.files[f"mirror/{name}"] = (tmp_path / "served" / name).read_bytes()
+    files = [{"url": n, "sha256": s, "filename": n, "kind": "tar"} for n, s in checksums.items()]
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"oxford_pets": {"base_url": server.url + "mirror/",
+                                                    "files": files}}))
+    monkeypatch.setenv("KERAS_UNET_REGISTRY", str(registry))
+    with pytest.warns(UserWarning, match="Egyptian_Mau_14"):
+        train, test = datasets.load_oxford_pets(image_size=(16, 16))
+    assert server.requests == ["mirror/images.tar.gz", "mirror/annotations.tar.gz"]
+    assert train.names == PETS_TRAINVAL and train.images.shape == (3, 16, 16, 3)
+    # datasets it does not list keep the built-in source
+    assert datasets._source("isbi2012_em") == (datasets.BASE_URLS["isbi2012_em"],
+                                               datasets.REGISTRY["isbi2012_em"])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", r"KERAS_UNET_REGISTRY=.*registry\.json: cannot read it as JSON"),
+    ('{"oxford_pets": ["x"]}',
+     r"KERAS_UNET_REGISTRY=.*: 'oxford_pets' must map to \{\"base_url\": \.\.\., \"files\""),
+])
+def test_bad_registry_file(tmp_path, cache, monkeypatch, text, message):
+    registry = tmp_path / "registry.json"
+    registry.write_text(text)
+    monkeypatch.setenv("KERAS_UNET_REGISTRY", str(registry))
+    with pytest.raises(ValueError, match=message):
+        datasets.fetch("oxford_pets")
+    assert not (cache / "oxford_pets").exists()

@@ -1,0 +1,146 @@
+"""Test doubles for downloads, shared by tests/test_datasets.py and the notebooks'
+conftest: a loopback HTTP server and small archives laid out like the real Oxford-IIIT
+Pet ones."""
+
+import hashlib
+import http.server
+import io
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _trimap(height, width):
+    """Oxford-pets trimap: 2 background, 1 pet (an ellipse), 3 its outline."""
+    yy, xx = np.mgrid[:height, :width]
+    r = ((yy - height / 2) / (height / 3)) ** 2 + ((xx - width / 2) / (width / 3)) ** 2
+    trimap = np.full((height, width), 2, np.uint8)
+    trimap[r < 1.3] = 3
+    trimap[r < 1] = 1
+    return trimap
+
+
+def _add(tar, name, data):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _encoded(image, fmt, **kwargs):
+    out = io.BytesIO()
+    image.save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+#: The pets in make_pets_archives: name -> (height, width, PIL mode) of the image.
+PETS = {
+    "Abyssinian_1": (30, 40, "RGB"),
+    "Abyssinian_2": (48, 32, "RGB"),
+    "beagle_1": (24, 24, "L"),  # grayscale JPEG, as a few in the real set
+    "beagle_2": (20, 28, "CMYK"),  # CMYK JPEG, as a few in the real set
+    "Egyptian_Mau_14": (16, 16, "broken"),  # truncated, unreadable
+}
+PETS_TRAINVAL = ["Abyssinian_1", "beagle_1", "beagle_2"]
+PETS_TEST = ["Abyssinian_2", "Egyptian_Mau_14"]
+
+
+def tutorial_pets(n_trainval=24, n_test=8, seed=0):
+    """A bigger set for the Oxford pets notebook: ``(pets, trainval, test)`` in the
+    form of ``PETS``, RGB pets of 64 to 112 pixels a side, plus the gray, CMYK and
+    truncated ones of ``PETS`` (the last one listed in test.txt)."""
+    rng = np.random.default_rng(seed)
+    pets = dict(PETS)
+    names = [f"Bengal_{i}" for i in range(1, n_trainval + n_test + 1)]
+    for name in names:
+        pets[name] = (int(rng.integers(64, 113)), int(rng.integers(64, 113)), "RGB")
+    return pets, names[:n_trainval] + PETS_TRAINVAL, names[n_trainval:] + PETS_TEST
+
+
+def make_pets_archives(folder, pets=None, trainval=None, test=None):
+    """Write ``images.tar.gz`` and ``annotations.tar.gz`` into ``folder``, laid out
+    like the real Oxford-IIIT Pet archives (``images/<name>.jpg``,
+    ``annotations/trimaps/<name>.png``, ``annotations/trainval.txt`` and ``test.txt``,
+    with the real set's junk: a ``.mat`` file, AppleDouble ``._`` trimaps) holding
+    the tiny pets of ``PETS``: RGB, gray and CMYK JPEGs and one truncated file (or
+    ``pets`` listed in ``trainval`` and ``test``). Each pet is a warm ellipse on a cool
+    noisy background, the pet of its trimap, so a model can learn something.
+
+    Returns:
+        ``{filename: sha256}`` of the two archives.
+    """
+    pets = PETS if pets is None else pets
+    lists = (("trainval.txt", trainval or PETS_TRAINVAL), ("test.txt", test or PETS_TEST))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    with tarfile.open(folder / "images.tar.gz", "w:gz") as tar:
+        for name, (height, width, mode) in pets.items():
+            pet = (_trimap(height, width) != 2)[..., None]
+            colour = np.where(pet, [190, 120, 60], [60, 110, 160])
+            pixels = np.clip(colour + rng.normal(0, 40, (height, width, 3)), 0, 255)
+            image = Image.fromarray(pixels.astype(np.uint8))
+            if mode == "broken":
+                data = _encoded(image, "JPEG")[:200]
+            else:
+                data = _encoded(image.convert(mode), "JPEG", quality=95)
+            _add(tar, f"images/{name}.jpg", data)
+        _add(tar, "images/Abyssinian_100.mat", b"MATLAB 5.0 MAT-file")
+    with tarfile.open(folder / "annotations.tar.gz", "w:gz") as tar:
+        for name, (height, width, _) in pets.items():
+            trimap = Image.fromarray(_trimap(height, width))
+            _add(tar, f"annotations/trimaps/{name}.png", _encoded(trimap, "PNG"))
+            _add(tar, f"annotations/trimaps/._{name}.png", b"\x00\x05\x16\x07 AppleDouble")
+        for list_name, names in lists:
+            lines = "".join(f"{name} 1 1 1\n" for name in names)
+            _add(tar, f"annotations/{list_name}", lines.encode())
+    return {
+        name: sha256((folder / name).read_bytes())
+        for name in ("images.tar.gz", "annotations.tar.gz")
+    }
+
+
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 serving ``files`` ({path: bytes}); paths in
+    ``cut`` announce their full length, send half and hang up; ``delay`` slows every
+    transfer (seconds per 64 KiB chunk). ``requests`` lists the paths asked for."""
+
+    def __init__(self):
+        self.files, self.cut, self.requests, self.delay = {}, set(), [], 0.0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                path = self.path.lstrip("/")
+                server.requests.append(path)
+                body = server.files.get(path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if path in server.cut:
+                    body = body[: len(body) // 2]
+                for start in range(0, len(body), 1 << 16):
+                    self.wfile.write(body[start : start + (1 << 16)])
+                    time.sleep(server.delay)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/"
+        serve = lambda: self.httpd.serve_forever(poll_interval=0.05)  # noqa: E731
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
