@@ -16,10 +16,12 @@ import os
 import platform
 import time
 import types
+import warnings
 from pathlib import Path
 
 FAST_VARIABLE = "KERAS_UNET_FAST"
 PREFIX = "KERAS_UNET_"
+SHUFFLE_WARNING = r"`shuffle=True` was passed, but will be ignored"
 
 
 def fast_mode():
@@ -72,7 +74,10 @@ def settings(fast=None, **defaults):
     ``KERAS_UNET_FAST=1``, and any ``KERAS_UNET_<NAME>`` environment variable over both.
 
     Prints a table of the values and where each came from, and starts the clock that
-    :meth:`Settings.report` reads.
+    :meth:`Settings.report` reads. It also silences one harmless warning that every
+    tutorial would otherwise print: Keras 3's "``shuffle=True`` was passed, but will be
+    ignored" from ``model.fit`` on a ``tf.data.Dataset`` (the datasets of
+    :func:`keras_unet.data.make_dataset` are shuffled already).
 
     Args:
         fast: ``{name: value}`` used instead of the default in fast mode; every name
@@ -119,6 +124,7 @@ def settings(fast=None, **defaults):
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    warnings.filterwarnings("ignore", message=SHUFFLE_WARNING, category=UserWarning)
     return Settings(**values, _started=time.perf_counter())
 
 
