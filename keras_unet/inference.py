@@ -16,6 +16,9 @@ Tiles start at multiples of ``2**depth`` pixels, so the max-pooling grid of ever
 is the grid of the whole image: away from the image's edges, tiled prediction is the
 whole-image prediction, to float error.
 
+:func:`tile_grid` returns where each tile's outputs land in the image (to draw them,
+:func:`keras_unet.viz.show_tiles`).
+
 Memory stays O(image + output + batch x tile): tiles are cut and predicted one batch at
 a time. Test-time augmentation (``tta="flips"`` or ``"d4"``) averages the predictions
 of flipped and rotated tiles. Only NumPy and the model's ``predict_on_batch`` are used,
@@ -138,6 +141,60 @@ def _weights(plan, blend):
     return np.maximum(np.outer(g, g), 1e-3).astype(np.float32)
 
 
+def _corners(plan, rows, cols):
+    """The tiles' top-left corners in the mirrored image, row by row (the order in
+    which they are predicted). The kept outputs of the tile at ``(r, c)`` start at
+    image pixel ``(r + plan.offset, c + plan.offset)``."""
+    return [(r * plan.step, c * plan.step) for r in range(rows) for c in range(cols)]
+
+
+def tile_grid(model, image_shape, *, tile=None, overlap=0.25):
+    """Where :func:`predict_tiled` puts each tile's output in an image: one box per tile.
+
+    With valid padding (the paper) the boxes abut: every pixel of the image is
+    predicted by exactly one tile, with its full context taken from the mirrored
+    image. With same padding they overlap by about ``overlap`` and are blended. The
+    boxes start at image pixel 0 and follow each other by the same step, a multiple of
+    ``2**depth`` (the pooling grid); the last row and column are clipped to the image.
+
+    Args:
+        model, tile, overlap: as for :func:`predict_tiled`.
+        image_shape: the image's ``(H, W)`` or ``(H, W, C)`` (``image.shape``).
+
+    Returns:
+        int64 ``(n_tiles, 4)``: ``(top, left, bottom, right)`` of each tile's kept
+        outputs in image pixels (bottom and right exclusive), clipped to the image,
+        row by row in the order the tiles are predicted.
+
+    Raises:
+        ValueError: as :func:`predict_tiled` does for a tile that does not fit.
+
+    Example:
+        >>> from keras_unet import build_unet
+        >>> model = build_unet((None, None, 1), 2, depth=2, filters=4, padding="valid")
+        >>> boxes = tile_grid(model, (300, 200), tile=124)  # 124 in, 84 out
+        >>> len(boxes), boxes[:3].tolist(), boxes[-1].tolist()
+        (12, [[0, 0, 84, 84], [0, 84, 84, 168], [0, 168, 84, 200]], [252, 168, 300, 200])
+    """
+    if not isinstance(image_shape, (tuple, list)) or len(image_shape) not in (2, 3) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1
+            for n in image_shape):
+        raise ValueError(f"image_shape must be (H, W) or (H, W, C) of positive integers; "
+                         f"got {image_shape!r}")
+    _check_arguments(overlap, "gaussian", None, 1)
+    height, width = int(image_shape[0]), int(image_shape[1])
+    plan = _Plan(model, tile, overlap, (height, width))
+    (rows, _), (cols, _) = plan.axis(height), plan.axis(width)
+    kept = plan.keep[1] - plan.keep[0]
+    boxes = []
+    for r, c in _corners(plan, rows, cols):
+        top, left = r + plan.offset, c + plan.offset
+        box = (max(top, 0), max(left, 0), min(top + kept, height), min(left + kept, width))
+        if box[0] < box[2] and box[1] < box[3]:
+            boxes.append(box)
+    return np.array(boxes, np.int64).reshape(-1, 4)
+
+
 # ------------------------------------------------------------ test-time augmentation
 
 
@@ -220,7 +277,7 @@ def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tt
     weights = _weights(plan, blend)[..., None]
     transforms = _tta_transforms(tta)
     low, high = plan.keep
-    corners = [(r * plan.step, c * plan.step) for r in range(rows) for c in range(cols)]
+    corners = _corners(plan, rows, cols)
     bar = None
     if progress:
         import keras

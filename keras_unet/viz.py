@@ -45,6 +45,7 @@ __all__ = [
     "show_predictions",
     "show_weight_map",
     "show_errors",
+    "show_tiles",
     "plot_history",
     "PredictionCallback",
     "save_figure",
@@ -59,6 +60,8 @@ ERROR_COLORS = {
 }
 #: Colours of :func:`show_errors`'s multi-class map.
 CORRECT_COLOR, WRONG_COLOR = (0.2, 0.2, 0.2), (0.9, 0.1, 0.1)
+#: Colour of the tile outlines of :func:`show_tiles`.
+TILE_COLOR = (0.0, 0.9, 1.0)
 #: Where :class:`PredictionCallback` writes outside a notebook when no folder is given.
 DEFAULT_OUTPUT_DIR = "predictions"
 PANEL_INCHES = 3.0
@@ -610,6 +613,127 @@ def show_errors(truth, prediction, image=None, *, threshold=0.5):
         _image_axes(grid[0, 0], _fit(_rgb(image), t.shape, "image", "truth"), "image")
     _image_axes(grid[0, -1], errors, title)
     _legend(figure, entries)
+    return _finish(figure)
+
+
+def _tile_boxes(boxes, size):
+    """``boxes`` as int64 ``(n, 4)`` (top, left, bottom, right) inside an image of
+    ``size``; a clear error otherwise."""
+    array = np.asarray(boxes)
+    if array.ndim != 2 or array.shape[1:] != (4,) or not len(array):
+        raise ValueError(
+            f"boxes must be (n_tiles, 4) rows of (top, left, bottom, right), as "
+            f"keras_unet.inference.tile_grid returns them; got shape {array.shape}"
+        )
+    if array.dtype.kind not in "iu" and not (
+            array.dtype.kind == "f" and np.all(array == np.round(array))):
+        raise ValueError(f"boxes must hold whole pixel coordinates; got dtype {array.dtype}")
+    array = array.astype(np.int64)
+    top, left, bottom, right = array.T
+    bad = (top < 0) | (left < 0) | (bottom > size[0]) | (right > size[1]) | (top >= bottom) | (
+        left >= right)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"boxes[{i}] = {array[i].tolist()} is not a non-empty (top, left, bottom, right) "
+            f"box inside the {size[0]}x{size[1]} prediction"
+        )
+    return array
+
+
+def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
+    """An overlap-tile prediction with its tiles drawn: is there a seam where they meet?
+
+    Three panels: the image with every tile's output region outlined; the prediction
+    with the same outlines (and the close-up's window); and a close-up of the
+    prediction, ``2 * zoom`` pixels wide, centred on the first point where tile borders
+    meet (a corner of four tiles, else a border between two). A binary model's
+    probabilities (or a two-class softmax's class-1 probability) are drawn with the
+    ``magma`` colour map and a colour bar, hard masks in black and white or in
+    :func:`class_colors`.
+
+    Args:
+        image: ``(H, W[, C])``, the image that was predicted.
+        prediction: what :func:`keras_unet.inference.predict_tiled` returned for it:
+            probabilities ``(H, W)``, class scores ``(H, W, classes)``, or a hard mask.
+        boxes: ``(n_tiles, 4)`` rows of ``(top, left, bottom, right)``, each tile's
+            output region in image pixels (bottom and right exclusive), as
+            :func:`keras_unet.inference.tile_grid` returns them.
+        zoom: half the close-up's side in pixels; ``0`` or ``None`` for no close-up
+            (there is none either when a single tile covers the image).
+        threshold: foreground threshold of binary probabilities (for hard classes).
+
+    Returns:
+        the :class:`matplotlib.figure.Figure`.
+
+    Raises:
+        ValueError: for an image and prediction of different sizes, boxes that are not
+            ``(n, 4)`` boxes inside the image (naming the first bad one), or a bad
+            ``zoom``.
+
+    Example:
+        >>> prediction = np.tile(np.linspace(0, 1, 64), (64, 1))
+        >>> boxes = [[0, 0, 32, 32], [0, 32, 32, 64], [32, 0, 64, 32], [32, 32, 64, 64]]
+        >>> fig = show_tiles(prediction, prediction, boxes, zoom=8)
+        >>> [axes.get_title() for axes in fig.axes[:3]]
+        ['image, 4 tiles', 'prediction, tile outputs outlined', 'close-up: tile corner (32, 32)']
+        >>> [float(v) for v in fig.axes[2].get_xlim() + fig.axes[2].get_ylim()]
+        [23.5, 39.5, 39.5, 23.5]
+    """
+    threshold = _fraction(threshold, "threshold")
+    if zoom is None:
+        zoom = 0
+    if isinstance(zoom, bool) or not isinstance(zoom, numbers.Integral) or zoom < 0:
+        raise ValueError(f"zoom must be an integer >= 0 or None; got {zoom!r}")
+    predicted = _Mask(prediction, "prediction", threshold)
+    rgb = _rgb(image)
+    if rgb.shape[:2] != predicted.shape:
+        raise ValueError(
+            f"image and prediction must have the same height and width; got "
+            f"{rgb.shape[:2]} and {predicted.shape}"
+        )
+    boxes = _tile_boxes(boxes, predicted.shape)
+    tops, lefts = sorted({int(t) for t in boxes[:, 0] if t > 0}), sorted(
+        {int(v) for v in boxes[:, 1] if v > 0})
+    height, width = predicted.shape
+    centre = None
+    if zoom and (tops or lefts):
+        kind = "tile corner" if tops and lefts else "tile border"
+        centre = (tops[0] if tops else height // 2, lefts[0] if lefts else width // 2)
+
+    n_classes = predicted.n_classes
+    figure, grid = _grid(1, 3 if centre else 2, width=4.0, height=4.0)
+    _image_axes(grid[0, 0], rgb, f"image, {len(boxes)} tile{'s' * (len(boxes) != 1)}")
+    panels = [grid[0, 1]] + ([grid[0, 2]] if centre else [])
+    for axes in panels:
+        if predicted.probability is not None:
+            drawn = axes.imshow(predicted.probability, cmap="magma", vmin=0, vmax=1,
+                                interpolation="nearest")
+        elif n_classes == 2:
+            drawn = axes.imshow(predicted.labels > 0, cmap="gray", vmin=0, vmax=1,
+                                interpolation="nearest")
+        else:
+            drawn = axes.imshow(class_colors(n_classes)[predicted.labels].astype(np.float32),
+                                interpolation="nearest")
+        axes.set_axis_off()
+    for axes in [grid[0, 0], *panels]:
+        for top, left, bottom, right in boxes:
+            axes.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top,
+                                     fill=False, edgecolor=TILE_COLOR, linewidth=1.2,
+                                     linestyle="--" if axes is not grid[0, 0] else "-"))
+    grid[0, 1].set_title("prediction, tile outputs outlined", fontsize=10)
+    if predicted.probability is not None:
+        figure.colorbar(drawn, ax=panels, shrink=0.8, label="probability")
+    if centre:
+        y, x = centre
+        window = (max(y - zoom, 0), max(x - zoom, 0), min(y + zoom, height), min(x + zoom, width))
+        grid[0, 1].add_patch(Rectangle((window[1] - 0.5, window[0] - 0.5),
+                                       window[3] - window[1], window[2] - window[0],
+                                       fill=False, edgecolor="white", linewidth=1.5))
+        close = grid[0, 2]
+        close.set_xlim(window[1] - 0.5, window[3] - 0.5)
+        close.set_ylim(window[2] - 0.5, window[0] - 0.5)
+        close.set_title(f"close-up: {kind} ({y}, {x})", fontsize=10)
     return _finish(figure)
 
 

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from keras_unet import build_unet, receptive_border
-from keras_unet.inference import _padding_reach, predict_folder, predict_tiled
+from keras_unet.inference import _padding_reach, predict_folder, predict_tiled, tile_grid
 
 RNG = np.random.default_rng(0)
 
@@ -81,6 +81,63 @@ def test_a_3000_by_2000_image_through_a_valid_model():
     corner = image[:200, :120, None] / np.float32(255)
     np.testing.assert_allclose(predict_tiled(model, corner, tile=204, progress=False),
                                whole_valid(model, corner)[..., 0], atol=1e-6)
+
+
+# -------------------------------------------------------------------- tile_grid
+
+
+def test_tile_grid_valid_boxes_abut_on_the_pooling_grid():
+    model = unet("valid")  # depth 2: 124 in, 84 out, 84 kept (a multiple of 4)
+    boxes = tile_grid(model, (300, 200, 1), tile=124)
+    assert boxes.dtype == np.int64 and boxes.shape == (12, 4)
+    assert sorted({int(t) for t in boxes[:, 0]}) == [0, 84, 168, 252]
+    assert sorted({int(v) for v in boxes[:, 1]}) == [0, 84, 168]
+    assert boxes[-1].tolist() == [252, 168, 300, 200]  # the last row and column clipped
+    cover = np.zeros((300, 200), int)
+    for top, left, bottom, right in boxes:
+        cover[top:bottom, left:right] += 1
+    assert (cover == 1).all()  # every pixel predicted by exactly one tile
+    # the paper's net at the default tile 572 -> 388: 384 kept (388 % 16 = 4), 2 x 2 tiles
+    paper = build_unet((None, None, 1), 2, depth=4, filters=2, padding="valid")
+    assert tile_grid(paper, (512, 512)).tolist() == [
+        [0, 0, 384, 384], [0, 384, 384, 512], [384, 0, 512, 384], [384, 384, 512, 512]]
+    # tile 380 -> 196 out, 192 kept: a 3 x 3 grid of step 192
+    assert sorted({int(t) for t in tile_grid(paper, (512, 512), tile=380)[:, 0]}) == [0, 192, 384]
+
+
+def test_tile_grid_is_where_predict_tiled_puts_each_tile():
+    model = unet("valid")
+    image = RNG.random((150, 100, 1)).astype(np.float32)
+    tiled = predict_tiled(model, image, tile=84, progress=False)  # 84 in, 44 out and kept
+    b = receptive_border(2)
+    mirrored = np.pad(image, ((b, 84), (b, 84), (0, 0)), mode="reflect")
+    boxes = tile_grid(model, image.shape, tile=84)
+    assert len(boxes) == 4 * 3
+    for top, left, bottom, right in boxes:  # that tile alone gives that box's pixels
+        alone = model.predict_on_batch(mirrored[None, top:top + 84, left:left + 84])[0]
+        np.testing.assert_allclose(tiled[top:bottom, left:right],
+                                   alone[:bottom - top, :right - left], atol=1e-6)
+
+
+def test_tile_grid_same_padding_boxes_overlap():
+    model = unet("same")  # tile 96: 24 px dropped per side, 48 kept, step 36 (overlap 0.25)
+    boxes = tile_grid(model, (200, 136), tile=96)
+    assert boxes.shape == (24, 4)
+    assert boxes[:2].tolist() == [[0, 0, 48, 48], [0, 36, 48, 84]]
+    assert boxes[-1].tolist() == [180, 108, 200, 136]
+    assert sorted({int(t) for t in boxes[:, 0]}) == [0, 36, 72, 108, 144, 180]
+    assert tile_grid(model, (200, 136), tile=96, overlap=0.0)[1].tolist() == [0, 48, 48, 96]
+
+
+def test_tile_grid_bad_input():
+    valid = unet("valid")
+    for shape in ((0, 5), (5,), "512x512", (5.0, 5), (True, 4)):
+        with pytest.raises(ValueError, match=re.escape("image_shape must be (H, W) or (H, W, C)")):
+            tile_grid(valid, shape)
+    with pytest.raises(ValueError, match="tile 82 does not fit the model"):
+        tile_grid(valid, (64, 64), tile=82)
+    with pytest.raises(ValueError, match=re.escape("overlap must be a fraction in [0, 1)")):
+        tile_grid(valid, (64, 64), overlap=-0.1)
 
 
 # --------------------------------------------------------- test-time augmentation

@@ -29,6 +29,7 @@ from keras_unet.viz import (
     save_figure,
     show_errors,
     show_predictions,
+    show_tiles,
     show_weight_map,
 )
 from keras_unet.weights import border_weight_map
@@ -312,6 +313,71 @@ def test_show_weight_map_errors():
         show_weight_map(np.zeros((8, 8)), np.zeros((10, 10)), np.ones((10, 10)))
     with pytest.raises(ValueError, match="weights contains 1 NaN"):
         show_weight_map(np.zeros((2, 2)), np.zeros((2, 2)), [[1, np.nan], [1, 1]])
+
+
+# --------------------------------------------------------------------- show_tiles
+
+
+def test_show_tiles_on_a_real_isbi_image_with_the_paper_grid(isbi):
+    images, _, blurred = isbi
+    model = build_unet((None, None, 1), 2, depth=4, filters=2, padding="valid")
+    from keras_unet.inference import tile_grid
+
+    boxes = tile_grid(model, images[0].shape)  # tile 572 -> 388, 384 kept: 2 x 2 tiles
+    figure = show_tiles(images[0], blurred[0], boxes, zoom=48)
+    assert titles(figure)[:3] == ["image, 4 tiles", "prediction, tile outputs outlined",
+                                  "close-up: tile corner (384, 384)"]
+    assert len(figure.axes) == 4  # three panels and the colour bar
+    image_axes, prediction_axes, close = figure.axes[:3]
+    outlines = [(r.get_xy(), r.get_width(), r.get_height()) for r in image_axes.patches]
+    assert outlines == [((-0.5, -0.5), 384, 384), ((383.5, -0.5), 128, 384),
+                        ((-0.5, 383.5), 384, 128), ((383.5, 383.5), 128, 128)]
+    assert len(prediction_axes.patches) == 5  # the tiles and the close-up's window
+    window = prediction_axes.patches[-1]
+    assert (window.get_xy(), window.get_width(), window.get_height()) == ((335.5, 335.5), 96, 96)
+    assert [float(v) for v in close.get_xlim() + close.get_ylim()] == [335.5, 431.5, 431.5, 335.5]
+    np.testing.assert_allclose(picture(close), blurred[0])  # probabilities, 0 to 1
+    assert close.images[0].get_clim() == (0, 1)
+    assert figure.axes[3].get_ylabel() == "probability"
+
+
+def test_show_tiles_one_row_two_class_scores_and_one_tile():
+    scores = np.zeros((40, 90, 2), np.float32)
+    scores[..., 1] = np.linspace(0, 1, 90)
+    scores[..., 0] = 1 - scores[..., 1]
+    figure = show_tiles(np.zeros((40, 90)), scores, [[0, 0, 40, 48], [0, 48, 40, 90]], zoom=10)
+    assert titles(figure)[2] == "close-up: tile border (20, 48)"  # no corner: the middle
+    np.testing.assert_allclose(picture(figure.axes[1]), scores[..., 1])  # class 1's probability
+    assert [float(v) for v in figure.axes[2].get_xlim()] == [37.5, 57.5]
+    single = show_tiles(np.zeros((40, 90)), scores, [[0, 0, 40, 90]])
+    assert titles(single)[:2] == ["image, 1 tile", "prediction, tile outputs outlined"]
+    assert len(single.axes) == 3  # two panels and the colour bar: nothing to zoom on
+    assert len(show_tiles(np.zeros((40, 90)), scores, [[0, 0, 40, 48], [0, 48, 40, 90]],
+                          zoom=None).axes) == 3
+
+
+def test_show_tiles_draws_hard_class_masks_in_class_colours():
+    mask = np.zeros((32, 32), np.int64)
+    mask[:, 16:] = 2
+    figure = show_tiles(np.zeros((32, 32)), mask, [[0, 0, 32, 16], [0, 16, 32, 32]], zoom=4)
+    np.testing.assert_allclose(picture(figure.axes[1])[0, 20], class_colors(3)[2], atol=1e-6)
+    assert len(figure.axes) == 3  # no colour bar for classes
+
+
+def test_show_tiles_errors():
+    image = np.zeros((32, 32))
+    with pytest.raises(ValueError, match=re.escape("boxes must be (n_tiles, 4) rows")):
+        show_tiles(image, image, [0, 0, 32, 32])
+    with pytest.raises(ValueError, match=re.escape(
+            "boxes[1] = [0, 16, 32, 40] is not a non-empty (top, left, bottom, right) box "
+            "inside the 32x32 prediction")):
+        show_tiles(image, image, [[0, 0, 32, 16], [0, 16, 32, 40]])
+    with pytest.raises(ValueError, match="boxes must hold whole pixel coordinates"):
+        show_tiles(image, image, [[0, 0, 32, 16.5]])
+    with pytest.raises(ValueError, match="image and prediction must have the same height and width"):
+        show_tiles(np.zeros((30, 32)), image, [[0, 0, 32, 32]])
+    with pytest.raises(ValueError, match="zoom must be an integer >= 0 or None; got -1"):
+        show_tiles(image, image, [[0, 0, 32, 32]], zoom=-1)
 
 
 # -------------------------------------------------------------------- show_errors
