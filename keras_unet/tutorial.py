@@ -64,9 +64,7 @@ class Settings(types.SimpleNamespace):
         """
         minutes = (time.perf_counter() - self._started) / 60
         mode = "fast mode (KERAS_UNET_FAST=1)" if fast_mode() else "default settings"
-        line = f"Ran in {minutes:.1f} min with {mode} on {machine()}."
-        print(line)
-        return line
+        print(f"Ran in {minutes:.1f} min with {mode} on {machine()}.")
 
 
 def settings(fast=None, **defaults):
