@@ -267,7 +267,8 @@ def cache_dir(name=None):
 def _progress_bar(total, unit="byte"):
     import keras  # here only: reading data must not start a Keras backend
 
-    return keras.utils.Progbar(total, unit_name=unit)
+    # one update a second at most: in a notebook each update is kept as an output
+    return keras.utils.Progbar(total, unit_name=unit, interval=1.0)
 
 
 def _stream(url, out, progress):

@@ -26,6 +26,7 @@ import csv
 import math
 import numbers
 import os
+import textwrap
 from pathlib import Path
 
 import keras
@@ -924,7 +925,8 @@ class PredictionCallback(keras.callbacks.Callback):
         if logs:
             title += " — " + ", ".join(f"{key} {float(value):.4g}" for key, value in logs.items()
                                        if np.ndim(value) == 0)
-        figure.suptitle(title, fontsize=10)
+        # many metrics (a multi-class compile_unet has 15) wrap instead of widening the figure
+        figure.suptitle(textwrap.fill(title, 100), fontsize=10)
         notebook = _in_notebook()
         if notebook:
             from IPython.display import display

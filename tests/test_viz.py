@@ -556,6 +556,18 @@ def test_callback_in_a_notebook_displays_and_replaces_the_figure(toy_disks, monk
     assert callback.paths == [] and plt.get_fignums() == []  # nothing written, all closed
 
 
+def test_callback_title_wraps_many_metrics(toy_disks, tmp_path, monkeypatch):
+    saved = []
+    monkeypatch.setattr(viz, "save_figure", lambda figure, path: saved.append(figure) or path)
+    images, masks = toy_disks(n=2)
+    callback = PredictionCallback(images, masks, output_dir=tmp_path)
+    callback.set_model(tiny_unet(1))
+    callback.on_epoch_end(0, {f"dice_class{k}": 0.5 for k in range(12)})  # a multi-class log
+    lines = saved[0]._suptitle.get_text().split("\n")
+    assert lines[0].startswith("epoch 1 — dice_class0 0.5, dice_class1 0.5")
+    assert len(lines) == 3 and max(map(len, lines)) <= 100
+
+
 def test_in_notebook_detection_and_inline_figures_released(monkeypatch):
     monkeypatch.setattr(IPython, "get_ipython", lambda: None)
     assert not viz._in_notebook()
