@@ -366,6 +366,23 @@ def precision_recall_f1(truth, prediction, threshold=0.5, mask=None):
             "f1": _ratio(2 * tp, 2 * tp + fp + fn)}
 
 
+def _scored_pixels(truth, probabilities, mask, score):
+    """The truth (bool) and probabilities of the pixels ``mask`` selects, flat, with
+    positives and negatives among them (else ``score`` is undefined)."""
+    truth = _binary(truth, "truth")
+    probabilities = _probabilities(probabilities, "probabilities")
+    truth, probabilities = _same_shape(truth, probabilities, "probabilities")
+    fov = _field_of_view(mask, truth)
+    truth, probabilities = truth[fov], probabilities[fov]
+    n_pos = int(np.count_nonzero(truth))
+    if n_pos == 0 or n_pos == truth.size:
+        which = "positive" if n_pos else "negative"
+        raise ValueError(
+            f"{score} needs positive and negative truth pixels; every scored pixel is {which}"
+        )
+    return truth, probabilities
+
+
 def roc_auc(truth, probabilities, mask=None):
     """Area under the ROC curve of probabilities against a 0/1 truth.
 
@@ -385,21 +402,50 @@ def roc_auc(truth, probabilities, mask=None):
         >>> roc_auc(truth, np.array([0.1, 0.4, 0.4, 0.8]))  # the tie counts 1/2
         0.875
     """
-    truth = _binary(truth, "truth")
-    probabilities = _probabilities(probabilities, "probabilities")
-    truth, probabilities = _same_shape(truth, probabilities, "probabilities")
-    fov = _field_of_view(mask, truth)
-    truth, probabilities = truth[fov], probabilities[fov]
+    truth, probabilities = _scored_pixels(truth, probabilities, mask, "roc_auc")
     n_pos = int(np.count_nonzero(truth))
     n_neg = truth.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        which = "positive" if n_neg == 0 else "negative"
-        raise ValueError(
-            f"roc_auc needs positive and negative truth pixels; every scored pixel is {which}"
-        )
     ranks = rankdata(probabilities)  # average ranks: ties share them
     u = ranks[truth].sum() - n_pos * (n_pos + 1) / 2
     return float(u / (n_pos * n_neg))
+
+
+def roc_curve(truth, probabilities, mask=None):
+    """The ROC curve of probabilities against a 0/1 truth, exactly: one point per
+    distinct probability.
+
+    As the threshold falls through the distinct probabilities, a pixel is called
+    positive when ``p >= threshold``; each point is the false-positive rate (negatives
+    called positive) and the true-positive rate (positives found) at one threshold. The
+    curve starts at (0, 0) (threshold ``inf``) and ends at (1, 1); the area under it is
+    :func:`roc_auc`. Only the pixels where ``mask`` is 1 count.
+
+    Returns:
+        ``{"fpr", "tpr", "thresholds"}``: float64 arrays of one length, thresholds
+        falling. The point of the package's usual binarisation ``p > t`` is the last
+        one whose threshold is above ``t``.
+
+    Raises:
+        ValueError: as :func:`roc_auc`.
+
+    Example:
+        >>> curve = roc_curve(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+        >>> curve["fpr"].tolist(), curve["tpr"].tolist()
+        ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
+        >>> curve["thresholds"].tolist()
+        [inf, 0.8, 0.4, 0.35, 0.1]
+    """
+    truth, probabilities = _scored_pixels(truth, probabilities, mask, "roc_curve")
+    order = np.argsort(probabilities, kind="stable")[::-1]
+    ranked, hits = probabilities[order].astype(np.float64), truth[order]
+    last = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]  # end of each tie run
+    true_pos = np.cumsum(hits)[last]
+    false_pos = (last + 1) - true_pos
+    return {
+        "fpr": np.r_[0.0, false_pos / false_pos[-1]],
+        "tpr": np.r_[0.0, true_pos / true_pos[-1]],
+        "thresholds": np.r_[np.inf, ranked[last]],
+    }
 
 
 # ------------------------------------------------------------- ISBI 2012 scores

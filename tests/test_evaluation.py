@@ -18,7 +18,7 @@ from skimage.metrics import adapted_rand_error
 
 from keras_unet.evaluation import (
     ISBI_THRESHOLDS, dice, flood_proposal, iou, isbi_pixel_error, isbi_scores, pixel_error,
-    precision_recall_f1, roc_auc,
+    precision_recall_f1, roc_auc, roc_curve,
 )
 
 def _read_mask(path):
@@ -465,3 +465,30 @@ def test_bad_inputs_raise_clear_errors():
         iou(np.array([["a", "b"]]), good)
     with _raises("truth is empty (shape (0,))"):
         dice(np.array([]), np.array([]))
+
+
+def test_roc_curve_matches_brute_force_and_roc_auc():
+    rng = np.random.default_rng(0)
+    truth = rng.random((2, 40, 30, 1)) < 0.2
+    probabilities = np.round(rng.random((2, 40, 30)) * 0.6 + truth[..., 0] * 0.3, 2)  # ties
+    fov = np.zeros((2, 40, 30), bool)
+    fov[:, 5:35, 3:27] = True
+    curve = roc_curve(truth, probabilities, mask=fov)
+    t, p = truth[..., 0][fov], probabilities[fov]
+    for threshold, fpr, tpr in zip(curve["thresholds"], curve["fpr"], curve["tpr"]):
+        called = p >= threshold
+        assert fpr == pytest.approx(np.mean(called[~t])) and tpr == pytest.approx(np.mean(called[t]))
+    assert len(curve["thresholds"]) == len(np.unique(p)) + 1
+    assert np.all(np.diff(curve["thresholds"]) < 0) and curve["fpr"][-1] == curve["tpr"][-1] == 1
+    area = np.sum(np.diff(curve["fpr"]) * (curve["tpr"][1:] + curve["tpr"][:-1]) / 2)
+    assert area == pytest.approx(roc_auc(truth, probabilities, mask=fov), abs=1e-12)
+    # the package's p > 0.5 is the last point with a threshold above 0.5
+    at = np.flatnonzero(curve["thresholds"] > 0.5)[-1]
+    scores = precision_recall_f1(truth, probabilities, threshold=0.5, mask=fov)
+    assert curve["tpr"][at] == pytest.approx(scores["recall"])
+
+
+def test_roc_curve_needs_both_classes():
+    with pytest.raises(ValueError, match="roc_curve needs positive and negative truth pixels; "
+                                         "every scored pixel is negative"):
+        roc_curve(np.zeros((4, 4)), np.full((4, 4), 0.5))
