@@ -6,7 +6,9 @@ Each notebook's kernel is started with:
   real download code ...
 - ``KERAS_UNET_REGISTRY``: ... against small archives in the real dataset's layout,
   served from 127.0.0.1 (tests/archives.py) with their own checksums;
-- ``KERAS_UNET_OUTPUT_DIR``: a temporary folder for what the notebooks write.
+- ``KERAS_UNET_OUTPUT_DIR``: a temporary folder for what the notebooks write;
+- ``SHELL=/bin/sh``: IPython runs ``!`` lines in ``$SHELL``, else ``/bin/sh`` (on Debian,
+  dash: no ``set -o pipefail``). CI has no ``$SHELL``, so the tests use the plain shell too.
 """
 
 import json
@@ -44,6 +46,7 @@ def _start(tmp_root):
         KERAS_UNET_DATA=str(tmp_root / "cache"),
         KERAS_UNET_REGISTRY=str(registry),
         KERAS_UNET_OUTPUT_DIR=str(tmp_root / "outputs"),
+        SHELL="/bin/sh",
     )
     return server
 
