@@ -1,0 +1,81 @@
+"""The benchmarks' own correctness. The accuracy scripts (benchmarks/isbi_cv.py,
+benchmarks/drive.py) run end to end on the real data at tiny settings (at the real ones
+they take an hour; their figures are in the README): the splits, the scoring, the report.
+And throughput.py's PyTorch peer has exactly our network's topology."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run(script, *args, fails=False):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *map(str, args)],
+                          capture_output=True, text=True, timeout=900)
+    assert (done.returncode != 0) == fails, done.stderr[-3000:]
+    return done
+
+
+def test_isbi_cv_scores_a_fold_of_held_out_slices(shared_data, tmp_path):
+    out = run("isbi_cv.py", "--data-dir", shared_data / "isbi2012_em", "--folds", 2,
+              "--minutes", 0.05, "--every", 0.01, "--filters", 4,
+              "--json", tmp_path / "isbi.json", "--plot", tmp_path / "curve.png").stdout
+    result = json.loads((tmp_path / "isbi.json").read_text())
+    (fold,) = result["folds"]
+    assert fold["fold"] == 2 and fold["held_out"] == list(range(12, 18))  # contiguous blocks
+    assert fold["parameters"] == 122_762  # depth 4, filters 4, batch norm, 2 classes
+    for name in ("V_rand", "V_info", "pixel_error", "dice_cell", "dice_membrane"):
+        assert 0 < fold[name] < 1, name
+    # A barely trained model is far from the targets, and the report says so.
+    assert fold["pixel_error"] > 0.061 and "<= 0.061: missed" in out
+    times = [t for t, _ in fold["curve"]]
+    assert times == sorted(times) and times[-1] >= 0.05
+    assert all(0 <= d <= 1 for _, d in fold["curve"])
+    assert "| 2 | 12-17 |" in out and "| **mean** |" in out and "Time to accuracy" in out
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_isbi_cv_refuses_a_tile_the_network_cannot_take(shared_data):
+    done = run("isbi_cv.py", "--data-dir", shared_data / "isbi2012_em", "--tile", 500,
+               fails=True)
+    assert "--tile 500 does not fit a valid-padding U-Net of depth 4; the nearest that do: " \
+           "[492, 508]" in done.stderr
+
+
+def test_drive_scores_the_official_test_images_inside_the_fov(shared_data, tmp_path):
+    out = run("drive.py", "--data-dir", shared_data / "drive", "--filters", 4, "--depth", 2,
+              "--tile", 64, "--epochs", 1, "--steps-per-epoch", 2, "--tta", "none",
+              "--json", tmp_path / "drive.json").stdout
+    result = json.loads((tmp_path / "drive.json").read_text())
+    assert [row["name"] for row in result["images"]] == [f"{i:02d}" for i in range(1, 21)]
+    for scores in (result["pooled"], result["mean"], *result["images"]):
+        assert 0 <= scores["f1"] <= 1 and 0 <= scores["auc"] <= 1
+    # header and rule, the 20 test images, their mean, pooled, target
+    assert out.count("\n| ") == 2 + 20 + 3
+    assert f"| **{result['pooled']['f1']:.4f}** | **{result['pooled']['auc']:.4f}** |" in out
+
+
+def test_the_pytorch_peer_has_our_topology():
+    """benchmarks/throughput.py's PyTorch U-Net: the paper's network layer for layer, so
+    that images/s compare like with like."""
+    import importlib.util
+
+    from keras_unet import build_unet
+
+    spec = importlib.util.spec_from_file_location("throughput", BENCHMARKS / "throughput.py")
+    throughput = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(throughput)
+    for padding, size, out, params, gflop in [("valid", 572, 388, 31_030_658, 300.86),
+                                              ("same", 256, 256, 31_030_658, 96.19)]:
+        ours = build_unet((size, size, 1), 2, padding=padding)
+        torch_model = throughput.torch_unet(64, padding)
+        flops, torch_out = throughput.torch_flops(torch_model, size)
+        assert ours.count_params() == params
+        assert sum(p.numel() for p in torch_model.parameters()) == params
+        assert ours.output_shape[1] == torch_out == out
+        assert throughput.conv_flops(ours) == flops
+        assert flops / 1e9 == pytest.approx(gflop, abs=0.005)
