@@ -1,6 +1,6 @@
-"""Training and prediction throughput (images/s) of the U-Net, against two peers.
+"""Training and prediction throughput (images/s) of the U-Net, against three peers.
 
-    python benchmarks/throughput.py            # the full matrix below (about 1.5 h on 2 CPU cores)
+    python benchmarks/throughput.py            # the full matrix below (75 min on 2 CPU cores)
     python benchmarks/throughput.py --quick    # the small configuration only (minutes)
     python benchmarks/throughput.py --peak-tflops 989   # on a GPU: model-FLOP utilisation
 
@@ -47,7 +47,15 @@ TensorFlow backend they were written for, with the very same loss (Keras's
   level before the concatenation, so it has more parameters and FLOPs; the table
   shows both, and the ratio per FLOP.
 
-Neither peer has valid padding, so the paper configuration has no peer rows.
+* a PyTorch U-Net of identical topology (``torch_unet`` below, in this script's own
+  environment: ``pip install -e ".[torch]"``), in every configuration including the
+  paper's, trained with ``torch.nn.functional.cross_entropy`` and Adam on the same
+  batch: ``channels_last``, ``torch.autocast`` for mixed precision (float16 with a
+  ``GradScaler`` on a GPU, bfloat16 on a CPU) and ``torch.compile`` in the "XLA on"
+  rows.
+
+Neither Keras peer has valid padding, so in the paper configuration only PyTorch runs
+beside us.
 
 Where a GPU is found, the table adds model-FLOP utilisation: the FLOPs of the
 convolutions (counted from the built model: 301 GFLOP per forward pass at 572 valid,
@@ -86,6 +94,8 @@ PEERS = {
             ["keras-unet-collection==0.1.13", "tensorflow>=2.16,<2.22", "keras>=3.10", "numpy",
              "pillow"],
             "keras-unet-collection `unet_2d`"),
+    # PyTorch runs in this script's own environment (the [torch] extra).
+    "torch": (None, [], "PyTorch U-Net, same topology"),
 }
 CONFIGS = {
     "paper": dict(size=572, padding="valid", filters=64, label="572x572, valid, filters 64 (the paper)"),
@@ -103,6 +113,11 @@ PEER_NOTES = {
            "padding only; its decoder cannot be set to the paper's: 3x3 (not 2x2) transposed "
            "convolutions and one extra 3x3 convolution per level before the concatenation, "
            "hence more parameters and FLOPs (the last column divides them out); no dropout.",
+    "torch": "`torch_unet` in this script: keras_unet's topology layer for layer (the same "
+             "parameter count, dropout included), `channels_last`, `torch.autocast` (float16 "
+             "with a GradScaler on a GPU, bfloat16 on a CPU) for mixed precision and "
+             "`torch.compile` in the XLA-on rows; its ratio is against keras_unet's best "
+             "backend at the same precision and XLA setting.",
 }
 DEPTH, N_CLASSES = 4, 2
 # Dense peak TFLOP/s: (float16/bfloat16 tensor cores, TF32), for --peak-tflops's default.
@@ -168,8 +183,152 @@ def build(impl, size, padding, filters):
     raise ValueError(impl)
 
 
+def torch_unet(filters, padding, n_classes=N_CLASSES, depth=DEPTH, dropout=0.5):
+    """keras_unet's ``build_unet`` topology in PyTorch (the same layers, parameters and
+    FLOPs): two 3x3 convolutions + ReLU per level, 2x2 max-pooling, dropout after the
+    deepest encoder level and the bottleneck, 2x2 stride-2 transposed convolutions + ReLU,
+    centre-cropped skips under valid padding, a 1x1 head (logits)."""
+    import torch
+    from torch import nn
+
+    pad = 1 if padding == "same" else 0
+
+    def block(c_in, c_out):
+        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=pad), nn.ReLU(inplace=True),
+                             nn.Conv2d(c_out, c_out, 3, padding=pad), nn.ReLU(inplace=True))
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            widths = [filters * 2**i for i in range(depth + 1)]
+            self.encoders = nn.ModuleList(
+                block(c_in, c_out) for c_in, c_out in zip([1] + widths[:-2], widths[:-1]))
+            self.bottleneck = block(widths[-2], widths[-1])
+            self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                                     for i in reversed(range(depth)))
+            self.decoders = nn.ModuleList(block(2 * widths[i], widths[i])
+                                          for i in reversed(range(depth)))
+            self.head = nn.Conv2d(widths[0], n_classes, 1)
+            self.pool, self.dropout = nn.MaxPool2d(2), nn.Dropout(dropout)
+
+        def forward(self, x):
+            skips = []
+            for level, encoder in enumerate(self.encoders, 1):
+                x = encoder(x)
+                if level == depth:
+                    x = self.dropout(x)
+                skips.append(x)
+                x = self.pool(x)
+            x = self.dropout(self.bottleneck(x))
+            for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips)):
+                x = torch.relu(up(x))
+                crop = (skip.shape[-1] - x.shape[-1]) // 2
+                if crop:
+                    skip = skip[..., crop:-crop, crop:-crop]
+                x = decoder(torch.cat([skip, x], dim=1))
+            return self.head(x)
+
+    return UNet()
+
+
+def torch_flops(model, size, device="cpu"):
+    """FLOPs of one image's forward pass through the convolutions (2 per MAC, counted as
+    :func:`conv_flops` counts them), and the output side."""
+    import torch
+
+    flops = []
+
+    def count(layer, inputs, output):
+        spatial = inputs[0] if isinstance(layer, torch.nn.ConvTranspose2d) else output
+        flops.append(2 * layer.weight.numel() * spatial.shape[-2:].numel())
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, 1, size, size, device=device)).shape[-1]
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sum(flops), out
+
+
+def torch_job(spec):
+    """The PyTorch peer: channels_last, AMP (float16 + GradScaler on a GPU, bfloat16 on
+    a CPU) for mixed precision, ``torch.compile`` for "XLA on"; prints one line of JSON."""
+    import torch
+
+    torch.manual_seed(0)
+    config = CONFIGS[spec["config"]]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    mixed = spec["precision"] == "mixed"
+    amp = torch.float16 if device == "cuda" else torch.bfloat16
+    model = torch_unet(spec["filters"], config["padding"]).to(device,
+                                                              memory_format=torch.channels_last)
+    size, batch = config["size"], spec["batch"]
+    flops, out = torch_flops(model, size, device)
+    runner = torch.compile(model) if spec["xla"] else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler(device, enabled=mixed and amp == torch.float16)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 1, size, size, generator=generator).to(
+        device, memory_format=torch.channels_last)
+    y = torch.randint(0, N_CLASSES, (batch, out, out), generator=generator).to(device)
+
+    def train():
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device, dtype=amp, enabled=mixed):
+            loss = torch.nn.functional.cross_entropy(runner(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return loss.item()  # waits for the device
+
+    def predict():
+        model.eval()
+        with torch.no_grad(), torch.autocast(device, dtype=amp, enabled=mixed):
+            return torch.softmax(runner(x).float(), dim=1).cpu()
+
+    gpu = torch.cuda.get_device_name() if device == "cuda" else None
+    result = {"params": sum(p.numel() for p in model.parameters()), "flops": flops,
+              "policy": f"amp {str(amp).split('.')[-1]}" if mixed else "float32", "gpu": gpu,
+              "jit": bool(spec["xla"]), "torch": torch.__version__,
+              "peer_version": torch.__version__, "backend": "torch"}
+    result.update(measure_calls(train, predict, spec))
+    print(json.dumps(result))
+
+
+def measure_calls(train, predict, spec):
+    """Time the first call apart, then warm-up and timed calls, of both phases."""
+
+    def timed(call, repeats, what, budget=math.inf):
+        """Time up to `repeats` calls, fewer once they have taken `budget` seconds."""
+        seconds = []
+        while len(seconds) < repeats and sum(seconds) < budget:
+            start = time.perf_counter()
+            call()
+            seconds.append(time.perf_counter() - start)
+            print(f"  {what}: {seconds[-1]:.2f} s", file=sys.stderr, flush=True)
+        return seconds
+
+    def measure(call, name):
+        first = timed(call, 1, f"first {name}")[0]
+        if first < spec["budget"]:  # a slower first call is all step, hardly compilation
+            timed(call, spec["warmup"], f"warm-up {name}", spec["budget"] / 2)
+        return first, timed(call, spec["repeats"], name, spec["budget"])
+
+    result = {}
+    result["train_first_s"], result["train_s"] = measure(train, "train step")
+    result["predict_first_s"], result["predict_s"] = measure(predict, "predict")
+    result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return result
+
+
 def job(spec):
     """One measurement in this (fresh) process; prints one line of JSON."""
+    if spec["impl"] == "torch":
+        return torch_job(spec)
     import keras
     import numpy as np
 
@@ -200,22 +359,6 @@ def job(spec):
     x = rng.standard_normal((batch, size, size, 1), dtype=np.float32)
     y = rng.integers(0, N_CLASSES, (batch, out, out)).astype(np.int32)
 
-    def timed(call, repeats, what, budget=math.inf):
-        """Time up to `repeats` calls, fewer once they have taken `budget` seconds."""
-        seconds = []
-        while len(seconds) < repeats and sum(seconds) < budget:
-            start = time.perf_counter()
-            call()
-            seconds.append(time.perf_counter() - start)
-            print(f"  {what}: {seconds[-1]:.2f} s", file=sys.stderr, flush=True)
-        return seconds
-
-    def measure(call, name):
-        first = timed(call, 1, f"first {name}")[0]
-        if first < spec["budget"]:  # a slower first call is all step, hardly compilation
-            timed(call, spec["warmup"], f"warm-up {name}", spec["budget"] / 2)
-        return first, timed(call, spec["repeats"], name, spec["budget"])
-
     result = {"params": model.count_params(), "flops": conv_flops(model), "policy": policy,
               "gpu": gpu, "jit": bool(model.jit_compile), "keras": keras.__version__,
               "backend": keras.backend.backend()}
@@ -232,11 +375,8 @@ def job(spec):
         import jax
 
         result["jax"] = jax.__version__
-    train = lambda: model.train_on_batch(x, y)  # noqa: E731
-    predict = lambda: model.predict_on_batch(x)  # noqa: E731
-    result["train_first_s"], result["train_s"] = measure(train, "train step")
-    result["predict_first_s"], result["predict_s"] = measure(predict, "predict")
-    result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result.update(measure_calls(lambda: model.train_on_batch(x, y),
+                                lambda: model.predict_on_batch(x), spec))
     print(json.dumps(result))
 
 
@@ -246,6 +386,8 @@ def job(spec):
 def peer_python(name):
     """The peer's virtual environment, made on first use."""
     venv, packages, _ = PEERS[name]
+    if venv is None:
+        return Path(sys.executable)
     python = venv / "bin" / "python"
     if not python.exists():
         print(f"making {venv} ...", file=sys.stderr)
@@ -369,6 +511,10 @@ def report(args, results, started, skipped=()):
     print("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for (impl, config, backend, precision, xla), r in peer_rows:
         ours = results.get(("ours", config, backend, precision, xla), {"error": "not run"})
+        if impl == "torch":  # against our best backend at this precision and XLA setting
+            ours = max((r for (i, c, _, p, x), r in results.items() if (i, c, p, x) == (
+                "ours", config, precision, xla) and "error" not in r),
+                key=lambda r: per_second(r, "train", batch), default={"error": "not run"})
         row = (f"| {CONFIGS[config]['label']} | {backend} | {precision_label(r, precision)} "
                f"| {onoff(xla, backend)} |")
         peer_label = f"{PEERS[impl][2]} {r.get('peer_version', '')}".strip()
@@ -425,6 +571,8 @@ def report(args, results, started, skipped=()):
 
 
 def onoff(xla, backend=None):
+    if backend == "torch":
+        return "on (torch.compile)" if xla else "off (eager)"
     return "on" if xla else ("off (op by op)" if backend == "jax" else "off")
 
 
@@ -439,7 +587,8 @@ def main():
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--precisions", default="float32,mixed")
     parser.add_argument("--xla", default="off,on", help="off, on, or both")
-    parser.add_argument("--peers", default="karolzak,kuc", help="karolzak, kuc, both, or none")
+    parser.add_argument("--peers", default="karolzak,kuc,torch",
+                        help="comma-separated, of karolzak, kuc, torch; or none")
     parser.add_argument("--peer-backends", default="tensorflow",
                         help="backends to run the peers on (jax needs jax in their venvs)")
     parser.add_argument("--batch", type=int, default=8)
@@ -493,8 +642,10 @@ def main():
         for precision in precisions:
             for xla in xlas:
                 for backend in backends:
-                    impls = ["ours"] + [p for p in peers if backend in peer_backends
-                                        and CONFIGS[config]["padding"] == "same"]
+                    impls = ["ours"] + [p for p in peers if p != "torch" and backend in
+                                        peer_backends and CONFIGS[config]["padding"] == "same"]
+                    if "torch" in peers and backend == backends[-1]:
+                        impls.append("torch")  # once, after ours on every backend
                     for impl in impls:
                         filters = args.filters or CONFIGS[config]["filters"]
                         if (backend == "jax" and not gpu and not args.full_matrix and filters >= 64
@@ -506,9 +657,10 @@ def main():
                                     batch=args.batch, warmup=args.warmup, repeats=args.repeats,
                                     budget=args.budget)
                         tick = time.perf_counter()
-                        result = run_job(spec, pythons[impl], backend, args.job_timeout,
+                        job_backend = "torch" if impl == "torch" else backend
+                        result = run_job(spec, pythons[impl], job_backend, args.job_timeout,
                                          args.verbose)
-                        results[(impl, config, backend, precision, xla)] = result
+                        results[(impl, config, job_backend, precision, xla)] = result
                         if args.json:
                             args.json.write_text(json.dumps(
                                 [dict(zip(("impl", "config", "backend", "precision", "xla"), key),
@@ -517,7 +669,7 @@ def main():
                             f"train {per_second(result, 'train', args.batch):.2f} img/s, predict "
                             f"{per_second(result, 'predict', args.batch):.2f} img/s, "
                             f"{result['params']:,} parameters")
-                        print(f"[{time.perf_counter() - tick:6.0f} s] {impl} {config} {backend} "
+                        print(f"[{time.perf_counter() - tick:6.0f} s] {impl} {config} {job_backend} "
                               f"{precision} XLA {onoff(xla)}: {summary}", file=sys.stderr, flush=True)
     report(args, results, started, skipped)
 
