@@ -1,6 +1,6 @@
 """DRIVE retinal vessels, the official split: F1 and ROC AUC inside the field of view.
 
-    python benchmarks/drive.py --data-dir ../shared/data/drive              # about 9 min on 2 CPU cores
+    python benchmarks/drive.py --data-dir ../shared/data/drive              # 6 min on 2 CPU cores
     python benchmarks/drive.py --data-dir ../shared/data/drive --filters 32 --epochs 100   # on a GPU
 
 Trains on the 20 training images (21-40) and scores the 20 test images (01-20) against

@@ -1,7 +1,7 @@
 """5-fold cross-validation on the 30 ISBI 2012 training slices, with the paper's recipe,
 and the time-to-accuracy curve of the CPU-budget mode.
 
-    python benchmarks/isbi_cv.py --data-dir ../shared/data/isbi2012_em        # CPU budget: 10 min a fold
+    python benchmarks/isbi_cv.py --data-dir ../shared/data/isbi2012_em        # CPU budget: 10 min a fold, 52 in all
     python benchmarks/isbi_cv.py --data-dir ../shared/data/isbi2012_em --mode full   # on a GPU
     python benchmarks/isbi_cv.py --data-dir ../shared/data/isbi2012_em --folds 0 --minutes 2  # a check
 
