@@ -423,16 +423,6 @@ def per_second(result, kind, batch):
     return batch / statistics.median(result[f"{kind}_s"])
 
 
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def peak_tflops(args, gpu, policy):
     """Dense peak TFLOP/s of the GPU for this precision, or None."""
     mixed = policy != "float32"
@@ -457,6 +447,8 @@ def report(args, results, started, skipped=()):
     gpu = next((r["gpu"] for r in results.values() if r.get("gpu")), None)
     versions = ", ".join(f"{k} {first[k]}" for k in ("keras", "tensorflow") if k in first)
     jax_version = next((r["jax"] for r in results.values() if "jax" in r), None)
+    from keras_unet.tutorial import cpu_name  # here, not at start-up: it loads Keras
+
     device = f"GPU: {gpu}" if gpu else f"CPU only: {cpu_name()}"
     command = "python benchmarks/throughput.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
     print(f"U-Net throughput, images/s, batch {batch}, depth {DEPTH}, {N_CLASSES} classes\n")

@@ -142,11 +142,11 @@ def machine():
     if gpus:
         where = f"{len(gpus)} GPU ({gpus[0]})"
     else:
-        where = f"a {os.cpu_count()}-core {_cpu_name()} CPU, no GPU"
+        where = f"a {os.cpu_count()}-core {cpu_name()} CPU, no GPU"
     return f"{where}; Keras {keras.__version__}, backend {keras.backend.backend()}"
 
 
-def _cpu_name():
+def cpu_name():
     """The CPU's model name (Linux's /proc/cpuinfo), else the architecture."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
