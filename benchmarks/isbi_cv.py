@@ -70,12 +70,13 @@ TIME_TARGET = (10.0, 0.80)  # membrane Dice >= 0.80 within 10 minutes
 
 class Clock(keras.callbacks.Callback):
     """Counts the time spent in training epochs; every ``every`` minutes of it, scores the
-    held-out slices (time not counted); stops once ``minutes`` are spent."""
+    held-out slices (time not counted); stops once ``minutes`` are spent. ``curve`` holds
+    (minutes, score) and ``scored_epoch`` the epoch last scored."""
 
     def __init__(self, score, every, minutes=None):
         super().__init__()
         self.score, self.every, self.minutes = score, every * 60, minutes and minutes * 60
-        self.trained, self.next_score, self.curve = 0.0, self.every, [(0.0, None)]
+        self.trained, self.next_score, self.curve, self.scored_epoch = 0.0, self.every, [], None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -84,14 +85,18 @@ class Clock(keras.callbacks.Callback):
         self.trained += time.perf_counter() - self.started
         spent = self.minutes is not None and self.trained >= self.minutes
         if self.trained >= self.next_score or spent:
-            dice = self.score()
-            self.curve.append((self.trained / 60, dice))
-            print(f"    {self.trained / 60:5.1f} min, epoch {epoch + 1}: loss {logs['loss']:.4f}, "
-                  f"held-out membrane Dice {dice:.3f}", file=sys.stderr, flush=True)
+            self.record(epoch, logs["loss"])
             while self.next_score <= self.trained:
                 self.next_score += self.every
         if spent:
             self.model.stop_training = True
+
+    def record(self, epoch, loss):
+        dice = self.score()
+        self.curve.append((self.trained / 60, dice))
+        self.scored_epoch = epoch
+        print(f"    {self.trained / 60:5.1f} min, epoch {epoch + 1}: loss {loss:.4f}, "
+              f"held-out membrane Dice {dice:.3f}", file=sys.stderr, flush=True)
 
 
 def folds(n, k):
@@ -112,18 +117,23 @@ def run_fold(fold, train_idx, held_idx, images, masks, pixel_weights, settings, 
                            augment=True, seed=seed + fold)
     truth = masks[held_idx, ..., 0]
 
-    def predict():
-        return np.stack([inference.predict_tiled(model, image, tile=tile, progress=False)
-                         for image in images[held_idx]])
+    predicted = {}
 
-    def membrane_dice():
-        return float(evaluation.dice(truth, predict(), n_classes=2)["per_class"][0])
+    def membrane_dice():  # keeps the prediction: the last one is the fold's result
+        predicted["probabilities"] = np.stack([
+            inference.predict_tiled(model, image, tile=tile, progress=False)
+            for image in images[held_idx]])
+        return float(evaluation.dice(truth, predicted["probabilities"],
+                                     n_classes=2)["per_class"][0])
 
     clock = Clock(membrane_dice, every, settings["minutes"])
     epochs = settings["epochs"] or 10**6  # the clock stops a budget run
     model.fit(dataset, epochs=epochs, steps_per_epoch=settings["steps_per_epoch"],
               callbacks=[clock], shuffle=False, verbose=0)  # make_dataset shuffles
-    probabilities = predict()
+    last_epoch = len(model.history.epoch) - 1
+    if clock.scored_epoch != last_epoch:  # a full run's end falls between scorings
+        clock.record(last_epoch, model.history.history["loss"][-1])
+    probabilities = predicted["probabilities"]
     scores = evaluation.isbi_scores(probabilities[..., 1], truth)
     dice = evaluation.dice(truth, probabilities, n_classes=2)["per_class"]
     result = {
@@ -131,12 +141,10 @@ def run_fold(fold, train_idx, held_idx, images, masks, pixel_weights, settings, 
         "V_rand": float(scores["V_rand"]), "V_info": float(scores["V_info"]),
         "pixel_error": float(scores["pixel_error"]),
         "dice_cell": float(dice[1]), "dice_membrane": float(dice[0]),
-        "minutes": clock.trained / 60, "epochs": len(model.history.epoch),
-        "steps": len(model.history.epoch) * settings["steps_per_epoch"],
-        "curve": clock.curve[1:], "parameters": model.count_params(),
+        "minutes": clock.trained / 60, "epochs": last_epoch + 1,
+        "steps": (last_epoch + 1) * settings["steps_per_epoch"],
+        "curve": clock.curve, "parameters": model.count_params(),
     }
-    if clock.curve[-1][0] < result["minutes"] - 1e-9:  # a full run: score its end too
-        result["curve"].append((result["minutes"], result["dice_membrane"]))
     return result
 
 
