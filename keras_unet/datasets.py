@@ -39,6 +39,7 @@ import hashlib
 import json
 import http.client
 import os
+import secrets
 import shutil
 import tarfile
 import tempfile
@@ -342,9 +343,23 @@ def download(url, sha256, path, *, progress=True):
     return write_atomically(path, fetch)
 
 
+def _new_file_beside(path):
+    """A new empty file ``.<name>.<random>.part`` beside ``path``, with the mode
+    ``open()`` gives (``0o666`` less the umask; ``tempfile.mkstemp`` would give 0o600)."""
+    while True:
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+        try:
+            open(temporary, "xb").close()  # "x": fails rather than reuse a file
+            return temporary
+        except FileExistsError:
+            continue
+
+
 def write_atomically(path, write):
     """Call ``write(file)`` on a temporary file beside ``path``, then move it into
     place: ``path`` ends up whole or untouched, never half-written. Creates the folder.
+    The file gets the permissions a plain ``open()`` gives a new file: ``0o666``
+    less the umask (``-rw-r--r--`` under the usual umask 022).
 
     Example:
         >>> import tempfile
@@ -355,8 +370,7 @@ def write_atomically(path, write):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
+    temporary = _new_file_beside(path)
     try:
         with open(temporary, "wb") as file:  # a named file: some writers read file.name
             write(file)

@@ -233,6 +233,41 @@ def test_download_http_error_names_the_url(server, cache, monkeypatch):
     assert _left_in(cache) == [".toy.lock"]
 
 
+@pytest.fixture(params=[0o022, 0o002], ids=["umask022", "umask002"])
+def umask(request):
+    """The process's umask set to the parameter for the test, then restored."""
+    saved = os.umask(request.param)
+    yield request.param
+    os.umask(saved)
+
+
+def test_write_atomically_keeps_the_umask_mode(tmp_path, umask):
+    path = datasets.write_atomically(tmp_path / "new" / "scores.txt", lambda f: f.write(b"1"))
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(b"1")
+    expected = 0o666 & ~umask  # 0o644 under umask 022, 0o664 under 002
+    assert oct(path.stat().st_mode & 0o777) == oct(expected) == oct(plain.stat().st_mode & 0o777)
+    assert os.listdir(path.parent) == ["scores.txt"]
+
+
+def test_downloaded_file_gets_the_umask_mode(server, cache, monkeypatch, umask):
+    server.files["toy/blob.bin"] = b"x" * 1000
+    _toy(monkeypatch, server, [_entry("blob.bin", sha256(b"x" * 1000))])
+    folder = datasets.fetch("toy", progress=False)
+    assert oct((folder / "blob.bin").stat().st_mode & 0o777) == oct(0o666 & ~umask)
+
+
+def test_write_atomically_failure_leaves_nothing(tmp_path):
+    def broken(file):
+        file.write(b"half")
+        raise RuntimeError("disk full")
+
+    (tmp_path / "kept.txt").write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="disk full"):
+        datasets.write_atomically(tmp_path / "kept.txt", broken)
+    assert os.listdir(tmp_path) == ["kept.txt"] and (tmp_path / "kept.txt").read_bytes() == b"old"
+
+
 def _tar_bytes(members):
     """A .tar.gz of ``members``: (name, data) files or (name, "->", target) symlinks
     or (name, "=>", target) hard links."""
