@@ -337,8 +337,10 @@ def predict_folder(model, input_dir, output_dir, *, threshold=0.5, probabilities
     :func:`predict_tiled`; its mask is written to ``output_dir`` under the image's
     name with the suffix ``.png``: 0/255 for a binary model (``scores >
     threshold``), class indices for a multi-class one. With ``probabilities=True``
-    the scores are written too, as float32 TIFF ``<name>_probabilities.tif``. Files
-    are written whole or not at all.
+    the scores are written too, as float32 TIFF ``probabilities/<name>.tif`` inside
+    ``output_dir``: a subfolder, so that ``output_dir`` holds masks only, ready to be
+    scored against the true ones. Files are written whole or not at all, with the
+    permissions a plain ``open()`` gives (0o666 less the umask).
 
     Returns:
         the paths of the written masks, in the order of the image names.
@@ -373,8 +375,8 @@ def predict_folder(model, input_dir, output_dir, *, threshold=0.5, probabilities
 def predict_file(model, path, output_dir, *, threshold=0.5, probabilities=False, tile=None,
                  overlap=0.25, blend="gaussian", tta=None, batch_size=8, progress=True):
     """Segment one image file; write ``output_dir/<name>.png`` (and, with
-    ``probabilities=True``, ``<name>_probabilities.tif``) as :func:`predict_folder`
-    does, and return the mask's path."""
+    ``probabilities=True``, ``output_dir/probabilities/<name>.tif``) as
+    :func:`predict_folder` does, and return the mask's path."""
     from PIL import Image
 
     path, output_dir = Path(path), Path(output_dir)
@@ -390,6 +392,6 @@ def predict_file(model, path, output_dir, *, threshold=0.5, probabilities=False,
     if probabilities:
         import tifffile
 
-        write_atomically(output_dir / f"{path.stem}_probabilities.tif",
+        write_atomically(output_dir / "probabilities" / f"{path.stem}.tif",
                           lambda file: tifffile.imwrite(file, scores.astype(np.float32)))
     return target

@@ -250,12 +250,29 @@ def test_predict_folder_writes_masks_with_the_same_names(tmp_path):
         np.testing.assert_array_equal(mask, np.where(scores > 0.5, 255, 0))
         import tifffile
 
-        np.testing.assert_allclose(tifffile.imread(tmp_path / "out" / f"{stem}_probabilities.tif"),
+        np.testing.assert_allclose(tifffile.imread(tmp_path / "out" / "probabilities" / f"{stem}.tif"),
                                    scores, atol=1e-6)
+    # the masks' folder holds masks only: the probabilities are in their own subfolder
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "probabilities"]
     classes = unet("valid", classes=3)
     predict_folder(classes, tmp_path / "in", tmp_path / "classes", progress=False)
     mask = np.asarray(Image.open(tmp_path / "classes" / "a.png"))
     assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1, 2}
+
+
+def test_predict_folder_files_get_the_umask_mode(tmp_path):
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "in" / "a.png")
+    model = build_unet((None, None, 1), 1, depth=2, filters=4)
+    saved = os.umask(0o002)
+    try:
+        predict_folder(model, tmp_path / "in", tmp_path / "out", probabilities=True,
+                       progress=False)
+    finally:
+        os.umask(saved)
+    modes = {str(p.relative_to(tmp_path / "out")): oct(p.stat().st_mode & 0o777)
+             for p in (tmp_path / "out").rglob("*.*")}
+    assert modes == {"a.png": "0o664", "probabilities/a.tif": "0o664"}  # not mkstemp's 0o600
 
 
 def test_predict_folder_failure_leaves_nothing_half_written(tmp_path):
