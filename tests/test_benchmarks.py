@@ -59,6 +59,7 @@ def test_drive_scores_the_official_test_images_inside_the_fov(shared_data, tmp_p
     assert f"| **{result['pooled']['f1']:.4f}** | **{result['pooled']['auc']:.4f}** |" in out
 
 
+@pytest.mark.backend("torch")
 def test_the_pytorch_peer_has_our_topology():
     """benchmarks/throughput.py's PyTorch U-Net: the paper's network layer for layer, so
     that images/s compare like with like."""
