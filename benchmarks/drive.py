@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from keras_unet import build_unet, datasets, evaluation, inference  # noqa: E402
 from keras_unet.data import make_dataset  # noqa: E402
 from keras_unet.training import compile_unet  # noqa: E402
-from keras_unet.tutorial import machine  # noqa: E402
+from keras_unet.tutorial import dataset_dir, machine  # noqa: E402
 
 TARGETS = {"f1": 0.815, "auc": 0.975}
 
@@ -51,7 +51,7 @@ def positive(kind):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path,
-                        help="the DRIVE folder (default: KERAS_UNET_DRIVE_DIR, else the cache)")
+                        help="the DRIVE folder (default: $KERAS_UNET_DATA_DIR/drive, else the cache)")
     parser.add_argument("--filters", type=positive(int), default=16, help="(16)")
     parser.add_argument("--depth", type=positive(int), default=4, help="(4)")
     parser.add_argument("--tile", type=positive(int), default=128, help="(128)")
@@ -66,7 +66,7 @@ def main():
     args = parser.parse_args()
 
     started = datetime.datetime.now()
-    train, test = datasets.load_drive(args.data_dir or os.environ.get("KERAS_UNET_DRIVE_DIR"))
+    train, test = datasets.load_drive(args.data_dir or dataset_dir("drive"))
     if test.masks is None:
         sys.exit("this copy of DRIVE has no test masks (1st_manual); they are needed to score")
     keras.utils.set_random_seed(args.seed)

@@ -54,7 +54,7 @@ from keras_unet import (build_unet, datasets, evaluation, inference, receptive_b
                         valid_input_sizes)
 from keras_unet.data import make_dataset  # noqa: E402
 from keras_unet.training import compile_unet  # noqa: E402
-from keras_unet.tutorial import machine  # noqa: E402
+from keras_unet.tutorial import dataset_dir, machine  # noqa: E402
 from keras_unet.weights import border_weight_map  # noqa: E402
 
 MODES = {
@@ -236,7 +236,8 @@ def plot(results, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path,
-                        help="the ISBI 2012 folder (default: KERAS_UNET_ISBI_DIR, else downloaded)")
+                        help="the ISBI 2012 folder (default: $KERAS_UNET_DATA_DIR/isbi2012_em, "
+                             "else the cache, downloaded once)")
     parser.add_argument("--mode", choices=MODES, default="budget")
     parser.add_argument("--minutes", type=float, help="training minutes a fold (budget mode: 10)")
     parser.add_argument("--filters", type=int, help="first-level filters (budget 16, full 64)")
@@ -280,7 +281,7 @@ def main():
             parser.error(f"--folds must be between 0 and {args.k - 1}; got {args.folds!r}")
 
     started = datetime.datetime.now()
-    data_dir = args.data_dir or os.environ.get("KERAS_UNET_ISBI_DIR")
+    data_dir = args.data_dir or dataset_dir("isbi2012_em")
     train, _ = datasets.load_isbi2012(data_dir)
     images, masks = train.images, train.masks.astype("int32")
     if len(images) != 30:
