@@ -280,7 +280,7 @@ def _stream(url, out, progress):
             length = response.headers.get("Content-Length")
             total = int(length) if length else None
             if progress:
-                print(f"Downloading {url}")
+                print(f"Downloading {url.rsplit('/', 1)[-1]}")  # no host: notebooks keep this line
                 bar = _progress_bar(total)
             while chunk := response.read(1 << 20):
                 out.write(chunk)
@@ -592,7 +592,7 @@ def fetch(name, *, progress=True):
         # many small files (ISBI's 90 PNGs): one bar counting files, not a bar each
         per_file = progress and len(entries) > 1 and all(e["kind"] == "file" for e in entries)
         if per_file:
-            print(f"Downloading {name}: {len(entries)} files from {base_url}")
+            print(f"Downloading {name}: {len(entries)} files")
             bar = _progress_bar(len(entries), unit="file")
         try:
             for done_files, entry in enumerate(entries, start=1):
