@@ -9,13 +9,24 @@ Two kinds of output, as built by :func:`keras_unet.build_unet`:
   for "unlabelled") are ignored: such pixels count neither as truth nor as prediction.
   Binary masks are clipped to [0, 1].
 
-Every loss returns one value per image and is reduced over the batch by Keras. Per-pixel
-weights (the paper's weight map, :mod:`keras_unet.weights`) go in as ``sample_weight``
-of shape ``(N, H, W)`` or ``(N, H, W, 1)``, in ``model.fit(x, y, sample_weight=w)`` or as
-the third element of a dataset's ``(image, mask, weights)``: the region losses (Dice,
-Jaccard, Tversky) weight every pixel's share of the soft overlap sums, the pixel losses
-(cross-entropy, focal) weight each pixel's loss exactly as Keras's own losses do.
-A per-image weight ``(N,)`` weights whole images.
+Every loss returns one value per image and is reduced over the batch by Keras.
+
+Ignored pixels: a pixel loss (cross-entropy, focal, the cross-entropy term of
+:class:`DiceCELoss`) is its weighted pixel losses summed and divided by the number of
+counted (not ignored) pixels of the whole batch, as Keras's ``ignore_class`` does, so
+``DiceCELoss(dice_weight=0)`` equals
+``keras.losses.SparseCategoricalCrossentropy(ignore_class=255)`` even when the images
+hold different numbers of unlabelled pixels (with ``reduction="none"`` or ``"sum"``
+each image is divided by its own count; see :func:`mean_over_counted`). The region
+losses (Dice, Jaccard, Tversky) are computed per image on the counted pixels.
+
+Per-pixel weights (the paper's weight map, :mod:`keras_unet.weights`) go in as
+``sample_weight`` of shape ``(N, H, W)`` or ``(N, H, W, 1)``, in
+``model.fit(x, y, sample_weight=w)`` or as the third element of a dataset's
+``(image, mask, weights)``: the region losses (Dice, Jaccard, Tversky) weight every
+pixel's share of the soft overlap sums, the pixel losses (cross-entropy, focal) weight
+each pixel's loss exactly as Keras's own losses do (not normalised: the divisor stays
+the pixel count). A per-image weight ``(N,)`` weights whole images.
 
 Defined values: an image whose mask and prediction are both empty has Dice 1 (loss 0)
 thanks to the smoothing term. NaN in the predictions propagates into the loss (stop
@@ -94,8 +105,11 @@ def prepare(y_true, y_pred, from_logits=False):
     else:
         probabilities = ops.softmax(y_pred, axis=-1) if from_logits else y_pred
         labels = ops.cast(y_true, "int32")
-        truth = ops.one_hot(labels, classes, dtype=dtype)  # out-of-range labels: all zero
-        valid = ops.expand_dims(ops.cast((labels >= 0) & (labels < classes), dtype), -1)
+        inside = (labels >= 0) & (labels < classes)
+        valid = ops.expand_dims(ops.cast(inside, dtype), -1)
+        # out-of-range labels: all zero (one_hot alone would fail on PyTorch for 255 and
+        # make -1 class 0 there)
+        truth = ops.one_hot(ops.where(inside, labels, 0), classes, dtype=dtype) * valid
     return truth, probabilities, valid
 
 
@@ -128,21 +142,23 @@ class SegmentationLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.from_logits = from_logits
 
-    def per_image(self, truth, probabilities, weights):
-        """Loss per image, shape (N,), from (N, H, W, C) truth and probabilities and
-        (N, H, W, 1) pixel weights (zero where a label is ignored)."""
+    def per_image(self, truth, probabilities, weights, counted):
+        """Loss per image, shape (N,), from (N, H, W, C) truth and probabilities,
+        (N, H, W, 1) pixel weights (zero where a label is ignored) and the (N, H, W, 1)
+        mask ``counted`` (1 where a label counts, 0 where it is ignored); pixel losses
+        average with :func:`mean_over_counted`."""
         raise NotImplementedError
 
     def call(self, y_true, y_pred):
         truth, probabilities, valid = prepare(y_true, y_pred, self.from_logits)
-        return self.per_image(truth, probabilities, valid)
+        return self.per_image(truth, probabilities, valid, valid)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         with keras.name_scope(self.name):
             truth, probabilities, valid = prepare(y_true, y_pred, self.from_logits)
             pixel, image = _split_weights(sample_weight, len(truth.shape), truth.dtype)
             weights = valid if pixel is None else valid * pixel
-            losses = self.per_image(truth, probabilities, weights)
+            losses = self.per_image(truth, probabilities, weights, valid)
             # Keras's own reduction: the same semantics as every Keras loss, including
             # the per-replica scaling under tf.distribute.
             return reduce_weighted_values(losses, sample_weight=image,
@@ -214,7 +230,7 @@ class TverskyLoss(SegmentationLoss):
     # the Tversky form with alpha = beta = 0.5.
     _smooth_factor = 1.0
 
-    def per_image(self, truth, probabilities, weights):
+    def per_image(self, truth, probabilities, weights, counted):
         index = tversky_index(truth, probabilities, weights, self.alpha, self.beta,
                               self.smooth * self._smooth_factor)
         if self.class_weights is None:
@@ -305,17 +321,52 @@ def pixel_cross_entropy(truth, probabilities):
     return keras.losses.categorical_crossentropy(truth, probabilities)
 
 
-def _mean_over_pixels(pixel_losses, weights):
+_POOLED = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+
+
+def mean_over_counted(pixel_losses, weights, counted, reduction="sum_over_batch_size"):
+    """Per-image values, shape (N,), of a pixel loss averaged over the counted pixels:
+    the package's one rule for ignored labels (see the module docstring).
+
+    ``pixel_losses`` is (N, H, W), ``weights`` and ``counted`` are (N, H, W, 1): the
+    pixel weights (zero where a label is ignored) and 1 where a label counts. Each
+    image's weighted sum is divided by a pixel count, as Keras does (the weights are
+    not normalised): for the reductions that average over the batch
+    (``"sum_over_batch_size"``, ``"mean"``) by the mean count of counted pixels per
+    image, so that the batch mean of the values is the mean over all counted pixels of
+    the batch (Keras's ``ignore_class``); for ``"mean_with_sample_weight"`` by the mean
+    summed weight per image; otherwise (``"none"``, ``"sum"``) by the image's own count.
+    An image (or batch) without a counted pixel gives 0.
+
+    Example:
+        >>> import numpy as np
+        >>> losses = np.array([[[1.0, 3.0]], [[2.0, 5.0]]])     # 2 images of 1x2 pixels
+        >>> counted = np.array([[[1, 1]], [[1, 0]]], "float32")[..., None]
+        >>> [round(float(v), 4) for v in mean_over_counted(losses, counted, counted)]
+        [2.6667, 1.3333]
+        >>> [float(v) for v in mean_over_counted(losses, counted, counted, "none")]
+        [2.0, 2.0]
+    """
+    pixel_losses = ops.convert_to_tensor(pixel_losses)
+    dtype = pixel_losses.dtype
+    weights = ops.squeeze(ops.cast(ops.convert_to_tensor(weights), dtype), -1)
+    counted = ops.squeeze(ops.cast(ops.convert_to_tensor(counted), dtype), -1)
     axes = tuple(range(1, len(pixel_losses.shape)))
-    # Keras's convention: weighted losses averaged over all pixels (weights not normalised)
-    return ops.mean(pixel_losses * ops.squeeze(weights, -1), axis=axes)
+    sums = ops.sum(pixel_losses * weights, axis=axes)
+    counts = ops.sum(weights if reduction == "mean_with_sample_weight" else counted, axis=axes)
+    if reduction in _POOLED:
+        counts = ops.mean(counts) * ops.ones_like(counts)
+    empty = counts == 0
+    return ops.where(empty, ops.zeros_like(sums),
+                     sums / ops.where(empty, ops.ones_like(counts), counts))
 
 
 @_register
 class FocalLoss(SegmentationLoss):
     """Focal loss (Lin et al. 2017): cross-entropy scaled by ``(1 - p_t) ** gamma``,
     which quiets the easy pixels. Keras's ``binary_focal_crossentropy`` for one
-    channel and ``categorical_focal_crossentropy`` on the one-hot mask for several.
+    channel and ``categorical_focal_crossentropy`` on the one-hot mask for several,
+    averaged over the counted pixels (see :func:`mean_over_counted`).
 
     Args:
         gamma: focusing exponent (0 is plain cross-entropy).
@@ -337,7 +388,7 @@ class FocalLoss(SegmentationLoss):
             raise ValueError(f"gamma must be >= 0; got {gamma!r}")
         self.gamma, self.alpha = gamma, alpha
 
-    def per_image(self, truth, probabilities, weights):
+    def per_image(self, truth, probabilities, weights, counted):
         if truth.shape[-1] == 1:
             pixels = keras.losses.binary_focal_crossentropy(
                 truth, probabilities, apply_class_balancing=self.alpha is not None,
@@ -346,7 +397,7 @@ class FocalLoss(SegmentationLoss):
             pixels = keras.losses.categorical_focal_crossentropy(
                 truth, probabilities, alpha=1.0 if self.alpha is None else self.alpha,
                 gamma=self.gamma)
-        return _mean_over_pixels(pixels, weights)
+        return mean_over_counted(pixels, weights, counted, self.reduction)
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "alpha": self.alpha}
@@ -356,8 +407,10 @@ class FocalLoss(SegmentationLoss):
 class DiceCELoss(SegmentationLoss):
     """Cross-entropy + Dice, the combination nnU-Net and MONAI train with:
     ``ce_weight * CE + dice_weight * (1 - Dice)``. The cross-entropy term is pixel-wise
-    (weighted by the weight map exactly as Keras's cross-entropy), the Dice term is
-    the soft Dice of :class:`DiceLoss` with the same pixel weights.
+    (weighted by the weight map and averaged over the counted pixels exactly as
+    Keras's cross-entropy with ``ignore_class``), the Dice term is the soft Dice of
+    :class:`DiceLoss` with the same pixel weights. ``DiceCELoss(dice_weight=0)`` is
+    the plain cross-entropy.
 
     Example:
         >>> import numpy as np
@@ -373,10 +426,11 @@ class DiceCELoss(SegmentationLoss):
         self.ce_weight, self.dice_weight = ce_weight, dice_weight
         self.dice = DiceLoss(smooth, class_weights)
 
-    def per_image(self, truth, probabilities, weights):
-        ce = _mean_over_pixels(pixel_cross_entropy(truth, probabilities), weights)
+    def per_image(self, truth, probabilities, weights, counted):
+        ce = mean_over_counted(pixel_cross_entropy(truth, probabilities), weights, counted,
+                               self.reduction)
         return self.ce_weight * ce + self.dice_weight * self.dice.per_image(
-            truth, probabilities, weights)
+            truth, probabilities, weights, counted)
 
     def get_config(self):
         return {**super().get_config(), "ce_weight": self.ce_weight,

@@ -141,10 +141,188 @@ def test_ignored_labels_do_not_count(loss_class):
     probs = keras.ops.convert_to_numpy(keras.ops.softmax(rng.normal(size=(1, 6, 6, 3))))
     unlabelled = labels.copy()
     unlabelled[0, :2] = 255  # two rows marked "unlabelled"
+    # the same as cropping the unlabelled rows away, for every loss
+    assert value(loss_class(), unlabelled, probs) == pytest.approx(
+        value(loss_class(), labels[:, 2:], probs[:, 2:]), rel=1e-5)
     weights = np.ones((1, 6, 6), "float32")
     weights[0, :2] = 0
-    assert value(loss_class(), unlabelled, probs) == pytest.approx(
-        value(loss_class(), labels, probs, weights), rel=1e-5)
+    if loss_class in (FocalLoss, DiceCELoss):
+        # a pixel loss divides by the counted pixels: weight 0 still counts, 255 does not
+        loss = loss_class() if loss_class is FocalLoss else DiceCELoss(dice_weight=0)
+        assert value(loss, unlabelled, probs) == pytest.approx(
+            value(loss, labels, probs, weights) * 36 / 24, rel=1e-5)
+    else:  # a region loss only sums weighted pixels: weight 0 is the same as ignored
+        assert value(loss_class(), unlabelled, probs) == pytest.approx(
+            value(loss_class(), labels, probs, weights), rel=1e-5)
+
+
+# ---------------------------------------- ignored labels against Keras's ignore_class
+
+KERAS_CE = keras.losses.SparseCategoricalCrossentropy(ignore_class=255)
+
+
+def ignored_batch(seed=4):
+    """3 images of 8x8 pixels, 3 classes, with 32, 3 and 0 pixels labelled 255."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, (3, 8, 8))
+    labels[0, :4] = 255
+    labels[1, 0, :3] = 255
+    logits = rng.normal(size=(3, 8, 8, 3)).astype("float32")
+    probs = ops.convert_to_numpy(ops.softmax(logits)).astype("float32")
+    weights = rng.uniform(0.5, 10, (3, 8, 8)).astype("float32")
+    return labels, logits, probs, weights
+
+
+def test_cross_entropy_with_ignored_labels_is_keras_ignore_class():
+    from keras_unet.training import LOSSES
+
+    labels, logits, probs, _ = ignored_batch()
+    ce = DiceCELoss(dice_weight=0)
+    # one image, half of it unlabelled: the mean over its 32 counted pixels
+    # (1.3447, as Keras; it used to be 0.6724, the mean over all 64 pixels)
+    counted = labels[0] != 255
+    by_hand = -np.log(np.take_along_axis(probs[0], labels[0][..., None] % 255, -1)[..., 0])
+    assert value(ce, labels[:1], probs[:1]) == pytest.approx(by_hand[counted].mean(), rel=1e-5)
+    assert value(ce, labels[:1], probs[:1]) == pytest.approx(
+        value(KERAS_CE, labels[:1], probs[:1]), rel=1e-5)
+    # the batch: 29 + 61 + 64 counted pixels pooled, as Keras does, not a mean of
+    # per-image means
+    keras_ce = value(KERAS_CE, labels, probs)
+    assert value(ce, labels, probs) == pytest.approx(keras_ce, rel=1e-5)
+    per_image = ops.convert_to_numpy(DiceCELoss(dice_weight=0, reduction="none")(labels, probs))
+    assert per_image.mean() != pytest.approx(keras_ce, rel=1e-3)
+    # compile_unet(loss="cross_entropy"), and logits
+    assert value(LOSSES["cross_entropy"](from_logits=False), labels, probs) == pytest.approx(
+        keras_ce, rel=1e-5)
+    assert value(DiceCELoss(dice_weight=0, from_logits=True), labels, logits) == pytest.approx(
+        value(keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255),
+              labels, logits), rel=1e-5)
+    # (N, H, W, 1) masks alike
+    assert value(ce, labels[..., None], probs) == pytest.approx(keras_ce, rel=1e-5)
+
+
+def test_dice_ce_with_ignored_labels_is_keras_ce_plus_dice():
+    labels, _, probs, weights = ignored_batch()
+    for w in (None, weights):
+        dice = value(DiceLoss(), labels, probs, w)
+        ce = value(KERAS_CE, labels, probs, w)
+        assert value(DiceCELoss(), labels, probs, w) == pytest.approx(ce + dice, rel=1e-5)
+        assert value(DiceCELoss(ce_weight=2, dice_weight=0.5), labels, probs, w) == \
+            pytest.approx(2 * ce + 0.5 * dice, rel=1e-5)
+
+
+def test_pixel_and_image_weights_with_ignored_labels_match_keras():
+    labels, _, probs, weights = ignored_batch()
+    ce = DiceCELoss(dice_weight=0)
+    # pixel weights: the weighted sum over the batch divided by its 154 counted pixels
+    assert value(ce, labels, probs, weights) == pytest.approx(
+        value(KERAS_CE, labels, probs, weights), rel=1e-5)
+    assert value(ce, labels, probs, weights[..., None]) == pytest.approx(
+        value(KERAS_CE, labels, probs, weights), rel=1e-5)
+    # per-image weights (Keras needs them broadcast to the pixels)
+    images = np.array([3.0, 1.0, 0.5], "float32")
+    assert value(ce, labels, probs, images) == pytest.approx(
+        value(KERAS_CE, labels, probs, np.broadcast_to(images[:, None, None], labels.shape)),
+        rel=1e-5)
+    # "mean_with_sample_weight": divided by the summed pixel weights instead
+    assert value(DiceCELoss(dice_weight=0, reduction="mean_with_sample_weight"),
+                 labels, probs, weights) == pytest.approx(
+        value(keras.losses.SparseCategoricalCrossentropy(
+            ignore_class=255, reduction="mean_with_sample_weight"), labels, probs, weights),
+        rel=1e-5)
+
+
+def test_reduction_none_and_sum_average_each_image_over_its_own_pixels():
+    labels, _, probs, weights = ignored_batch()
+    pixels = ops.convert_to_numpy(keras.losses.SparseCategoricalCrossentropy(
+        ignore_class=255, reduction="none")(labels, probs)) * weights  # 0 where ignored
+    counts = (labels != 255).sum(axis=(1, 2))
+    assert counts.tolist() == [32, 61, 64]
+    expected = pixels.sum(axis=(1, 2)) / counts
+    none = DiceCELoss(dice_weight=0, reduction="none")(labels, probs, weights)
+    np.testing.assert_allclose(ops.convert_to_numpy(none), expected, rtol=1e-5)
+    assert value(DiceCELoss(dice_weight=0, reduction="sum"), labels, probs, weights) == \
+        pytest.approx(expected.sum(), rel=1e-5)
+    # the default pools the batch instead
+    assert value(DiceCELoss(dice_weight=0), labels, probs, weights) == pytest.approx(
+        pixels.sum() / counts.sum(), rel=1e-5)
+
+
+def test_focal_loss_with_ignored_labels_is_keras_focal_on_the_counted_pixels():
+    labels, logits, probs, weights = ignored_batch()
+    counted = labels != 255
+    keras_focal = keras.losses.CategoricalFocalCrossentropy(alpha=0.25, gamma=2)
+    one_hot = np.eye(3, dtype="float32")[labels[counted]]  # (154, 3): counted pixels only
+    for w in (None, weights):
+        expected = value(keras_focal, one_hot, probs[counted], None if w is None else w[counted])
+        assert value(FocalLoss(gamma=2, alpha=0.25), labels, probs, w) == pytest.approx(
+            expected, rel=1e-5)
+        assert value(FocalLoss(gamma=2, alpha=0.25, from_logits=True), labels, logits, w) == \
+            pytest.approx(expected, rel=1e-5)
+
+
+def test_all_pixels_ignored():
+    labels, _, probs, _ = ignored_batch()
+    labels[0] = 255  # image 0 entirely unlabelled: 0, not NaN, and out of the pool
+    none = ops.convert_to_numpy(DiceCELoss(dice_weight=0, reduction="none")(labels, probs))
+    assert none[0] == 0.0 and np.isfinite(none).all()
+    assert value(DiceCELoss(dice_weight=0), labels, probs) == pytest.approx(
+        value(KERAS_CE, labels, probs), rel=1e-5)
+    everything = np.full_like(labels, 255)
+    for loss in ALL_LOSSES:
+        assert value(loss(), everything, probs) == 0.0
+    assert value(KERAS_CE, everything, probs) == 0.0
+
+
+def test_evaluate_with_ignored_labels_matches_keras():
+    """Inside model.evaluate (a traced graph, unknown batch size) too."""
+    from keras_unet.training import compile_unet
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 16, 16, 1)).astype("float32")
+    labels = (images[..., 0] * 3).astype("int32")
+    labels[0, :8] = 255
+    labels[2, :, :3] = 255
+    model = compile_unet(build_unet((16, 16, 1), 3, depth=2, filters=4), loss="cross_entropy",
+                         metrics=[])
+    evaluated = model.evaluate(images, labels, batch_size=4, verbose=0)
+    assert evaluated == pytest.approx(
+        value(KERAS_CE, labels, model.predict(images, verbose=0)), rel=1e-4)
+
+
+_BACKEND_SCRIPT = """
+import json, sys, numpy as np, keras
+from keras import ops
+from keras_unet.losses import DiceCELoss, FocalLoss
+labels, logits, weights = (np.array(a) for a in json.loads(sys.stdin.read()))
+values = [ops.convert_to_numpy(loss(labels, logits, weights)).tolist() for loss in (
+    DiceCELoss(from_logits=True), FocalLoss(from_logits=True),
+    DiceCELoss(dice_weight=0, from_logits=True, reduction="none"))]
+print(json.dumps({"backend": keras.backend.backend(), "values": values}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_ignored_labels_on_other_backends(backend):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    labels, logits, _, weights = ignored_batch()
+    arrays = json.dumps([labels.tolist(), logits.tolist(), weights.tolist()])
+    done = subprocess.run([sys.executable, "-c", _BACKEND_SCRIPT], input=arrays,
+                          env=dict(os.environ, KERAS_BACKEND=backend), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend
+    here = [DiceCELoss(from_logits=True), FocalLoss(from_logits=True),
+            DiceCELoss(dice_weight=0, from_logits=True, reduction="none")]
+    for theirs, loss in zip(result["values"], here):
+        np.testing.assert_allclose(theirs, ops.convert_to_numpy(loss(labels, logits, weights)),
+                                   rtol=1e-5)
 
 
 def test_nan_predictions_propagate():
