@@ -2,7 +2,9 @@
 
 Masks and outputs follow :mod:`keras_unet.losses`: binary outputs (one sigmoid channel)
 are thresholded, multi-class outputs (softmax) take the arg-max, and labels outside
-``[0, n_classes)`` are ignored. All counts accumulate over every batch of an epoch, so a
+``[0, n_classes)`` are ignored: they are left out of every count (and of
+:class:`PixelError`'s denominator), as ``keras.metrics.IoU(ignore_class=255)`` leaves
+them out, on every backend. All counts accumulate over every batch of an epoch, so a
 metric is the score of the whole epoch's pixels, not a mean of per-batch scores.
 ``sample_weight`` may weight pixels ``(N, H, W)`` or images ``(N,)``.
 

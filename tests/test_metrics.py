@@ -72,6 +72,87 @@ def test_ignored_labels():
     assert result(PixelError(3), (labels, PROBS)) == pytest.approx(1 / 3)
 
 
+# ------------------------------------- ignored labels against Keras's own metrics
+
+def ignored_batches(seed=6):
+    """Two batches of 2 images (8x8, 3 classes) with 20, 0, 5 and 64 pixels labelled
+    255, and pixel weights."""
+    rng = np.random.default_rng(seed)
+    batches = []
+    for ignored in ((20, 0), (5, 64)):
+        labels = rng.integers(0, 3, (2, 8, 8))
+        for image, n in enumerate(ignored):
+            labels[image].flat[:n] = 255
+        probs = rng.random((2, 8, 8, 3)).astype("float32")
+        weights = rng.uniform(0.5, 5, (2, 8, 8)).astype("float32")
+        batches.append((labels, probs, weights))
+    return batches
+
+
+def test_dice_with_ignored_labels_and_weights_matches_keras_iou():
+    # per class, Dice = 2 IoU / (1 + IoU) on the same weighted counts
+    batches = ignored_batches()
+    for use_weights in (False, True):
+        chosen = [b if use_weights else b[:2] for b in batches]
+        for c in range(3):
+            keras_iou = keras.metrics.IoU(3, [c], sparse_y_pred=False, ignore_class=255,
+                                          dtype="float32")
+            j = result(keras_iou, *chosen)
+            assert 0 < j < 1
+            assert result(DiceCoefficient(3, class_id=c), *chosen) == pytest.approx(
+                2 * j / (1 + j), rel=1e-5)
+
+
+def test_pixel_error_with_ignored_labels_and_weights_matches_keras_accuracy():
+    batches = ignored_batches()
+    for use_weights in (False, True):
+        accuracy = keras.metrics.SparseCategoricalAccuracy()
+        for labels, probs, weights in batches:
+            counted = (labels != 255).astype("float32") * (weights if use_weights else 1)
+            accuracy.update_state(np.where(labels == 255, 0, labels), probs, counted)
+        chosen = [b if use_weights else b[:2] for b in batches]
+        assert result(PixelError(3), *chosen) == pytest.approx(
+            1 - float(accuracy.result()), rel=1e-5)
+    # (not the same as counting the unlabelled pixels as class 0)
+    assert result(PixelError(3), *[b[:2] for b in batches]) != pytest.approx(
+        result(PixelError(3), *[(np.where(l == 255, 0, l), p) for l, p, _ in batches]),
+        rel=1e-3)
+
+
+_BACKEND_SCRIPT = """
+import json, sys, numpy as np, keras
+from keras_unet.metrics import DiceCoefficient, PixelError
+batches = [[np.array(a, dtype="float32" if i else "int32") for i, a in enumerate(b)]
+           for b in json.loads(sys.stdin.read())]
+values = []
+for metric in (DiceCoefficient(3), DiceCoefficient(3, class_id=1), PixelError(3)):
+    for batch in batches:
+        metric.update_state(*batch)
+    values.append(float(keras.ops.convert_to_numpy(metric.result())))
+print(json.dumps({"backend": keras.backend.backend(), "values": values}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_ignored_labels_on_other_backends(backend):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    batches = ignored_batches()
+    done = subprocess.run([sys.executable, "-c", _BACKEND_SCRIPT],
+                          input=json.dumps([[a.tolist() for a in b] for b in batches]),
+                          env=dict(os.environ, KERAS_BACKEND=backend), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert theirs["backend"] == backend
+    here = [result(metric, *batches) for metric in
+            (DiceCoefficient(3), DiceCoefficient(3, class_id=1), PixelError(3))]
+    np.testing.assert_allclose(theirs["values"], here, rtol=1e-5)
+
+
 def test_pixel_error_matches_keras_accuracy():
     assert result(PixelError(1), BATCH_A) == pytest.approx(0.5)
     assert result(PixelError(1), BATCH_A, BATCH_B) == pytest.approx(2 / 8)
