@@ -18,7 +18,9 @@ The package's conventions are read as they come:
 * batches: an ``(N, ...)`` array or a list.
 
 Class ``k`` is drawn in ``class_colors(n)[k]`` whatever ``n``: black background, then
-the tab10 colours, then the light tab20 ones, then generated hues.
+the tab10 colours, then the light tab20 ones, then generated hues. A binary mask's
+foreground is tinted in :data:`FOREGROUND_COLOR` in overlays; probability maps are drawn
+with the ``magma`` colour map (0 to 1) and a colour bar.
 """
 
 import colorsys
@@ -52,6 +54,14 @@ __all__ = [
     "save_figure",
 ]
 
+#: Tint of a binary mask's foreground in :func:`overlay` (and the overlay column of
+#: :func:`show_predictions`): a vivid green that reads on gray, dark and warm images.
+FOREGROUND_COLOR = (0.0, 1.0, 0.0)
+FOREGROUND_NAME = "green"
+#: Luma weights (ITU-R BT.709) with which a colour image is drawn in gray under a tint.
+GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
+#: Colour map of probability panels.
+PROBABILITY_CMAP = "magma"
 #: Colours of :func:`show_errors`'s binary error map.
 ERROR_COLORS = {
     "true positive": (1.0, 1.0, 1.0),
@@ -285,7 +295,9 @@ def _grid(rows, columns, width=PANEL_INCHES, height=PANEL_INCHES, extra=0.0):
 
 
 def _image_axes(axes, picture, title, **imshow):
-    axes.imshow(picture, interpolation="nearest", **imshow)
+    # "antialiased": nearest when a panel enlarges the image, a smoothing filter when it
+    # shrinks it (a large image's thin structures then stay visible instead of aliasing)
+    axes.imshow(picture, interpolation="antialiased", **imshow)
     axes.set_title(title, fontsize=10)
     axes.set_axis_off()
 
@@ -295,6 +307,15 @@ def _show_mask(axes, labels, binary, palette, title):
         _image_axes(axes, labels > 0, title, cmap="gray", vmin=0, vmax=1)
     else:
         _image_axes(axes, palette[labels].astype(np.float32), title)
+
+
+def _probability_panel(figure, axes, probability, title, label="probability"):
+    """A probability map (0 to 1) in :data:`PROBABILITY_CMAP` with its colour bar."""
+    _image_axes(axes, probability, title, cmap=PROBABILITY_CMAP, vmin=0, vmax=1)
+    bar = figure.colorbar(axes.images[0], ax=axes, shrink=0.8, aspect=25, pad=0.02)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return bar
 
 
 def _legend(figure, entries):
@@ -347,8 +368,13 @@ def class_colors(n_classes):
     return np.array(colors[:n_classes], dtype=np.float64)
 
 
-def overlay(image, mask, *, alpha=0.4, colors=None, contour=False):
-    """The image in colour with each non-background class tinted (or outlined).
+def overlay(image, mask, *, alpha=0.5, colors=None, contour=False, gray=False):
+    """The image with each non-background class tinted (or outlined) in its colour.
+
+    The background (class 0) keeps the image's own pixel values, so foreground and
+    background are told apart at a glance even where the foreground covers most of the
+    image (cells in electron microscopy): tinted pixels are coloured, the rest is the
+    image.
 
     Args:
         image: ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``; gray becomes RGB.
@@ -357,11 +383,18 @@ def overlay(image, mask, *, alpha=0.4, colors=None, contour=False):
             ``(H, W, classes)`` (arg-max). Class 0, the background, is not drawn.
         alpha: opacity of the tint: a pixel of class ``k`` becomes
             ``(1 - alpha) * image + alpha * colors[k]``.
-        colors: ``None`` for :func:`class_colors`; one matplotlib colour for every
-            class; or one colour per class, background first.
+        colors: ``None``: a binary mask (classes 0 and 1 only, or a binary model's
+            probabilities) in :data:`FOREGROUND_COLOR`, a multi-class one (class
+            scores, or class indices above 1) in :func:`class_colors`; one matplotlib
+            colour for every class; or one colour per class, background first (pass
+            ``class_colors(n)`` to draw a multi-class mask in which only class 1 is
+            present in the class colours).
         contour: draw only the classes' boundaries (the object pixels on an object's
             edge, ``skimage.segmentation.find_boundaries(mode="inner")``), opaque in
             the class colour; the rest of the image is left as it is.
+        gray: draw a colour image in gray (BT.709 luma) under the tint, so that the
+            class colours are not mixed with the image's own colours (a blue tint on
+            an orange image would turn gray); gray images are unchanged.
 
     Returns:
         float32 ``(H, W, 3)`` in [0, 1].
@@ -375,15 +408,22 @@ def overlay(image, mask, *, alpha=0.4, colors=None, contour=False):
         >>> mask = np.array([[0, 1], [0, 0]])
         >>> overlay(image, mask, alpha=0.5, colors="red")[0].tolist()
         [[0.5, 0.5, 0.5], [0.75, 0.25, 0.25]]
+        >>> overlay(image, mask)[0].tolist()  # the binary foreground in green
+        [[0.5, 0.5, 0.5], [0.25, 0.75, 0.25]]
     """
     alpha = _fraction(alpha, "alpha")
     rgb = _rgb(image)
-    labels = _Mask(mask, "mask").labels
+    if gray:
+        rgb = np.repeat((rgb @ np.asarray(GRAY_WEIGHTS, np.float32))[..., None], 3, axis=-1)
+    mask = _Mask(mask, "mask")
+    labels = mask.labels
     if labels.shape != rgb.shape[:2]:
         raise ValueError(
             f"image and mask must have the same height and width; got {rgb.shape[:2]} "
             f"and {labels.shape}"
         )
+    if colors is None and mask.n_classes == 2:
+        colors = [(0.0, 0.0, 0.0), FOREGROUND_COLOR]
     palette = _palette(colors, max(int(labels.max()) + 1, 2)).astype(np.float32)
     if contour:
         from skimage.segmentation import find_boundaries
@@ -402,9 +442,12 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
 
     One row per sample (the first ``n``); the truth and prediction columns appear when
     they are given, the overlay column with the predictions. A binary prediction given
-    as probabilities is drawn as a probability map (``magma``, 0 to 1) and its overlay
-    uses ``prediction > threshold``; hard masks are drawn in black and white (binary)
-    or in :func:`class_colors` with one legend for the figure (multi-class). With
+    as probabilities is drawn as a probability map (``magma``, 0 to 1, with a colour
+    bar) and its overlay uses ``prediction > threshold``; hard masks are drawn in black
+    and white (binary) or in :func:`class_colors` with one legend for the figure
+    (multi-class). The overlay column tints the predicted foreground over the image
+    drawn in gray (:func:`overlay` with ``gray=True``): in :data:`FOREGROUND_COLOR`
+    (binary, named in the column's title) or in the class colours of the legend. With
     truths, each prediction's title has its Dice (the mean over the foreground classes
     present).
 
@@ -419,7 +462,8 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
             a dashed frame.
         n: the number of samples shown.
         class_names: one name per class for the legend (also fixes the class count);
-            default ``"class k"``.
+            default ``"class k"``. A binary model's class 1 names its overlay and
+            colour bar (``["membrane", "cell"]``: "overlay (green: cell)").
         threshold: foreground probability threshold of binary predictions.
         titles: one title per image (or per shown image), over its image.
 
@@ -434,8 +478,10 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
         >>> images = np.random.default_rng(0).random((3, 16, 16, 1))
         >>> truths = (images > 0.5).astype("float32")
         >>> fig = show_predictions(images, truths, images[..., 0], n=2)
-        >>> len(fig.axes), [axes.get_title() for axes in fig.axes[:4]]
-        (8, ['image', 'truth', 'prediction (Dice 1.000)', 'overlay'])
+        >>> [axes.get_title() for axes in fig.axes[:4]]
+        ['image', 'truth', 'prediction (Dice 1.000)', 'overlay (green: foreground)']
+        >>> len(fig.axes), fig.axes[2].images[0].colorbar.ax.get_ylabel()  # 2 colour bars
+        (10, 'probability')
     """
     n = _count(n, "n")
     threshold = _fraction(threshold, "threshold")
@@ -477,6 +523,12 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
     names = _class_names(class_names, n_classes)
     binary = n_classes == 2
     palette = class_colors(n_classes)
+    if binary:
+        foreground = "foreground" if class_names is None else names[1]
+        tint = [(0.0, 0.0, 0.0), FOREGROUND_COLOR]
+        overlay_title = f"overlay ({FOREGROUND_NAME}: {foreground})"
+    else:
+        tint, overlay_title = palette, "overlay"
 
     columns = ["image"] + ["truth"] * (truths is not None)
     columns += ["prediction", "overlay"] * (predictions is not None)
@@ -497,12 +549,13 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
             if truth is not None:
                 title += f" (Dice {_dice(truth.labels, prediction.labels):.3f})"
             if binary and prediction.probability is not None:
-                _image_axes(next(axes), prediction.probability, title, cmap="magma",
-                            vmin=0, vmax=1)
+                label = "probability" if class_names is None else f"probability of {foreground}"
+                _probability_panel(figure, next(axes), prediction.probability, title, label)
             else:
                 _show_mask(next(axes), prediction.labels, binary, palette, title)
             _image_axes(next(axes), overlay(_fit(image, size, "image", "prediction"),
-                                            prediction.labels, colors=palette), "overlay")
+                                            prediction.labels, colors=tint, gray=True),
+                        overlay_title)
     if not binary:
         _legend(figure, list(zip(names, palette)))
     return _finish(figure)
@@ -548,7 +601,7 @@ def show_weight_map(image, mask, weights):
     figure, grid = _grid(1, 3, extra=0.2)
     _image_axes(grid[0, 0], rgb, "image")
     _show_mask(grid[0, 1], labels, n_classes == 2, class_colors(n_classes), "mask")
-    picture = grid[0, 2].imshow(weights, cmap="jet", interpolation="nearest")
+    picture = grid[0, 2].imshow(weights, cmap="jet", interpolation="antialiased")
     grid[0, 2].set_title("weight map", fontsize=10)
     grid[0, 2].set_axis_off()
     figure.colorbar(picture, ax=grid[0, 2], shrink=0.8)
@@ -708,14 +761,14 @@ def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
     panels = [grid[0, 1]] + ([grid[0, 2]] if centre else [])
     for axes in panels:
         if predicted.probability is not None:
-            drawn = axes.imshow(predicted.probability, cmap="magma", vmin=0, vmax=1,
-                                interpolation="nearest")
+            drawn = axes.imshow(predicted.probability, cmap=PROBABILITY_CMAP, vmin=0, vmax=1,
+                                interpolation="antialiased")
         elif n_classes == 2:
             drawn = axes.imshow(predicted.labels > 0, cmap="gray", vmin=0, vmax=1,
-                                interpolation="nearest")
+                                interpolation="antialiased")
         else:
             drawn = axes.imshow(class_colors(n_classes)[predicted.labels].astype(np.float32),
-                                interpolation="nearest")
+                                interpolation="antialiased")
         axes.set_axis_off()
     for axes in [grid[0, 0], *panels]:
         for top, left, bottom, right in boxes:
@@ -857,8 +910,10 @@ class PredictionCallback(keras.callbacks.Callback):
 
     Every ``every`` epochs the images are predicted (``model.predict_on_batch`` on
     them stacked: they must fit the model's input as given) and drawn with
-    :func:`show_predictions`, titled with the epoch and its logs. In a Jupyter
-    notebook the figure is shown inline, each epoch's replacing the previous one (the
+    :func:`show_predictions`, titled with the epoch and a few of its logs (by default
+    the loss, the validation loss and one Dice: see ``metrics``), wrapped within the
+    figure's width, which the panels fix whatever is logged. In a Jupyter notebook
+    the figure is shown inline, each epoch's replacing the previous one (the
     training log above stays). Outside a notebook, or whenever ``output_dir`` is
     given, it is written to ``output_dir/epoch_001.png``, ``epoch_002.png``, ...
     (``DEFAULT_OUTPUT_DIR`` in the working folder when none is given; the paths are
@@ -870,11 +925,18 @@ class PredictionCallback(keras.callbacks.Callback):
         every: draw every this many epochs.
         output_dir: folder for the PNG files (created).
         n: how many of the images are used.
-        class_names: names for the multi-class legend.
+        class_names: names for the multi-class legend (or a binary model's two
+            classes, naming its overlay).
+        metrics: the logged values shown in the title, by their names in the logs
+            (``["loss", "val_loss", "val_mean_iou"]``; those an epoch did not log are
+            left out); ``None`` for the loss, ``val_loss`` and the first of
+            ``val_dice``, ``dice``, ``val_mean_iou``, ``mean_iou`` that is logged
+            (else the first other training metric).
 
     Raises:
-        ValueError: for ``every`` or ``n`` < 1, images of different shapes, or masks
-            that do not match the images in number.
+        ValueError: for ``every`` or ``n`` < 1, images of different shapes, masks
+            that do not match the images in number, or ``metrics`` that are not
+            names.
 
     Example:
         >>> from keras_unet import build_unet
@@ -891,8 +953,16 @@ class PredictionCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, images, masks=None, *, every=1, output_dir=None, n=4,
-                 class_names=None):
+                 class_names=None, metrics=None):
         super().__init__()
+        if metrics is not None:
+            metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+            if not metrics or not all(isinstance(name, str) for name in metrics):
+                raise ValueError(
+                    f"metrics must be names of logged values, e.g. ['loss', 'val_loss'], "
+                    f"or None; got {metrics!r}"
+                )
+        self.metrics = metrics
         self.every, self.n = _count(every, "every"), _count(n, "n")
         samples, single = _batch(images)
         stacked = [np.asarray(image, np.float32) for image in samples]
@@ -913,6 +983,10 @@ class PredictionCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._handle = None
 
+    def title_metrics(self, logs):
+        """``{name: value}``: the logged values an epoch's title shows (see ``metrics``)."""
+        return _title_metrics(logs, self.metrics)
+
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
@@ -921,12 +995,14 @@ class PredictionCallback(keras.callbacks.Callback):
             scores = scores[..., 0]
         figure = show_predictions(self.images, self.masks, scores, n=len(self.images),
                                   class_names=self.class_names)
+        shown = self.title_metrics(logs)
         title = f"epoch {epoch + 1}"
-        if logs:
-            title += " — " + ", ".join(f"{key} {float(value):.4g}" for key, value in logs.items()
-                                       if np.ndim(value) == 0)
-        # many metrics (a multi-class compile_unet has 15) wrap instead of widening the figure
-        figure.suptitle(textwrap.fill(title, 100), fontsize=10)
+        if shown:
+            title += " — " + ", ".join(f"{key} {value:.4g}" for key, value in shown.items())
+        # wrapped within the figure's width (10 characters an inch at 10 points): a
+        # long title never widens the figure
+        figure.suptitle(textwrap.fill(title, max(30, int(figure.get_figwidth() * 10))),
+                        fontsize=10)
         notebook = _in_notebook()
         if notebook:
             from IPython.display import display
@@ -939,6 +1015,31 @@ class PredictionCallback(keras.callbacks.Callback):
             folder = self.output_dir or Path(DEFAULT_OUTPUT_DIR)
             self.paths.append(save_figure(figure, folder / f"epoch_{epoch + 1:03d}.png"))
         plt.close(figure)
+
+
+#: The scores a :class:`PredictionCallback` title shows beside the losses: the first logged.
+TITLE_SCORES = ("val_dice", "dice", "val_mean_iou", "mean_iou")
+
+
+def _title_metrics(logs, metrics=None):
+    """The logged values a callback's title shows: ``metrics`` in order, or the loss,
+    the validation loss and one score (:data:`TITLE_SCORES`, else the first other
+    training metric)."""
+    values = {}
+    for key, value in (logs or {}).items():
+        if np.ndim(value) == 0:
+            try:
+                values[str(key)] = float(value)
+            except (TypeError, ValueError):
+                continue
+    if metrics is not None:
+        return {key: values[key] for key in metrics if key in values}
+    chosen = [key for key in ("loss", "val_loss") if key in values]
+    score = next((key for key in TITLE_SCORES if key in values), None)
+    if score is None:
+        score = next((key for key in values if key not in chosen and not key.startswith("val_")
+                      and key not in ("lr", "learning_rate")), None)
+    return {key: values[key] for key in chosen + ([score] if score else [])}
 
 
 def save_figure(figure, path, dpi=120):

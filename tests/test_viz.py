@@ -19,9 +19,10 @@ from scipy import ndimage
 from skimage.segmentation import find_boundaries
 
 from keras_unet import build_unet, viz
-from keras_unet.datasets import read_image, read_mask
+from keras_unet.datasets import read_image, read_mask, synthetic_cells
 from keras_unet.viz import (
     ERROR_COLORS,
+    FOREGROUND_COLOR,
     PredictionCallback,
     class_colors,
     overlay,
@@ -58,6 +59,21 @@ def isbi(shared_data):
 
 def titles(figure):
     return [axes.get_title() for axes in figure.axes]
+
+
+def panel_titles(figure):
+    """The titles of the image panels, colour bars left out."""
+    return [axes.get_title() for axes in figure.axes if not hasattr(axes, "_colorbar")]
+
+
+def colorbars(figure):
+    """The colour bars' axes of a figure."""
+    return [axes for axes in figure.axes if hasattr(axes, "_colorbar")]
+
+
+def spread(rgb):
+    """How coloured each pixel is: its largest channel minus its smallest (0 for gray)."""
+    return rgb.max(axis=-1) - rgb.min(axis=-1)
 
 
 def picture(axes):
@@ -106,7 +122,9 @@ def test_overlay_tints_the_mask_pixel_with_alpha():
     mask[1, 2] = 1
     out = overlay(image, mask)
     assert out.shape == (4, 5, 3) and out.dtype == np.float32
-    np.testing.assert_allclose(out[1, 2], 0.6 * 0.5 + 0.4 * TAB10[0], atol=1e-6)
+    np.testing.assert_allclose(out[1, 2], 0.5 * 0.5 + 0.5 * np.array(FOREGROUND_COLOR), atol=1e-6)
+    np.testing.assert_allclose(overlay(image, mask, alpha=0.4, colors=class_colors(2))[1, 2],
+                               0.6 * 0.5 + 0.4 * TAB10[0], atol=1e-6)
     untouched = np.ones((4, 5), bool)
     untouched[1, 2] = False
     np.testing.assert_allclose(out[untouched], 0.5)  # gray -> RGB, unchanged
@@ -128,7 +146,7 @@ def test_overlay_multiclass_rgb_image_with_custom_colours():
 def test_overlay_reads_probabilities_above_one_half_and_class_scores():
     image = np.zeros((1, 3))
     out = overlay(image, np.array([[0.7, 0.5, 0.3]]), alpha=1.0)
-    np.testing.assert_allclose(out[0], [TAB10[0], [0, 0, 0], [0, 0, 0]])
+    np.testing.assert_allclose(out[0], [FOREGROUND_COLOR, [0, 0, 0], [0, 0, 0]])
     scores = np.array([[[0.1, 0.2, 0.7], [0.8, 0.1, 0.1], [0.2, 0.6, 0.2]]])  # classes 2, 0, 1
     out = overlay(image, scores, alpha=1.0)
     np.testing.assert_allclose(out[0], [TAB10[1], [0, 0, 0], TAB10[0]])
@@ -162,6 +180,67 @@ def test_overlay_contour_paints_exactly_the_boundaries():
     assert expected.sum() == 16 + 14 + 2  # the 5x5 ring, the 6x4 block's, 2 touching
 
 
+def test_overlay_tells_cells_from_membranes_on_a_real_isbi_image(isbi):
+    """ISBI 2012: cells (the foreground) cover most of the slice. The membranes keep the
+    image's gray; every cell pixel, dark or light, is clearly green."""
+    images, masks, _ = isbi
+    image, cells = images[0, ..., 0], masks[0, ..., 0] > 0
+    assert 0.7 < cells.mean() < 0.9
+    out = overlay(images[0], masks[0])
+    np.testing.assert_allclose(out[~cells], np.repeat(image[~cells, None], 3, axis=-1))
+    assert spread(out[~cells]).max() == 0  # the background stays gray
+    assert spread(out[cells]).min() >= 0.45  # no cell pixel looks gray
+    green, others = out[cells, 1], out[cells][:, [0, 2]].max(axis=-1)
+    assert (green - others).min() >= 0.45
+    dark = cells & (image < 0.3)  # dark cell pixels (vesicles, mitochondria) are tinted too
+    assert dark.sum() > 1000 and spread(out[dark]).min() >= 0.45
+
+
+def test_overlay_tells_cells_from_membranes_on_synthetic_cells():
+    images, masks, _ = synthetic_cells(2, size=96, seed=3)
+    for image, mask in zip(images, masks):
+        cells = mask[..., 0] > 0
+        out = overlay(image, mask)
+        np.testing.assert_allclose(out[~cells], np.repeat(image[~cells], 3, axis=-1))
+        assert spread(out[~cells]).max() == 0
+        assert spread(out[cells]).min() >= 0.45
+        # the tint lifts the green channel by half the distance to 1 on every cell pixel
+        np.testing.assert_allclose(out[cells, 1], 0.5 + 0.5 * image[cells, 0], atol=1e-6)
+
+
+def test_overlay_multiclass_tints_each_class_and_leaves_the_background():
+    rng = np.random.default_rng(2)
+    image = rng.uniform(0.05, 0.95, (20, 20)).astype(np.float32)  # dark to light gray
+    labels = rng.integers(0, 4, (20, 20))
+    out = overlay(image, labels)
+    colors = class_colors(4)
+    background = labels == 0
+    np.testing.assert_allclose(out[background], np.repeat(image[background, None], 3, axis=-1))
+    for k in (1, 2, 3):
+        where = labels == k
+        np.testing.assert_allclose(out[where], 0.5 * image[where, None] + 0.5 * colors[k],
+                                   atol=1e-6)
+        assert spread(out[where]).min() >= 0.2, k  # tab blue, orange, green: all visible
+    # class scores: arg-max, class colours even where only classes 0 and 1 win
+    scores = np.zeros((2, 2, 3), np.float32)
+    scores[..., 0], scores[0, 0] = 0.6, [0.1, 0.8, 0.1]
+    np.testing.assert_allclose(overlay(np.zeros((2, 2)), scores, alpha=1)[0, 0], colors[1])
+
+
+def test_overlay_gray_draws_a_colour_image_in_gray_under_the_tint():
+    image = np.zeros((2, 3, 3), np.float32)
+    image[..., 0], image[..., 1] = 0.9, 0.5  # orange
+    mask = np.array([[0, 1, 2], [0, 0, 0]])
+    luma = 0.2125 * 0.9 + 0.7154 * 0.5
+    out = overlay(image, mask, gray=True)
+    np.testing.assert_allclose(out[1], [[luma] * 3] * 3, atol=1e-6)
+    np.testing.assert_allclose(out[0, 1], 0.5 * luma + 0.5 * class_colors(3)[1], atol=1e-6)
+    # without gray, a blue tint on an orange image comes out nearly gray
+    assert spread(overlay(image, mask)[0, 1:2]).max() < 0.25 < spread(out[0, 1:2]).min()
+    gray_image = np.full((2, 3), 0.3, np.float32)
+    np.testing.assert_array_equal(overlay(gray_image, mask, gray=True), overlay(gray_image, mask))
+
+
 def test_overlay_errors():
     image = np.zeros((4, 4))
     with pytest.raises(ValueError, match=r"image and mask must have the same height and width; "
@@ -190,12 +269,15 @@ def test_show_predictions_on_real_isbi_images(isbi):
     images, masks, blurred = isbi
     figure = show_predictions(images, masks, blurred)
     assert isinstance(figure, matplotlib.figure.Figure)
-    assert len(figure.axes) == 8 and not figure.legends  # 2 rows of 4; binary: no legend
+    # 2 rows of 4, a colour bar for each probability map; binary: no legend
+    assert len(figure.axes) == 10 and len(colorbars(figure)) == 2 and not figure.legends
     scores = [dice(masks[i, ..., 0], blurred[i] > 0.5) for i in (0, 1)]
     assert 0.95 < min(scores) < 1  # the blur moves the membranes' edges a little
-    assert titles(figure) == [title for s in scores for title in
-                              ("image", "truth", f"prediction (Dice {s:.3f})", "overlay")]
-    image_axes, truth_axes, prediction_axes, overlay_axes = figure.axes[4:]
+    assert panel_titles(figure) == [
+        title for s in scores for title in
+        ("image", "truth", f"prediction (Dice {s:.3f})", "overlay (green: foreground)")]
+    image_axes, truth_axes, prediction_axes, overlay_axes = [
+        axes for axes in figure.axes if not hasattr(axes, "_colorbar")][4:]
     np.testing.assert_allclose(picture(image_axes)[..., 0], images[1, ..., 0])
     np.testing.assert_array_equal(picture(truth_axes), masks[1, ..., 0] > 0)
     assert prediction_axes.images[0].get_cmap().name == "magma"
@@ -211,10 +293,10 @@ def test_show_predictions_columns_follow_the_data():
     masks = (images > 0.5).astype(np.float32)
     assert titles(show_predictions(images)) == ["image"] * 4  # n=4 of 5
     assert titles(show_predictions(images, masks, n=2)) == ["image", "truth"] * 2
-    assert titles(show_predictions(images, predictions=images[..., 0], n=1)) == [
-        "image", "prediction", "overlay"]
+    assert panel_titles(show_predictions(images, predictions=images[..., 0], n=1)) == [
+        "image", "prediction", "overlay (green: foreground)"]
     figure = show_predictions(list(images), list(masks), list(masks), n=10)
-    assert len(figure.axes) == 20  # all 5 samples, 4 columns
+    assert len(figure.axes) == 20 and not colorbars(figure)  # all 5 samples; hard masks
     # a hard binary prediction is drawn black and white, not as probabilities
     assert figure.axes[2].images[0].get_cmap().name == "gray"
     assert figure.axes[2].get_title() == "prediction (Dice 1.000)"
@@ -225,7 +307,8 @@ def test_show_predictions_one_image_and_titles():
     truth = (image > 0.5).astype(int)
     figure = show_predictions(image, truth, np.where(image > 0.75, 0.9, 0.1), titles=["slice 7"])
     # truth: k/63 > 0.5, 32 pixels; prediction: k/63 > 0.75, 16 of them: Dice 2*16 / 48
-    assert titles(figure) == ["slice 7", "truth", "prediction (Dice 0.667)", "overlay"]
+    assert panel_titles(figure) == ["slice 7", "truth", "prediction (Dice 0.667)",
+                                    "overlay (green: foreground)"]
     figure = show_predictions(np.zeros((3, 8, 8)), titles=["a", "b", "c"], n=2)
     assert titles(figure) == ["a", "b"]
 
@@ -246,10 +329,57 @@ def test_show_predictions_multiclass_draws_class_colours_and_one_legend():
     colors = class_colors(3)
     np.testing.assert_allclose(picture(figure.axes[1]), colors[truths[0, ..., 0]])
     np.testing.assert_allclose(picture(figure.axes[2]), colors[labels[0]])
-    np.testing.assert_allclose(picture(figure.axes[3]), overlay(images[0], labels[0]), atol=1e-6)
+    # the overlay: the class colours over the colour image drawn in gray
+    np.testing.assert_allclose(picture(figure.axes[3]), overlay(images[0], labels[0], gray=True),
+                               atol=1e-6)
     # without names: "class k", as many as the masks have
     figure = show_predictions(images, truths)
     assert [t.get_text() for t in figure.legends[0].get_texts()] == ["class 0", "class 1", "class 2"]
+
+
+def test_show_predictions_probability_maps_carry_a_colour_bar(isbi):
+    images, masks, blurred = isbi
+    figure = show_predictions(images, masks, blurred)
+    panels = [axes for axes in figure.axes if axes.get_title().startswith("prediction")]
+    assert len(panels) == 2
+    for axes in panels:
+        bar = axes.images[0].colorbar  # each probability map has its own, beside it
+        assert bar is not None and bar.ax in figure.axes
+        assert bar.ax.get_ylabel() == "probability"
+        assert (bar.vmin, bar.vmax) == (0, 1) and bar.cmap.name == "magma"
+    # two-class softmax scores: class 1's probability, with a bar named after the class
+    scores = np.stack([1 - blurred[0], blurred[0]], axis=-1)
+    figure = show_predictions(images[0], masks[0], scores, class_names=["membrane", "cell"])
+    assert panel_titles(figure)[3] == "overlay (green: cell)"
+    assert [bar.get_ylabel() for bar in colorbars(figure)] == ["probability of cell"]
+    # hard masks, binary or multi-class, are classes: no colour bar
+    assert not colorbars(show_predictions(images, masks, blurred > 0.5))
+    assert not colorbars(show_predictions(images[0], masks[0], np.stack([1 - blurred[0]] * 2 + [
+        blurred[0]], axis=-1)))
+
+
+def test_show_predictions_overlay_reads_on_a_colour_image():
+    """An orange pet on a blue background: the overlay draws the photo in gray, so the
+    blue tint of the pet class stays blue instead of mixing with the orange to gray."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:48, :48]
+    pet = (yy - 24) ** 2 + (xx - 24) ** 2 < 15 ** 2
+    image = np.where(pet[..., None], [0.85, 0.5, 0.15], [0.25, 0.35, 0.75])
+    image = np.clip(image + rng.normal(0, 0.05, image.shape), 0, 1).astype(np.float32)
+    labels = pet.astype(np.int64)
+    labels[pet & ((yy - 24) ** 2 + (xx - 24) ** 2 >= 12 ** 2)] = 2  # a border ring
+    figure = show_predictions(image, labels, labels, class_names=["background", "pet", "border"])
+    out = picture(figure.axes[3])
+    luma = image @ np.array(viz.GRAY_WEIGHTS)
+    background = labels == 0
+    np.testing.assert_allclose(out[background], np.repeat(luma[background, None], 3, -1),
+                               atol=1e-5)
+    inside = labels == 1
+    assert (out[inside, 2] - out[inside, 0]).min() > 0.2  # blue, as the legend says
+    assert spread(out[inside]).min() > 0.25
+    assert (out[labels == 2, 0] - out[labels == 2, 2]).min() > 0.3  # the orange ring
+    # the image column keeps the photo's colours
+    np.testing.assert_allclose(picture(figure.axes[0]), image)
 
 
 def test_show_predictions_crops_images_to_a_valid_padding_output():
@@ -556,16 +686,68 @@ def test_callback_in_a_notebook_displays_and_replaces_the_figure(toy_disks, monk
     assert callback.paths == [] and plt.get_fignums() == []  # nothing written, all closed
 
 
-def test_callback_title_wraps_many_metrics(toy_disks, tmp_path, monkeypatch):
+#: What a multi-class compile_unet logs at an epoch's end: 14 values.
+MULTICLASS_LOGS = {name: 0.5 for name in (
+    "dice", "dice_class0", "dice_class1", "dice_class2", "loss", "mean_iou", "pixel_error")}
+MULTICLASS_LOGS.update({f"val_{name}": 0.25 for name in list(MULTICLASS_LOGS)})
+
+
+def test_callback_title_shows_three_metrics_at_a_fixed_width(toy_disks, tmp_path, monkeypatch):
+    """However many values are logged, the title shows the loss, the validation loss and
+    one Dice, and the figure (as a notebook draws it: its tight bounding box) keeps its
+    width."""
+    import io
+
     saved = []
     monkeypatch.setattr(viz, "save_figure", lambda figure, path: saved.append(figure) or path)
     images, masks = toy_disks(n=2)
     callback = PredictionCallback(images, masks, output_dir=tmp_path)
     callback.set_model(tiny_unet(1))
-    callback.on_epoch_end(0, {f"dice_class{k}": 0.5 for k in range(12)})  # a multi-class log
-    lines = saved[0]._suptitle.get_text().split("\n")
-    assert lines[0].startswith("epoch 1 — dice_class0 0.5, dice_class1 0.5")
-    assert len(lines) == 3 and max(map(len, lines)) <= 100
+    assert len(MULTICLASS_LOGS) == 14
+    callback.on_epoch_end(0, {"loss": 0.6, "val_loss": 0.7})
+    callback.on_epoch_end(1, MULTICLASS_LOGS)
+    widths = []
+    for figure in saved:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        with Image.open(buffer) as png:
+            widths.append(png.size[0])
+    assert widths[0] == widths[1] <= 4 * 3 * 100  # 4 panels of 3 inches
+    two, many = (figure._suptitle.get_text() for figure in saved)
+    assert two == "epoch 1 — loss 0.6, val_loss 0.7"
+    assert many == "epoch 2 — loss 0.5, val_loss 0.25, val_dice 0.25"
+    assert many.count(",") + 1 <= 3 and "\n" not in many
+    assert callback.title_metrics({"loss": 1.0, "dice": 0.5, "iou": 0.2}) == {"loss": 1.0,
+                                                                            "dice": 0.5}
+    assert callback.title_metrics({"loss": 1.0, "accuracy": 0.9, "val_accuracy": 0.8,
+                                   "learning_rate": 1e-3}) == {"loss": 1.0, "accuracy": 0.9}
+
+
+def test_callback_metrics_chosen_and_a_long_title_wrapped(toy_disks, tmp_path, monkeypatch):
+    import io
+
+    saved = []
+    monkeypatch.setattr(viz, "save_figure", lambda figure, path: saved.append(figure) or path)
+    images, masks = toy_disks(n=2)
+    callback = PredictionCallback(images, masks, output_dir=tmp_path,
+                                  metrics=["val_mean_iou", "loss", "not_logged"])
+    callback.set_model(tiny_unet(1))
+    callback.on_epoch_end(0, MULTICLASS_LOGS)
+    assert saved[0]._suptitle.get_text() == "epoch 1 — val_mean_iou 0.25, loss 0.5"
+    every = PredictionCallback(images, masks, output_dir=tmp_path, metrics=list(MULTICLASS_LOGS))
+    every.set_model(callback.model)
+    every.on_epoch_end(0, MULTICLASS_LOGS)  # asked for all 14: wrapped within 12 inches
+    lines = saved[1]._suptitle.get_text().split("\n")
+    assert len(lines) == 3 and max(map(len, lines)) <= 12 * 10
+    buffer = io.BytesIO()
+    saved[1].savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    with Image.open(buffer) as png:
+        assert png.size[0] <= 4 * 3 * 100  # the long title fits in the panels' width
+    assert PredictionCallback(images, metrics="dice").metrics == ["dice"]
+    with pytest.raises(ValueError, match="metrics must be names of logged values"):
+        PredictionCallback(images, metrics=[1, 2])
+    with pytest.raises(ValueError, match="metrics must be names of logged values"):
+        PredictionCallback(images, metrics=[])
 
 
 def test_in_notebook_detection_and_inline_figures_released(monkeypatch):
