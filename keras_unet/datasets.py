@@ -1317,7 +1317,8 @@ def _pets_split(folder, list_name, image_size):
         try:
             image, mask = _read_pet(folder, name, image_size)
         except ValueError as error:
-            skipped.append(f"{name} ({error})")
+            # named inside the dataset's folder: a notebook keeps the warning
+            skipped.append(f"{name} ({str(error).replace(f'{folder}{os.sep}', '')})")
             continue
         images.append(image)
         masks.append(mask)
