@@ -76,7 +76,6 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=item.stash[_MISSING]))
 
 
-
 def _start(tmp_root):
     sys.path.insert(0, str(TESTS))
     from archives import LoopbackServer, make_pets_archives, tutorial_pets
