@@ -167,6 +167,9 @@ def iou(n_classes, class_id=None, threshold=0.5, ignore_class=None, name=None):
       truth and prediction are left out of the mean. Set ``ignore_class`` (say 255) if
       masks carry an "unlabelled" value: Keras's IoU fails on labels outside the classes.
 
+    The confusion matrix is float32 (Keras's default is an integer one, which truncates
+    a float weight map passed as ``sample_weight``: weight 0.7 would count as 0).
+
     Example:
         >>> metric = iou(3)
         >>> type(metric).__name__, metric.name
@@ -175,12 +178,12 @@ def iou(n_classes, class_id=None, threshold=0.5, ignore_class=None, name=None):
     _check_int(n_classes, "n_classes")
     if n_classes == 1:
         return keras.metrics.BinaryIoU(target_class_ids=[1], threshold=threshold,
-                                       name=name or "iou")
+                                       name=name or "iou", dtype="float32")
     if class_id is not None and not 0 <= class_id < n_classes:
         raise ValueError(f"class_id must be in [0, {n_classes}); got {class_id!r}")
     ids = list(range(n_classes)) if class_id is None else [class_id]
     return keras.metrics.IoU(
         num_classes=n_classes, target_class_ids=ids, sparse_y_true=True, sparse_y_pred=False,
-        ignore_class=ignore_class,
+        ignore_class=ignore_class, dtype="float32",
         name=name or ("mean_iou" if class_id is None else f"iou_class{class_id}"),
     )

@@ -184,6 +184,20 @@ def test_iou():
     assert isinstance(iou(1), keras.metrics.BinaryIoU)
 
 
+def test_iou_with_a_float_weight_map():
+    # weights below 1 must not be truncated to 0 (Keras's IoU counts in integers by
+    # default): IoU = Dice / (2 - Dice) on the same weighted counts
+    labels, probs, weights = ignored_batches()[0]
+    weights = weights / 5  # 0.1 .. 1
+    for c in range(3):
+        d = result(DiceCoefficient(3, class_id=c), (labels, probs, weights))
+        assert result(iou(3, class_id=c, ignore_class=255), (labels, probs, weights)) == \
+            pytest.approx(d / (2 - d), rel=1e-5)
+    truth = (labels[..., None] == 1).astype("float32")
+    d = result(DiceCoefficient(1), (truth, probs[..., :1], weights))
+    assert result(iou(1), (truth, probs[..., :1], weights)) == pytest.approx(d / (2 - d), rel=1e-5)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="n_classes must be an integer >= 1; got 0"):
         DiceCoefficient(0)
