@@ -7,14 +7,18 @@
     keras-unet info      versions, Keras backend and the devices it sees
     keras-unet summary   build a U-Net and print its layers (default: the 2015 paper's)
 
-Every subcommand has ``--help``. Errors are one line on stderr and exit status 2;
-nothing is left half-written.
+Every subcommand has ``--help``. A mistake (a missing folder, a bad option value, a
+dataset that cannot be downloaded) is one line on stderr, naming the command's options,
+and exit status 2; nothing is left half-written. TensorFlow's start-up log lines are
+hidden unless ``--verbose`` is given.
 """
 
 import argparse
+import contextlib
 import importlib.metadata
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -31,6 +35,107 @@ class CommandError(Exception):
     """A problem the user can fix: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake in the command line told in one line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1); got {text!r}")
+    return value
+
+
+# The library's messages name its Python arguments; the command's name its options.
+_OPTIONS = {"images_dir": "--images", "masks_dir": "--masks", "data_dir": "--data-dir",
+            "input_dir": "input", "mask_mode": "--mask-mode", "tile": "--tile",
+            "depth": "--depth", "filters": "--filters", "padding": "--padding",
+            "upsampling": "--upsampling", "overlap": "--overlap", "tta": "--tta",
+            "batch_size": "--batch-size", "input_shape": "--input-shape", "loss": "--loss",
+            "learning_rate": "--learning-rate", "threshold": "--threshold"}
+_OPTIONS_OF = {"summary": {"n_classes": "--n-classes"}, "train": {"n_classes": "--classes"},
+               "evaluate": {"n_classes": "--classes"}}
+_VALUES = {("mask_mode", "classes"): "multiclass"}  # --mask-mode's name for it
+_NO_PALETTE = re.compile(r"pass mask_mode='palette' and palette=\{.*?\}")
+
+
+def in_option_names(message, command=None):
+    """``message`` of a library error with its Python argument names (``data_dir``,
+    ``mask_mode='classes'``) replaced by the options of ``keras-unet command``
+    (``--data-dir``, ``--mask-mode multiclass``).
+
+    Example:
+        >>> in_option_names("data_dir x is not a folder. Pass mask_mode='classes'")
+        '--data-dir x is not a folder. Pass --mask-mode multiclass'
+    """
+    message = _NO_PALETTE.sub("save it as a gray mask of class indices: the command takes "
+                              "no colour palette", message)
+    for name, option in {**_OPTIONS, **_OPTIONS_OF.get(command, {})}.items():
+        def option_with(match, name=name, option=option):
+            values = [v for v in match.groups() if v is not None]
+            values = [_VALUES.get((name, v), v) for v in values if v]
+            return " or ".join(f"{option} {v}" for v in values) or option
+
+        # name='a' or 'b' / name=value / name= ; a bare name only where it is no English word
+        message = re.sub(rf"\b{name}=(?:'([^']*)'(?: or '([^']*)')?|([\w.-]*))", option_with,
+                         message)
+        if "_" in name:
+            message = re.sub(rf"\b{name}\b", option, message)
+    return message
+
+
+@contextlib.contextmanager
+def _stderr_hidden():
+    """File descriptor 2 (where C++ libraries write directly) on /dev/null, then back."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _start_keras(args):
+    """Import Keras and start its backend, the first time, without TensorFlow's start-up
+    log lines (absl, oneDNN, CUDA and cuDNN probing), which it writes straight to stderr
+    before any setting can hide them; with ``--verbose``, as they come. Each command
+    calls it once it has checked what it can check without Keras."""
+    if args.verbose or "keras" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    with _stderr_hidden():
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()  # CUDA's probing (cuInit) logs here
+    with contextlib.suppress(ImportError):
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+
+
 def _version(module):
     try:
         return importlib.metadata.version(module)
@@ -42,6 +147,7 @@ def _version(module):
 
 
 def cmd_info(args):
+    _start_keras(args)
     import keras
 
     from keras_unet.training import available_devices
@@ -72,6 +178,7 @@ def _shape(text):
 
 
 def cmd_summary(args):
+    _start_keras(args)
     from keras_unet.model import build_unet
 
     try:
@@ -88,6 +195,10 @@ def cmd_summary(args):
 # ------------------------------------------------------------------------ train
 
 
+#: --mask-mode: the mask convention, as the library's ``mask_mode`` reads mask files.
+MASK_MODES = {"auto": "auto", "binary": "binary", "multiclass": "classes", "classes": "classes"}
+
+
 def _load_data(args):
     """(images, masks) lists from --images/--masks or --dataset."""
     from keras_unet import datasets
@@ -100,24 +211,31 @@ def _load_data(args):
             return list(images), list(masks)
         loader = {"isbi2012": datasets.load_isbi2012, "drive": datasets.load_drive,
                   "oxford_pets": datasets.load_oxford_pets}[args.dataset]
-        train, _ = loader(args.data_dir)
+        try:
+            train, _ = loader(args.data_dir)
+        except datasets.DownloadError as error:
+            raise CommandError(f"{error}. Without a network, copy the dataset here and give "
+                               f"--data-dir") from None
         return list(train.images), list(train.masks)
     if not (args.images and args.masks):
         raise CommandError("give --images DIR and --masks DIR (or --dataset NAME)")
-    split = datasets.from_folder(args.images, args.masks, mask_mode=args.mask_mode)
+    split = datasets.from_folder(args.images, args.masks, mask_mode=MASK_MODES[args.mask_mode])
     return list(split.images), list(split.masks)
 
 
 def _classes(masks, args):
-    """(masks in the package convention, n_classes of the model)."""
+    """(masks in the package convention, n_classes of the model) for --mask-mode."""
     import numpy as np
 
     binary = masks[0].dtype == np.float32
-    if args.mode == "binary" and not binary:
+    if args.mask_mode == "binary" and not binary:  # a dataset's class masks
         if max(int(m.max()) for m in masks) > 1:
-            raise CommandError("--mode binary: the masks hold more than two classes")
+            raise CommandError("--mask-mode binary: the masks hold more than two classes")
         masks, binary = [m.astype(np.float32) for m in masks], True
-    elif args.mode == "multiclass" and binary:
+    elif MASK_MODES[args.mask_mode] == "classes":
+        values = set(np.unique(np.concatenate([np.unique(m) for m in masks])).tolist())
+        if values in ({0, 255}, {0, 65535}):  # binary masks, stored full scale
+            masks = [m > 0 for m in masks]
         masks, binary = [m.astype(np.int32) for m in masks], False
     if binary:
         return masks, 1
@@ -182,7 +300,9 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
     with augmentation, keeps the best model by validation loss, stops on NaN or when
     the ``budget`` (minutes) is spent, logs to ``workdir/history.csv`` and backs up
     every epoch to ``workdir/backup`` so that running it again after an interruption
-    resumes. The best model is written to ``output`` at the end, atomically.
+    resumes. The best model is written to ``output`` at the end, atomically; then the
+    backups and the best model's copy in ``workdir`` are deleted (Keras deletes the
+    backups itself), so that only ``history.csv`` is left there.
 
     Returns:
         the Keras History of this run.
@@ -253,17 +373,21 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
     # Saved uncompiled: architecture and weights, all built-in Keras layers, so that
     # keras.models.load_model(output) works anywhere, without this package.
     _save_atomically(keras.models.load_model(best, compile=False), output)
-    print(f"model saved to {output}")
+    best.unlink()  # a full copy of the model: not kept once the run is over
+    print(f"model saved to {output}; the log of every epoch is in {workdir / 'history.csv'}")
     return history
 
 
 def cmd_train(args):
-    images, masks = _load_data(args)
-    masks, n_classes = _classes(masks, args)
     if args.output.exists() and not args.output.is_file():
         raise CommandError(f"--output {args.output} is a folder; give a file name like unet.keras")
     if args.output.suffix != ".keras":
         raise CommandError(f"--output must end with .keras; got {args.output}")
+    if args.dataset not in (None, "synthetic"):
+        _start_keras(args)  # a download shows Keras's progress bar
+    images, masks = _load_data(args)
+    masks, n_classes = _classes(masks, args)
+    _start_keras(args)
     epochs, steps = args.epochs, args.steps_per_epoch
     if FAST:
         epochs, steps = min(epochs, 2), min(steps, 3)
@@ -279,14 +403,14 @@ def cmd_train(args):
 
 
 def _load_model(path):
+    path = Path(path)
+    if not path.is_file():
+        raise CommandError(f"model {path} does not exist")
     import keras
 
     import keras_unet.losses  # noqa: F401  (registers the package's losses and metrics)
     import keras_unet.metrics  # noqa: F401
 
-    path = Path(path)
-    if not path.is_file():
-        raise CommandError(f"model {path} does not exist")
     try:
         return keras.models.load_model(path)
     except Exception as error:  # Keras raises many kinds for a file that is not a model
@@ -295,6 +419,11 @@ def _load_model(path):
 
 
 def cmd_predict(args):
+    if not args.model.is_file():
+        raise CommandError(f"model {args.model} does not exist")
+    if not args.input.exists():
+        raise CommandError(f"input {args.input} is neither an image file nor a folder")
+    _start_keras(args)
     from keras_unet.inference import predict_file, predict_folder
 
     model = _load_model(args.model)
@@ -302,11 +431,10 @@ def cmd_predict(args):
                    overlap=args.overlap, tta=args.tta, batch_size=args.batch_size)
     if args.input.is_dir():
         written = predict_folder(model, args.input, args.output, **options)
-    elif args.input.is_file():
-        written = [predict_file(model, args.input, args.output, **options)]
     else:
-        raise CommandError(f"input {args.input} is neither an image file nor a folder")
-    print(f"{len(written)} mask(s) written to {args.output}")
+        written = [predict_file(model, args.input, args.output, **options)]
+    print(f"{len(written)} mask(s) written to {args.output}"
+          + (f", their probabilities to {args.output / 'probabilities'}" if args.probabilities else ""))
     return 0
 
 
@@ -314,8 +442,9 @@ def cmd_predict(args):
 
 
 def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
-    """Score predicted mask files against true ones: a list of rows
-    ``{"name", "dice", "iou", "pixel_error"[, "V_rand"]}`` and a mean row."""
+    """Score predicted mask files against true ones, matched by file stem: a list of
+    rows ``{"name", "dice", "iou", "pixel_error"[, "V_rand"]}``, one per image, and their
+    mean ``{"name": "mean", ...}`` (NaN V_rand, for an empty true mask, left out)."""
     import numpy as np
 
     from keras_unet import evaluation
@@ -351,7 +480,23 @@ def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
     return rows, mean
 
 
+def _write_csv(path, rows):
+    """``rows`` (dicts with the same keys) as the CSV file ``path``, atomically."""
+    import csv
+    import io
+
+    from keras_unet.datasets import write_atomically
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(path, lambda file: file.write(text.getvalue().encode()))
+
+
 def cmd_evaluate(args):
+    """Print the scores; ``--csv scores.csv`` also writes one row per image to
+    ``scores.csv`` and their mean, one row, to ``scores_mean.csv`` beside it."""
     rows, mean = evaluate_folders(args.predictions, args.truths, classes=args.classes)
     keys = [k for k in mean if k != "name"]
     width = max(len(row["name"]) for row in rows + [mean])
@@ -360,13 +505,10 @@ def cmd_evaluate(args):
         lines.append(f"{row['name']:<{width}}  " + "  ".join(f"{row[k]:>11.4f}" for k in keys))
     print("\n".join(lines[:-1] + ["-" * len(lines[0]), lines[-1]]))
     if args.csv:
-        import csv
-
-        with open(args.csv, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=["name", *keys])
-            writer.writeheader()
-            writer.writerows(rows + [mean])
-        print(f"written to {args.csv}")
+        means = args.csv.with_name(f"{args.csv.stem}_mean{args.csv.suffix or '.csv'}")
+        _write_csv(args.csv, rows)
+        _write_csv(means, [{"images": len(rows), **{k: mean[k] for k in keys}}])
+        print(f"scores per image written to {args.csv}, their mean to {means}")
     return 0
 
 
@@ -375,6 +517,7 @@ def cmd_evaluate(args):
 
 def cmd_demo(args):
     """Synthetic cells: train, predict held-out images, score, draw."""
+    _start_keras(args)
     import numpy as np
 
     from keras_unet import evaluation, viz
@@ -412,16 +555,22 @@ def cmd_demo(args):
 
 
 def make_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="keras-unet",
         description="U-Net (Ronneberger, Fischer, Brox 2015) for Keras 3: train, predict, "
         "evaluate. Start with `keras-unet demo`.",
     )
     parser.add_argument("--version", action="version", version=f"keras-unet {__version__}")
+    verbose = dict(action="store_true", help="also show TensorFlow's start-up log lines "
+                   "(hidden by default)")
+    parser.add_argument("--verbose", **verbose)
+    # also accepted after the command; SUPPRESS keeps a --verbose given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", **verbose, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train_parser = sub.add_parser(
-        "train", help="train a U-Net on a folder of images and masks, or a dataset",
+        "train", parents=[common], help="train a U-Net on a folder of images and masks, or a dataset",
         description="Train a U-Net and save it as a .keras file. Binary or multi-class is "
         "read from the masks (0/255 or 0/1: binary; small integers: classes). The defaults "
         "give a good model on a 2-core CPU in well under an hour: 256x256 tiles with "
@@ -435,27 +584,31 @@ def make_parser():
     source.add_argument("--masks", type=Path, help="folder of masks with the same file names")
     source.add_argument("--dataset", choices=DATASETS, help="a known dataset instead")
     source.add_argument("--data-dir", type=Path, help="local copy of --dataset (else downloaded)")
-    train_parser.add_argument("--mask-mode", default="auto",
-                              choices=("auto", "binary", "classes"),
-                              help="how mask files are read (default: auto)")
-    train_parser.add_argument("--mode", default="auto", choices=("auto", "binary", "multiclass"),
-                              help="force binary or multi-class segmentation")
-    train_parser.add_argument("--classes", type=int, help="number of classes (multi-class)")
+    train_parser.add_argument(
+        "--mask-mode", default="auto", choices=("auto", "binary", "multiclass"),
+        type=lambda text: "multiclass" if text == "classes" else text,
+        help="binary: masks 0/255 or 0/1, one sigmoid output; multiclass: pixel values are "
+        "class indices 0, 1, 2, ... (masks of only 0 and 255 become the classes 0 and 1), "
+        "softmax outputs; auto (default): binary if every mask is 0/255 "
+        "or 0/1, else multiclass. 'classes' is accepted for multiclass")
+    train_parser.add_argument("--classes", type=_positive_int,
+                              help="number of classes (multiclass; default: the largest "
+                              "class index + 1)")
     train_parser.add_argument("--output", type=Path, default=Path("unet.keras"),
                               help="model file to write (default: unet.keras)")
     train_parser.add_argument("--workdir", type=Path,
                               help="log, best model and backups (default: <output>_training)")
     model_options = train_parser.add_argument_group("model and training")
-    model_options.add_argument("--tile", type=int, default=256, help="training tile side (256)")
-    model_options.add_argument("--depth", type=int, default=4, help="poolings (4, the paper)")
-    model_options.add_argument("--filters", type=int, default=32,
+    model_options.add_argument("--tile", type=_positive_int, default=256, help="training tile side (256)")
+    model_options.add_argument("--depth", type=_positive_int, default=4, help="poolings (4, the paper)")
+    model_options.add_argument("--filters", type=_positive_int, default=32,
                                help="filters of the first level (32; the paper 64)")
     model_options.add_argument("--padding", choices=("same", "valid"), default="same",
                                help="convolution padding (same; valid is the paper's)")
-    model_options.add_argument("--batch-size", type=int, default=4, help="tiles per step (4)")
-    model_options.add_argument("--epochs", type=int, default=25,
+    model_options.add_argument("--batch-size", type=_positive_int, default=4, help="tiles per step (4)")
+    model_options.add_argument("--epochs", type=_positive_int, default=25,
                                help="at most this many (25: about 20 min on a 2-core CPU)")
-    model_options.add_argument("--steps-per-epoch", type=int, default=50, help="(50)")
+    model_options.add_argument("--steps-per-epoch", type=_positive_int, default=50, help="(50)")
     model_options.add_argument("--budget", type=float, metavar="MINUTES",
                                help="stop after this many minutes")
     model_options.add_argument("--loss", default="dice_ce",
@@ -463,13 +616,13 @@ def make_parser():
                                         "focal", "cross_entropy"), help="(dice_ce)")
     model_options.add_argument("--learning-rate", type=float, default=1e-3, help="(0.001)")
     model_options.add_argument("--no-augment", action="store_true", help="no augmentation")
-    model_options.add_argument("--validation-split", type=float, default=0.2,
+    model_options.add_argument("--validation-split", type=_fraction, default=0.2,
                                help="fraction of images held out (0.2)")
     model_options.add_argument("--seed", type=int, default=0, help="for a reproducible run (0)")
     train_parser.set_defaults(func=cmd_train)
 
     predict_parser = sub.add_parser(
-        "predict", help="segment images of any size with a trained model",
+        "predict", parents=[common], help="segment images of any size with a trained model",
         description="Segment an image file or every image of a folder with the paper's "
         "overlap-tile strategy and write mask PNGs with the same file names: 0/255 for a "
         "binary model, class indices for a multi-class one.",
@@ -478,48 +631,55 @@ def make_parser():
     predict_parser.add_argument("input", type=Path, help="an image file or a folder of images")
     predict_parser.add_argument("output", type=Path, help="folder for the masks")
     predict_parser.add_argument("--probabilities", action="store_true",
-                                help="also write <name>_probabilities.tif (float32)")
+                                help="also write the scores as float32 TIFFs "
+                                "<output>/probabilities/<name>.tif (a subfolder: the output "
+                                "folder holds masks only, ready for keras-unet evaluate)")
     predict_parser.add_argument("--threshold", type=float, default=0.5,
                                 help="binary models: foreground above this (0.5)")
-    predict_parser.add_argument("--tile", type=int, help="input tile side (default: automatic)")
-    predict_parser.add_argument("--overlap", type=float, default=0.25, help="(0.25)")
+    predict_parser.add_argument("--tile", type=_positive_int, help="input tile side (default: automatic)")
+    predict_parser.add_argument("--overlap", type=_fraction, default=0.25, help="(0.25)")
     predict_parser.add_argument("--tta", choices=("flips", "d4"),
                                 help="average over flips (4) or flips and rotations (8)")
-    predict_parser.add_argument("--batch-size", type=int, default=8, help="tiles per call (8)")
+    predict_parser.add_argument("--batch-size", type=_positive_int, default=8, help="tiles per call (8)")
     predict_parser.set_defaults(func=cmd_predict)
 
     evaluate_parser = sub.add_parser(
-        "evaluate", help="score predicted masks against true masks",
+        "evaluate", parents=[common], help="score predicted masks against true masks",
         description="Compare mask files matched by name: Dice, IoU and pixel error per image "
         "and their mean; V_rand (ISBI 2012) too for binary masks.",
-        epilog="example: keras-unet evaluate masks/ truth/")
+        epilog="example: keras-unet evaluate masks/ truth/ --csv scores.csv")
     evaluate_parser.add_argument("predictions", type=Path, help="folder of predicted masks")
     evaluate_parser.add_argument("truths", type=Path, help="folder of true masks")
-    evaluate_parser.add_argument("--classes", type=int, help="number of classes (multi-class)")
-    evaluate_parser.add_argument("--csv", type=Path, help="also write the table as CSV")
+    evaluate_parser.add_argument("--classes", type=_positive_int,
+                                 help="number of classes (multiclass masks)")
+    evaluate_parser.add_argument("--csv", type=Path, metavar="FILE.csv",
+                                 help="also write the scores per image (one row each, no mean "
+                                 "row) to FILE.csv and their mean to FILE_mean.csv, one row "
+                                 "with the number of images")
     evaluate_parser.set_defaults(func=cmd_evaluate)
 
     demo_parser = sub.add_parser(
-        "demo", help="synthetic cells end to end: train, predict, score, draw",
+        "demo", parents=[common], help="synthetic cells end to end: train, predict, score, draw",
         description="Train a small U-Net on synthetic EM-like cells (no download), segment "
         "new images, print their scores and write a figure. A few minutes on a CPU.")
     demo_parser.add_argument("--output", type=Path, default=Path("keras-unet-demo"),
                              help="folder for the model and figures (keras-unet-demo)")
-    demo_parser.add_argument("--epochs", type=int, default=12, help="(12)")
+    demo_parser.add_argument("--epochs", type=_positive_int, default=12, help="(12)")
     demo_parser.set_defaults(func=cmd_demo)
 
-    info = sub.add_parser("info", help="versions, Keras backend and visible devices")
+    info = sub.add_parser("info", parents=[common],
+                          help="versions, Keras backend and visible devices")
     info.set_defaults(func=cmd_info)
 
     summary = sub.add_parser(
-        "summary", help="build a U-Net and print its layers",
+        "summary", parents=[common], help="build a U-Net and print its layers",
         description="Build a U-Net and print its layer table. The defaults are the 2015 "
         "paper's network: 572x572x1 in, 388x388x2 out, 31,030,658 parameters.")
     summary.add_argument("--input-shape", type=_shape, default=(572, 572, 1),
                          metavar="H,W,C", help="input shape (default: 572,572,1)")
-    summary.add_argument("--n-classes", type=int, default=2, help="output classes (default: 2)")
-    summary.add_argument("--depth", type=int, default=4, help="number of poolings (default: 4)")
-    summary.add_argument("--filters", type=int, default=64,
+    summary.add_argument("--n-classes", type=_positive_int, default=2, help="output classes (default: 2)")
+    summary.add_argument("--depth", type=_positive_int, default=4, help="number of poolings (default: 4)")
+    summary.add_argument("--filters", type=_positive_int, default=64,
                          help="filters of the first level (default: 64)")
     summary.add_argument("--padding", choices=("valid", "same"), default="valid",
                          help="convolution padding (default: valid, as in the paper)")
@@ -532,7 +692,8 @@ def make_parser():
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+    """Run ``keras-unet`` with the arguments ``argv`` (default: the command line);
+    return the exit status: 0, or 2 for a mistake, told in one line on stderr."""
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -540,9 +701,13 @@ def main(argv=None):
         return 2
     try:
         return args.func(args)
-    except (CommandError, ValueError, FileNotFoundError) as error:
-        print(f"keras-unet {args.command}: error: {error}", file=sys.stderr)
+    except (CommandError, ValueError, OSError) as error:  # OSError: files, downloads
+        message = " ".join(in_option_names(str(error), args.command).split())
+        print(f"keras-unet {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"keras-unet {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

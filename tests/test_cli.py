@@ -1,6 +1,11 @@
 """keras_unet/cli.py: the installed `keras-unet` command, run as a user runs it."""
 
+import argparse
+import json
 import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +24,10 @@ def run(*args):
                           timeout=300)
 
 
+# What TensorFlow prints at start-up (absl, oneDNN, CUDA probing), which no command shows.
+NOISE = re.compile(r"absl|cuInit|oneDNN|cuda|cuDNN|E0000|I0000|W0000|rebuild TensorFlow")
+
+
 def test_version():
     done = run("--version")
     assert done.returncode == 0
@@ -26,7 +35,11 @@ def test_version():
 
 
 def test_info_lists_versions_backend_and_devices():
-    done = run("info")
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user runs it
+    done = subprocess.run([KERAS_UNET, "info"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert not NOISE.search(done.stderr), done.stderr
     assert done.returncode == 0, done.stderr
     rows = dict(line.split(None, 1) for line in done.stdout.strip().splitlines())
     assert rows["keras_unet"].startswith(keras_unet.__version__)
@@ -87,47 +100,95 @@ def cell_folders(tmp_path_factory):
 TINY = ["--tile", "64", "--filters", "4", "--depth", "2", "--steps-per-epoch", "3"]
 
 
-def run_in(folder, *args, **popen):
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+def run_in(folder, *args, env=None, **popen):
+    env = dict(env or os.environ, KERAS_BACKEND="tensorflow")
     env.pop("KERAS_UNET_FAST", None)  # the real epochs and steps asked for
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user runs it
     return subprocess.run([KERAS_UNET, *args], capture_output=True, text=True, env=env,
                           cwd=folder, timeout=600, **popen)
 
 
-def test_train_predict_evaluate_end_to_end(cell_folders, tmp_path):
+@pytest.fixture(scope="module")
+def trained(cell_folders, tmp_path_factory):
+    """``(folder, finished train command)``: a tiny model ``cells.keras`` trained by the
+    command in ``folder``, under the umask 002."""
+    folder = tmp_path_factory.mktemp("trained")
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    for name in ("KERAS_UNET_FAST", "TF_CPP_MIN_LOG_LEVEL"):  # as a user runs it
+        env.pop(name, None)
+    done = subprocess.run(
+        [KERAS_UNET, "train", "--images", str(cell_folders / "images"), "--masks",
+         str(cell_folders / "masks"), "--output", "cells.keras", "--epochs", "2", *TINY],
+        capture_output=True, text=True, env=env, cwd=folder, timeout=600, umask=0o002)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return folder, done
+
+
+def test_train_writes_a_plain_keras_model_and_only_its_log(trained):
+    import csv
+
+    folder, done = trained
+    assert "training on 6 images, validating on 2; tiles 64x64, 1 output channel(s)" in done.stdout
+    assert done.stdout.splitlines()[-1] == ("model saved to cells.keras; the log of every epoch "
+                                            "is in cells_training/history.csv")
+    assert oct((folder / "cells.keras").stat().st_mode & 0o777) == "0o664"  # umask 002
+    # uncompiled, built-in layers only: loads in a process that never imported keras_unet
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, keras; m = keras.models.load_model(sys.argv[1]); "
+         "print(m.output_shape, 'keras_unet' in sys.modules)", str(folder / "cells.keras")],
+        capture_output=True, text=True, timeout=300)
+    assert probe.stdout.strip().splitlines()[-1] == "(None, None, None, 1) False", probe.stderr[-2000:]
+    with open(folder / "cells_training" / "history.csv") as file:
+        epochs = [row["epoch"] for row in csv.DictReader(file)]
+    assert epochs == ["0", "1"]
+    # no copy of the model, no backups left behind once the run is over
+    assert sorted(p.name for p in (folder / "cells_training").iterdir()) == ["history.csv"]
+
+
+def test_train_shows_no_tensorflow_start_up_lines(trained):
+    _, done = trained
+    assert not NOISE.search(done.stderr), done.stderr[-3000:]
+
+
+def test_predict_then_evaluate_as_the_readme_shows(trained, cell_folders, tmp_path):
+    """The README's lines, in a folder laid out as they name it, under the umask 022."""
     import csv
 
     import numpy as np
     from PIL import Image
 
-    done = run_in(tmp_path, "train", "--images", str(cell_folders / "images"), "--masks",
-                  str(cell_folders / "masks"), "--output", "cells.keras", "--epochs", "2", *TINY)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "training on 6 images, validating on 2; tiles 64x64, 1 output channel(s)" in done.stdout
-    # uncompiled, built-in layers only: loads in a process that never imported keras_unet
-    probe = subprocess.run(
-        [sys.executable, "-c", "import sys, keras; m = keras.models.load_model(sys.argv[1]); "
-         "print(m.output_shape, 'keras_unet' in sys.modules)", str(tmp_path / "cells.keras")],
-        capture_output=True, text=True, timeout=300)
-    assert probe.stdout.strip().splitlines()[-1] == "(None, None, None, 1) False", probe.stderr[-2000:]
-    with open(tmp_path / "cells_training" / "history.csv") as file:
-        epochs = [row["epoch"] for row in csv.DictReader(file)]
-    assert epochs == ["0", "1"]
+    shutil.copy(trained[0] / "cells.keras", tmp_path / "unet.keras")
+    shutil.copytree(cell_folders / "images", tmp_path / "my" / "new_images")
+    shutil.copytree(cell_folders / "masks", tmp_path / "my" / "new_truths")
 
-    done = run_in(tmp_path, "predict", "cells.keras", str(cell_folders / "images"), "masks")
+    done = run_in(tmp_path, "predict", "unet.keras", "my/new_images", "masks/", "--probabilities",
+                  umask=0o022)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "8 mask(s) written to masks" in done.stdout
+    assert not NOISE.search(done.stderr), done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == ("8 mask(s) written to masks, their probabilities "
+                                            "to masks/probabilities")
     mask = np.asarray(Image.open(tmp_path / "masks" / "c0.png"))
     assert mask.shape == (96, 96) and set(np.unique(mask)) <= {0, 255}
+    assert oct((tmp_path / "masks" / "c0.png").stat().st_mode & 0o777) == "0o644"
+    assert oct((tmp_path / "masks" / "probabilities" / "c0.tif").stat().st_mode & 0o777) == "0o644"
 
-    done = run_in(tmp_path, "evaluate", "masks", str(cell_folders / "masks"), "--csv", "scores.csv")
+    done = run_in(tmp_path, "evaluate", "masks/", "my/new_truths", "--csv", "scores.csv",
+                  umask=0o022)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert not NOISE.search(done.stderr), done.stderr[-2000:]
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["image", "dice", "iou", "pixel_error", "V_rand"]
     assert [line.split()[0] for line in lines[1:9]] == [f"c{i}.png" for i in range(8)]
+    assert lines[-1] == "scores per image written to scores.csv, their mean to scores_mean.csv"
     with open(tmp_path / "scores.csv") as file:
         rows = list(csv.DictReader(file))
-    assert rows[-1]["name"] == "mean" and 0 <= float(rows[-1]["dice"]) <= 1
+    assert [row["name"] for row in rows] == [f"c{i}.png" for i in range(8)]  # images only
+    with open(tmp_path / "scores_mean.csv") as file:
+        (mean,) = list(csv.DictReader(file))
+    assert list(mean) == ["images", "dice", "iou", "pixel_error", "V_rand"] and mean["images"] == "8"
+    assert float(mean["dice"]) == pytest.approx(np.mean([float(row["dice"]) for row in rows]))
+    assert lines[-2].split()[1:] == [f"{float(mean[k]):.4f}" for k in list(mean)[1:]]
+    assert oct((tmp_path / "scores.csv").stat().st_mode & 0o777) == "0o644"
 
     done = run_in(tmp_path, "evaluate", str(cell_folders / "masks"), str(cell_folders / "masks"))
     mean = done.stdout.splitlines()[-1].split()
@@ -167,7 +228,12 @@ def test_train_resumes_after_an_interruption(cell_folders, tmp_path):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["train", "--images", "missing", "--masks", "missing"], "images_dir missing is not a folder"),
+        (["train", "--images", "missing", "--masks", "missing"], "--images missing is not a folder"),
+        (["train", "--dataset", "isbi2012", "--data-dir", "."],
+         "--data-dir . is not a ISBI 2012 folder: it lacks test_images"),
+        (["train", "--tile", "0"], "argument --tile: expected a positive integer; got '0'"),
+        (["train", "--mode", "binary"], "unrecognized arguments: --mode binary"),
+        (["predict", "--overlap", "1", "m.keras", ".", "out"], "argument --overlap: expected a fraction"),
         (["train"], "give --images DIR and --masks DIR (or --dataset NAME)"),
         (["train", "--dataset", "synthetic", "--output", "model.h5"], "--output must end with .keras"),
         (["predict", "nope.keras", ".", "out"], "model nope.keras does not exist"),
@@ -178,8 +244,78 @@ def test_train_resumes_after_an_interruption(cell_folders, tmp_path):
 def test_bad_arguments_are_one_clear_line(cell_folders, arguments, message):
     done = run_in(cell_folders, *arguments)
     assert done.returncode == 2
-    assert message in done.stderr.strip().splitlines()[-1]
+    (line,) = done.stderr.strip().splitlines()
+    assert re.match(r"keras-unet( \w+)?: error: ", line) and message in line
     assert not (cell_folders / "model.h5").exists() and not (cell_folders / "out").exists()
+
+
+def test_a_dataset_that_cannot_be_downloaded_is_one_line(tmp_path):
+    """No network: the download of the ISBI 2012 set, pointed at a closed loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once it is closed
+    entry = {"url": "0.png", "sha256": "0" * 64, "filename": "images/00.png", "kind": "file"}
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"isbi2012_em": {"base_url": f"http://127.0.0.1:{port}/",
+                                                    "files": [entry]}}))
+    done = run_in(tmp_path, "train", "--dataset", "isbi2012",
+                  env=dict(os.environ, KERAS_BACKEND="tensorflow", KERAS_UNET_REGISTRY=str(registry),
+                           KERAS_UNET_DATA=str(tmp_path / "cache")))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()  # no traceback
+    assert line.startswith(f"keras-unet train: error: could not download http://127.0.0.1:{port}/0.png")
+    assert line.endswith("Without a network, copy the dataset here and give --data-dir")
+
+
+def test_mask_errors_name_the_command_options(cell_folders, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    shutil.copytree(cell_folders / "masks", tmp_path / "masks")
+    Image.fromarray(np.full((96, 96), 100, np.uint8)).save(tmp_path / "masks" / "c1.png")
+    done = run_in(tmp_path, "train", "--images", str(cell_folders / "images"), "--masks", "masks")
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "with --mask-mode auto masks must all be binary" in line
+    assert line.endswith("Pass --mask-mode multiclass or --mask-mode binary")
+    assert "mask_mode" not in line
+
+
+def test_library_names_in_messages_become_options():
+    from keras_unet.cli import in_option_names
+
+    assert in_option_names("give tile= or a smaller batch_size") == "give --tile or a smaller --batch-size"
+    assert (in_option_names("padding='valid': n_classes=1 is one channel", "summary")
+            == "--padding valid: --n-classes 1 is one channel")
+    assert in_option_names("n_classes=3", "train") == "--classes 3"
+    assert in_option_names("the tile and the padding") == "the tile and the padding"  # words stay
+    assert in_option_names("the mask m.png is colour-coded; pass mask_mode='palette' and "
+                           "palette={(r, g, b): class, ...}") == (
+        "the mask m.png is colour-coded; save it as a gray mask of class indices: the command "
+        "takes no colour palette")
+
+
+def test_one_mask_mode_option():
+    import numpy as np
+
+    from keras_unet.cli import _classes, make_parser
+
+    parse = make_parser().parse_args
+    assert parse(["train"]).mask_mode == "auto"
+    assert parse(["train", "--mask-mode", "classes"]).mask_mode == "multiclass"  # the alias
+    assert parse(["train", "--mask-mode", "binary"]).mask_mode == "binary"
+    as_read = [np.array([[0, 255]], np.int32), np.array([[0, 0]], np.int32)]
+    masks, n_classes = _classes(as_read, argparse.Namespace(mask_mode="multiclass", classes=None))
+    assert n_classes == 2 and [m.tolist() for m in masks] == [[[0, 1]], [[0, 0]]]
+    binary = [np.array([[0.0, 1.0]], np.float32)]  # a dataset's binary masks
+    masks, n_classes = _classes(binary, argparse.Namespace(mask_mode="multiclass", classes=None))
+    assert n_classes == 2 and masks[0].dtype == np.int32
+    classes = [np.array([[0, 1, 2]], np.int32)]
+    masks, n_classes = _classes(classes, argparse.Namespace(mask_mode="auto", classes=None))
+    assert n_classes == 3
+    masks, n_classes = _classes([np.array([[0, 1]], np.int32)],
+                                argparse.Namespace(mask_mode="binary", classes=None))
+    assert n_classes == 1 and masks[0].dtype == np.float32
 
 
 def test_mismatched_folders(cell_folders, tmp_path):
@@ -195,9 +331,11 @@ def test_mismatched_folders(cell_folders, tmp_path):
 
 def test_demo_in_fast_mode(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="tensorflow", KERAS_UNET_FAST="1")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     done = subprocess.run([KERAS_UNET, "demo", "--output", "demo"], capture_output=True,
                           text=True, env=env, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert not NOISE.search(done.stderr), done.stderr[-2000:]
     assert "4/4  held-out scores: dice" in done.stdout
     assert f"Figure: {(tmp_path / 'demo' / 'demo.png').resolve()}" in done.stdout
     from PIL import Image
