@@ -842,7 +842,8 @@ def plot_history(history, metrics=None):
             first. A learning rate is drawn on a log scale.
 
     Returns:
-        the :class:`matplotlib.figure.Figure`, one panel per metric.
+        the :class:`matplotlib.figure.Figure`, one panel per metric, three to a row
+        (four as two rows of two).
 
     Raises:
         ValueError: for a name in ``metrics`` that the history does not have (listing
@@ -881,7 +882,7 @@ def plot_history(history, metrics=None):
                 chosen.append(family)
         families = chosen
 
-    columns = min(len(families), 3)
+    columns = 2 if len(families) == 4 else min(len(families), 3)  # 4 panels: 2 x 2
     rows = -(-len(families) // columns)
     figure, grid = _grid(rows, columns, width=4.0)
     for axes in grid.ravel()[len(families):]:

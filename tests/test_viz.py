@@ -586,6 +586,15 @@ def test_plot_history_one_panel_per_metric_train_and_validation():
     assert len(figure.axes[1].lines) == 1 and figure.axes[2].get_yscale() == "log"
 
 
+def test_plot_history_four_metrics_two_by_two():
+    history = dict(HISTORY, iou=[0.1, 0.3, 0.5])
+    figure = plot_history(history)
+    assert titles(figure) == ["loss", "dice", "pixel_error", "iou"]
+    rows_columns = {axes.get_subplotspec().get_geometry()[:2] for axes in figure.axes}
+    assert rows_columns == {(2, 2)} and figure.get_size_inches().tolist() == [8.0, 6.0]
+    assert plot_history(HISTORY).get_size_inches().tolist() == [12.0, 3.0]  # 3 in a row
+
+
 def test_plot_history_chosen_metrics_and_unknown_key():
     assert titles(plot_history(HISTORY, metrics=["dice"])) == ["dice"]
     assert titles(plot_history(HISTORY, metrics="val_pixel_error")) == ["pixel_error"]
