@@ -175,11 +175,12 @@ def test_from_folder_mask_mode_binary_refuses_classes(tmp_path):
     _pair(tmp_path, mask=CLASSES)
     with pytest.raises(ValueError, match=r"has the values 0, 1, 2, 3; expected binary values"):
         from_folder(tmp_path / "images", tmp_path / "masks", mask_mode="binary")
-    message = r"mask_mode must be one of 'auto', 'binary', 'classes', 'palette'; got 'rgb'"
+    message = r"mask_mode must be one of 'auto', 'binary', 'multiclass', 'palette'; got 'rgb'"
     with pytest.raises(ValueError, match=message):
         from_folder(tmp_path / "images", tmp_path / "masks", mask_mode="rgb")
-    split = from_folder(tmp_path / "images", tmp_path / "masks", mask_mode="classes")
-    assert split.masks.dtype == np.int32
+    for name in ("multiclass", "classes"):  # "classes": the other name of "multiclass"
+        split = from_folder(tmp_path / "images", tmp_path / "masks", mask_mode=name)
+        assert split.masks.dtype == np.int32
 
 
 def test_colour_not_in_the_palette(tmp_path):
