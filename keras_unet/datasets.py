@@ -38,6 +38,7 @@ import csv
 import hashlib
 import json
 import http.client
+import numbers
 import os
 import secrets
 import shutil
@@ -629,9 +630,15 @@ def _open(path):
     try:
         with Image.open(path) as image:
             image.load()
-            return _pil_array(image)
+            frames = getattr(image, "n_frames", 1)
+            pixels = _pil_array(image)
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ValueError(f"cannot read the image {path}: {error}") from error
+    if frames > 1:
+        raise ValueError(
+            f"{path} has {frames} frames (an animated or multi-page image); expected one image"
+        )
+    return pixels
 
 
 def _open_tiff(path):
@@ -743,12 +750,14 @@ def read_image(path):
 
     PNG, JPEG, TIFF, BMP and GIF, 8 or 16 bits, gray or RGB. 8-bit pixels are divided
     by 255, 16-bit ones by 65535; float TIFFs must hold values in [0, 1]. An alpha
-    channel is dropped if fully opaque; palette images become RGB; CMYK and other
-    colour spaces are converted to RGB.
+    channel is dropped if fully opaque; palette images (GIF, indexed PNG) become RGB,
+    or gray when every colour of the palette is gray; CMYK and other colour spaces are
+    converted to RGB.
 
     Raises:
         ValueError: naming the file, if it is missing, unreadable (truncated, not an
-            image), multi-page, transparent, float outside [0, 1] or NaN.
+            image), multi-page or animated (several frames), transparent, float outside
+            [0, 1] or NaN.
 
     Example:
         >>> import tempfile, numpy as np
@@ -759,7 +768,10 @@ def read_image(path):
         ((1, 2, 1), dtype('float32'), [0.0, 1.0])
     """
     array, colours = _open(path)
-    return to_float_image(array if colours is None else colours, path)
+    if colours is not None:  # a palette image: its colours, gray if all of them are
+        gray = not np.ptp(colours[..., :3], axis=-1).any()
+        array = colours[..., [0, 3] if colours.shape[-1] == 4 else [0]] if gray else colours
+    return to_float_image(array, path)
 
 
 def _mask_pixels(path):
@@ -829,18 +841,133 @@ def _check_palette(palette):
             )
 
 
-MASK_MODES = ("auto", "binary", "classes", "palette")
+#: The names ``mask_mode`` takes; ``"classes"`` is another name for ``"multiclass"``.
+MASK_MODES = ("auto", "binary", "multiclass", "palette")
+_MODE_ALIASES = {"classes": "multiclass"}
+#: Masks whose pixels lie at least this much in the bottom or top quarter of their
+#: values' range are taken for binary masks with noisy edges (JPEG, anti-aliasing).
+NEAR_BINARY = 0.9
+
+
+class MaskValuesError(ValueError):
+    """Mask values that would not read as meant, and what to pass instead.
+
+    The message words the fix in this package's keyword arguments (``threshold=127``,
+    ``ignore_index=255``, ``mask_mode='binary'``); the same fix is in ``fix`` as
+    ``{keyword: value}`` (empty when no argument fixes it), so that another front end
+    can word it its own way.
+
+    Attributes:
+        values: the mask values found, sorted.
+        files: the masks that hold the values at fault (paths, or ``masks[i]``).
+        fix: ``{keyword: value}`` to pass, e.g. ``{"threshold": 127}``; may be empty.
+
+    Example:
+        >>> try:
+        ...     mask_classes([np.array([[0, 1, 255]])])
+        ... except MaskValuesError as error:
+        ...     error.fix, error.files
+        ({'ignore_index': 255}, ['masks[0]'])
+    """
+
+    def __init__(self, message, *, values, files, fix):
+        super().__init__(message)
+        self.values, self.files, self.fix = list(values), list(files), dict(fix)
+
+
+def _value_counts(array):
+    """``{value: pixel count}`` of an array, sorted by value."""
+    values, counts = np.unique(array, return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist()))
+
+
+def _too_sparse(values):
+    """Whether the class indices ``values`` (sorted integers >= 0) leave at least as many
+    indices unused below their largest as they use: the rule of :func:`mask_classes`."""
+    n = int(values[-1]) + 1
+    return n > 2 and n - len(values) >= len(values)
+
+
+def _fix_for(counts):
+    """``(advice, fix)`` for mask values that do not read as wanted; ``counts`` is
+    ``{value: pixels}``. The one rule that words every mask-values error:
+
+    - class indices that :func:`mask_classes` accepts: ``mask_mode='multiclass'``;
+    - one high value above classes that would be fine without it (0, 1, 2 and 255):
+      a void label, ``ignore_index=`` that value;
+    - 0 and 255 (or 65535) only: binary masks, ``mask_mode='binary'``;
+    - ``NEAR_BINARY`` of the pixels in the bottom or top quarter of the values' range:
+      binary masks with noisy edges, ``threshold=`` the middle of the range;
+    - else up to 8 values, each a class: a gray ``palette``; more: renumber them.
+    """
+    values = sorted(counts)
+    integral = all(float(v).is_integer() and v >= 0 for v in values)
+    if integral and not _too_sparse(values):
+        return ("Pass mask_mode='multiclass' to take them as class indices",
+                {"mask_mode": "multiclass"})
+    if integral and len(values) >= 3 and not _too_sparse(values[:-1]):
+        void = int(values[-1])
+        return (f"If {void} marks unlabelled pixels, pass ignore_index={void}",
+                {"ignore_index": void})
+    if set(values) in ({0, 255}, {0, 65535}):
+        return "They are binary masks: pass mask_mode='binary'", {"mask_mode": "binary"}
+    low, high = values[0], values[-1]
+    quarter = (high - low) / 4
+    ends = sum(n for v, n in counts.items() if v <= low + quarter or v >= high - quarter)
+    if ends >= NEAR_BINARY * sum(counts.values()):
+        middle = int(low + high) // 2 if integral else (low + high) / 2
+        look = (f"binary masks of {low:g} and {high:g}" if len(values) == 2 else
+                "binary masks with in-between values at the edges (JPEG, smoothing)")
+        return (f"They look like {look}: pass threshold={middle:g} to read the pixels above "
+                f"{middle:g} as 1", {"threshold": middle})
+    if integral and len(values) <= 8:
+        palette = {(int(v),) * 3: i for i, v in enumerate(values)}
+        return (f"If each value is a class, number them with palette={palette}",
+                {"palette": palette})
+    return "Renumber the classes 0, 1, 2, ... in the files", {}
+
+
+def _count(items, noun):
+    """``1 mask`` / ``3 masks``."""
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _files_text(files, limit=3):
+    """``the mask a.png`` / ``the masks a.png, b.png and 4 more``, and the verb."""
+    if len(files) == 1:
+        return f"the mask {files[0]}", "has"
+    shown = ", ".join(map(str, files[:limit]))
+    more = f" and {len(files) - limit} more" if len(files) > limit else ""
+    return f"the masks {shown}{more}", "have"
 
 
 def _auto_mode(values, dtype):
     if _is_binary(values, dtype):
         return "binary"
     if _is_classes(values):
-        return "classes"
+        return "multiclass"
     return None
 
 
-def _convert_mask(gray, colours, mode, palette, path):
+def _thresholded(gray, threshold, path):
+    """A gray mask's pixels above ``threshold`` as 1, the rest 0: float32 ``(H, W, 1)``."""
+    if np.issubdtype(gray.dtype, np.integer):
+        top = np.iinfo(gray.dtype).max
+        if threshold >= top:
+            raise ValueError(
+                f"threshold={threshold:g} is not below {top}, the top value of the mask "
+                f"{path}: every pixel would read as 0 (for 8-bit masks, e.g. threshold=127)"
+            )
+    values = _unique(gray, path)
+    if set(values) == {0, 1} and threshold >= 1:
+        raise ValueError(
+            f"the mask {path} holds 0 and 1 only, which threshold={threshold:g} reads as all "
+            f"0: it is a binary mask already; read it without threshold="
+        )
+    return (gray > threshold).astype(np.float32)[..., None]
+
+
+def _convert_mask(gray, colours, mode, palette, path, threshold=None):
     """One mask file's pixels in the package's convention, ``(H, W, 1)``."""
     if mode == "auto" and palette is not None:
         mode = "palette"
@@ -853,44 +980,62 @@ def _convert_mask(gray, colours, mode, palette, path):
             f"the mask {path} is colour-coded; pass mask_mode='palette' and "
             f"palette={{(r, g, b): class, ...}}"
         )
+    if threshold is not None:
+        return _thresholded(gray, threshold, path)
     values = _unique(gray, path)
     if mode == "auto":
         mode = _auto_mode(values, gray.dtype)
     if mode == "binary" and _is_binary(values, gray.dtype):
         return (gray > 0).astype(np.float32)[..., None]
-    if mode == "classes" and all(float(v).is_integer() and v >= 0 for v in values):
-        return gray.astype(np.int32)[..., None]
-    expected = {
-        "binary": "binary values (0/255 or 0/1)",
-        "classes": "class indices (integers >= 0)",
-        None: f"binary values (0/255 or 0/1) or class indices below {AUTO_MAX_CLASSES}",
-    }[mode]
-    hint = "" if mode == "classes" else ". Pass mask_mode='classes' to take them as class indices"
-    raise ValueError(
-        f"the mask {path} has the values {_values_text(values)}; expected {expected}{hint}"
-    )
+    if mode == "multiclass":
+        if all(float(v).is_integer() and v >= 0 for v in values):
+            return gray.astype(np.int32)[..., None]
+        raise ValueError(
+            f"the mask {path} has the values {_values_text(values)}; expected class "
+            f"indices (integers >= 0)"
+        )
+    expected = "binary values (0/255 or 0/1)" if mode == "binary" else (
+        f"binary values (0/255 or 0/1) or class indices below {AUTO_MAX_CLASSES}")
+    advice, fix = _fix_for(_value_counts(gray))
+    raise MaskValuesError(
+        f"the mask {path} has the values {_values_text(values)}; expected {expected}. "
+        f"{advice}", values=values, files=[path], fix=fix)
 
 
-def read_mask(path, mode="auto", palette=None):
+def read_mask(path, mode="auto", palette=None, *, threshold=None, ignore_index=None):
     """Read a mask file in the package's convention.
 
     Args:
-        path: a PNG, TIFF, GIF or BMP mask (a JPEG's lossy values are refused).
+        path: a PNG, TIFF, GIF or BMP mask. A JPEG's lossy values are refused, with
+            the advice to pass ``threshold=``.
         mode: ``"binary"``: values 0/255 (0/65535) or 0/1, to float32 {0, 1}.
-            ``"classes"``: integer class indices as stored, to int32.
+            ``"multiclass"`` (also called ``"classes"``): integer class indices as
+            stored, to int32.
             ``"palette"``: colours mapped through ``palette`` to int32 classes.
-            ``"auto"``: ``"palette"`` if a palette is given, else ``"binary"`` for
-            binary values and ``"classes"`` for values below ``AUTO_MAX_CLASSES``.
+            ``"auto"``: ``"palette"`` if a palette is given, ``"multiclass"`` if
+            ``ignore_index`` is, else ``"binary"`` for binary values and
+            ``"multiclass"`` for values below ``AUTO_MAX_CLASSES``.
             A palette-mode image (PIL "P") reads as its gray colours if all are
             gray, else as its palette indices.
         palette: ``{(r, g, b): class}`` for ``mode="palette"``.
+        threshold: for near-binary gray masks (JPEG masks, anti-aliased edges): the
+            pixels above ``threshold``, in the file's own scale (127 for an 8-bit
+            mask), become 1, the others 0: a binary float32 mask. Only with
+            ``mode="auto"`` or ``"binary"``; a mask of 0 and 1 only is refused with
+            ``threshold >= 1`` (it would read as all 0).
+        ignore_index: the value of unlabelled ("void") pixels, e.g. 255: the mask is
+            read as class indices (int32) and those pixels keep the value, which the
+            package's losses and metrics leave out (they count labels in
+            ``[0, n_classes)`` only). Not with ``mode="binary"`` or ``threshold``.
 
     Returns:
         ``(height, width, 1)``: float32 {0, 1} (binary) or int32 (classes).
 
     Raises:
-        ValueError: naming the file: unreadable, a colour not in ``palette``, values
-            that do not fit ``mode`` (listed).
+        MaskValuesError: (a ValueError) naming the file, for values that fit neither
+            mode; its message and its ``fix`` say what to pass instead.
+        ValueError: naming the file: unreadable, animated, a colour not in
+            ``palette``, values that do not fit ``mode`` (listed); or bad arguments.
 
     Example:
         >>> import tempfile, numpy as np
@@ -899,15 +1044,23 @@ def read_mask(path, mode="auto", palette=None):
         >>> mask = read_mask(path)
         >>> mask.shape, mask.dtype, mask.ravel().tolist()
         ((1, 3, 1), dtype('float32'), [0.0, 1.0, 1.0])
-        >>> read_mask(path, "classes").ravel().tolist()
+        >>> read_mask(path, "multiclass").ravel().tolist()
         [0, 255, 255]
+        >>> Image.fromarray(np.array([[3, 250, 128, 127]], np.uint8)).save(path)
+        >>> read_mask(path, threshold=127).ravel().tolist()  # a JPEG-like mask
+        [0.0, 1.0, 1.0, 0.0]
+        >>> Image.fromarray(np.array([[0, 1, 255]], np.uint8)).save(path)
+        >>> read_mask(path, ignore_index=255).ravel().tolist()  # 255: unlabelled
+        [0, 1, 255]
     """
-    _check_mode(mode, palette)
+    mode = _check_mode(mode, palette, threshold, ignore_index)
     gray, colours = _mask_pixels(path)
-    return _convert_mask(gray, colours, mode, palette, path)
+    return _convert_mask(gray, colours, mode, palette, path, threshold)
 
 
-def _check_mode(mode, palette):
+def _check_mode(mode, palette, threshold=None, ignore_index=None):
+    """The checked ``mask_mode`` (its alias resolved) of these arguments."""
+    mode = _MODE_ALIASES.get(mode, mode)
     if mode not in MASK_MODES:
         choices = ", ".join(map(repr, MASK_MODES))
         raise ValueError(f"mask_mode must be one of {choices}; got {mode!r}")
@@ -915,6 +1068,136 @@ def _check_mode(mode, palette):
         raise ValueError("mask_mode='palette' needs palette={(r, g, b): class, ...}")
     if palette is not None:
         _check_palette(palette)
+    if threshold is not None:
+        number = isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
+        if not number or not np.isfinite(threshold) or threshold < 0:
+            raise ValueError(
+                f"threshold must be a number >= 0 in the masks' own scale (e.g. 127 for "
+                f"8-bit masks); got {threshold!r}"
+            )
+        if ignore_index is not None:
+            raise ValueError(
+                "give threshold= (binary masks) or ignore_index= (class masks), not both")
+        if mode in ("multiclass", "palette") or palette is not None:
+            raise ValueError(
+                f"threshold= reads binary masks; it does not go with "
+                f"{'palette=' if palette is not None else f'mask_mode={mode!r}'}"
+            )
+        return "binary"
+    if ignore_index is not None:
+        if not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool) \
+                or ignore_index < 0:
+            raise ValueError(
+                f"ignore_index must be an integer >= 0, the value of unlabelled pixels "
+                f"(e.g. 255); got {ignore_index!r}"
+            )
+        if mode == "binary":
+            raise ValueError(
+                "ignore_index= keeps unlabelled pixels in class-index masks; it does not go "
+                "with mask_mode='binary': use mask_mode='multiclass'"
+            )
+        return "multiclass" if mode == "auto" and palette is None else mode
+    return mode
+
+
+def mask_classes(masks, ignore_index=None, *, names=None):
+    """The number of classes that class-index masks use, from the values in them.
+
+    The classes are ``0 .. k-1``, ``k - 1`` the largest value present (not counting
+    ``ignore_index``); at least 2. The values must be dense: if the indices below the
+    largest that no mask uses are as many as those used (or more), the masks are not
+    what a class-index mask is, and a :class:`MaskValuesError` says what they look
+    like and what to pass:
+
+    - 0, 1 and a void border of 255: ``ignore_index=255``;
+    - 0 and 128, or values 0-12 and 240-255 (a JPEG mask): binary masks,
+      ``threshold=`` the middle of the range (``mask_mode='binary'`` for 0/255);
+    - a few spread values (0, 85, 170, 255): a gray ``palette`` numbering them.
+
+    ``ignore_index`` must be above every class (the losses and metrics leave out the
+    labels outside ``[0, n_classes)``).
+
+    Args:
+        masks: integer (or bool) masks, an array ``(n, ...)`` or a list of arrays.
+        ignore_index: the value of unlabelled pixels, not a class; None for none.
+        names: a name for each mask (its file) for the messages; else ``masks[i]``.
+
+    Returns:
+        the number of classes, an int >= 2.
+
+    Raises:
+        MaskValuesError: (a ValueError) for sparse values, as above.
+        ValueError: for float masks, negative values, every pixel ignored, or an
+            ``ignore_index`` that is one of the classes.
+
+    Example:
+        >>> mask_classes([np.array([[0, 1], [2, 2]]), np.array([[0, 3]])])
+        4
+        >>> mask_classes([np.array([[0, 1, 255]])], ignore_index=255)
+        2
+        >>> mask_classes([np.array([[0, 128]])])
+        Traceback (most recent call last):
+        ...
+        keras_unet.datasets.MaskValuesError: the mask masks[0] has the values 0, 128, which as class indices make 129 classes, 127 of them never used. They look like binary masks of 0 and 128: pass threshold=64 to read the pixels above 64 as 1
+    """
+    names = [f"masks[{i}]" for i in range(len(masks))] if names is None else list(names)
+    counts, held = {}, []
+    for name, mask in zip(names, masks):
+        mask = np.asarray(mask)
+        if not (mask.dtype == bool or np.issubdtype(mask.dtype, np.integer)):
+            raise ValueError(
+                f"{name} has {mask.dtype} values; mask_classes counts the classes of "
+                f"class-index (integer) masks, a float mask is binary"
+            )
+        own = _value_counts(mask)
+        if own and min(own) < 0:
+            raise ValueError(f"{name}: class indices must be >= 0; found {min(own)}")
+        own.pop(ignore_index, None)
+        for value, n in own.items():
+            counts[value] = counts.get(value, 0) + n
+        held.append((name, set(own)))
+    if not counts:
+        raise ValueError(f"every pixel of the masks is ignore_index={ignore_index}: no class")
+    values = sorted(counts)
+    if ignore_index is not None and ignore_index < values[-1]:
+        raise ValueError(
+            f"ignore_index={ignore_index} is below the class {values[-1]} of the masks: "
+            f"the ignored value must be above every class (e.g. ignore_index=255)"
+        )
+    if _too_sparse(values):
+        stray = {v for v in values if v >= len(values)}
+        files = [name for name, own in held if own & stray]
+        where, verb = _files_text(files)
+        advice, fix = _fix_for(counts)
+        n = values[-1] + 1
+        raise MaskValuesError(
+            f"{where} {verb} the values {_values_text(values)}, which as class indices make "
+            f"{n} classes, {n - len(values)} of them never used. {advice}",
+            values=values, files=files, fix=fix)
+    return max(int(values[-1]) + 1, 2)
+
+
+def check_not_empty(masks, ignore_index=None):
+    """A one-line warning if every mask is all background, else None.
+
+    A mask set with no foreground pixel (nothing above 0, ``ignore_index`` not
+    counted) trains a model to predict nothing: the caller should say so (the
+    ``keras-unet`` command warns) or stop.
+
+    Example:
+        >>> check_not_empty([np.zeros((2, 2)), np.zeros((2, 2))])
+        'every mask is all background (2 masks, no pixel above 0): a model trained on them learns to predict nothing; check the masks and mask_mode'
+        >>> check_not_empty([np.zeros((2, 2)), np.eye(2)]) is None
+        True
+    """
+    for mask in masks:
+        mask = np.asarray(mask)
+        if np.any((mask > 0) & (mask != ignore_index) if ignore_index is not None else mask > 0):
+            return None
+    ignored = "" if ignore_index is None else f" but ignore_index={ignore_index}"
+    return (f"every mask is all background ({_count(masks, 'mask')}, no pixel above 0"
+            f"{ignored}): a model trained on them learns to predict nothing; check the "
+            f"masks and mask_mode")
 
 
 # ---------------------------------------------------------------------- folders
@@ -1005,26 +1288,46 @@ def _folder_mode(raw, palette):
     """The one ``mask_mode`` that ``"auto"`` gives a whole folder of masks."""
     if palette is not None:
         return "palette"
-    values, dtypes = set(), set()
+    values = set()
     for (gray, _), path in raw:
         if gray is None:
             return "binary"  # _convert_mask names the colour mask
         values.update(_unique(gray, path))
-        dtypes.add(gray.dtype)
     values = sorted(values)
-    if all(_is_binary(values, dtype) for dtype in dtypes):
-        return "binary"
+    if all(_is_binary(_unique(gray, path), gray.dtype) for (gray, _), path in raw):
+        return "binary"  # one encoding, or 0/1 and 0/255 mixed: _mixed_binary says so
     if _is_classes(values):
-        return "classes"
-    for (gray, _), path in raw:  # name the first mask that fits neither
-        own = _unique(gray, path)
-        if not _is_classes(own):
-            raise ValueError(
-                f"the mask {path} has the values {_values_text(own)}; with mask_mode='auto' "
-                f"masks must all be binary (0/255 or 0/1) or class indices below "
-                f"{AUTO_MAX_CLASSES}. Pass mask_mode='classes' or 'binary'"
-            )
-    return "classes"
+        return "multiclass"
+    counts = {}
+    for (gray, _), _ in raw:
+        for value, n in _value_counts(gray).items():
+            counts[value] = counts.get(value, 0) + n
+    files = [path for (gray, _), path in raw if not _is_classes(_unique(gray, path))]
+    where, verb = _files_text(files)
+    advice, fix = _fix_for(counts)
+    raise MaskValuesError(
+        f"{where} {verb} the values {_values_text(values)}; with mask_mode='auto' masks "
+        f"must all be binary (0/255 or 0/1) or class indices below {AUTO_MAX_CLASSES}. "
+        f"{advice}", values=values, files=files, fix=fix)
+
+
+def _mixed_binary(raw, masks_dir):
+    """Warn once if binary masks come in two encodings, 0/1 and 0/255 (or 0/65535)."""
+    ones, full = [], []
+    for (gray, _), path in raw:
+        values, top = set(_unique(gray, path)), _full_scale(gray.dtype)
+        if top > 1 and top in values:
+            full.append(path.name)
+        elif 1 in values:
+            ones.append(path.name)
+    if ones and full:
+        def names(files):
+            return ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+
+        warnings.warn(
+            f"{masks_dir} mixes two binary encodings: {_count(ones, 'mask')} 0/1 "
+            f"({names(ones)}) and {len(full)} 0/255 ({names(full)}); all are read as "
+            f"binary masks of 0 and 1", stacklevel=3)
 
 
 def _same_channels(images):
@@ -1034,7 +1337,8 @@ def _same_channels(images):
     return images
 
 
-def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None):
+def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, threshold=None,
+                ignore_index=None):
     """Read a folder of images and a folder of masks, paired by file stem.
 
     A mask pairs with the image of the same stem, whatever its suffix (``cat.jpg``
@@ -1047,10 +1351,22 @@ def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None):
         images_dir: folder of images (PNG, JPEG, TIFF, BMP, GIF; 8/16-bit; gray, RGB
             or opaque RGBA).
         masks_dir: folder of masks, one per image.
-        mask_mode: ``"auto"``, ``"binary"``, ``"classes"`` or ``"palette"``, as for
-            :func:`read_mask`; ``"auto"`` decides once for the whole folder (binary
-            if every mask is 0/255 or every mask 0/1, else class indices).
+        mask_mode: ``"auto"``, ``"binary"``, ``"multiclass"`` (or ``"classes"``) or
+            ``"palette"``, as for :func:`read_mask`; ``"auto"`` decides once for the
+            whole folder: binary if every mask is binary, else class indices. A folder
+            that mixes 0/1 masks with 0/255 ones is read as binary masks (both
+            encodings are unambiguous), with a warning that names the files of each.
         palette: ``{(r, g, b): class}`` for colour-coded masks.
+        threshold: for near-binary gray masks (JPEG): the pixels above ``threshold``,
+            in each file's own scale (127 for 8-bit), become 1, the rest 0, as for
+            :func:`read_mask`.
+        ignore_index: the value of unlabelled pixels (e.g. 255): the masks are class
+            indices, those pixels keep the value and are not a class.
+
+    Class-index masks (``"multiclass"``) are checked as a whole with
+    :func:`mask_classes`: values that would make classes no mask uses (0/128, a JPEG
+    mask's 0-12 and 240-255, a 255 border without ``ignore_index``) are a
+    :class:`MaskValuesError` naming the files and what to pass.
 
     Returns:
         a :class:`Split` (``fov`` None), in the sorted order of the image stems.
@@ -1058,8 +1374,9 @@ def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None):
     Raises:
         ValueError: naming the file(s): a missing folder, an empty folder, a file that
             is not an image, an image without a mask or a mask without an image, an
-            image and mask of different sizes, an unreadable image, mask values that
-            do not fit ``mask_mode``, a colour not in ``palette``.
+            image and mask of different sizes, an unreadable or animated image, mask
+            values that do not fit ``mask_mode`` (a :class:`MaskValuesError`), a
+            colour not in ``palette``.
 
     Example:
         >>> import tempfile, numpy as np
@@ -1070,18 +1387,29 @@ def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None):
         >>> split = from_folder(root / "images", root / "masks")
         >>> split.images.shape, split.masks.shape, split.masks.dtype, split.names
         ((1, 4, 6, 1), (1, 4, 6, 1), dtype('float32'), ['a'])
+        >>> border = np.eye(4, 6, dtype=np.uint8)
+        >>> border[0] = 255  # unlabelled pixels
+        >>> Image.fromarray(border).save(root / "masks/a.png")
+        >>> split = from_folder(root / "images", root / "masks", ignore_index=255)
+        >>> split.masks.dtype, np.unique(split.masks).tolist()
+        (dtype('int32'), [0, 1, 255])
     """
-    _check_mode(mask_mode, palette)
+    mode = _check_mode(mask_mode, palette, threshold, ignore_index)
     pairs = pair_files(images_dir, masks_dir)
     raw = [(_mask_pixels(mask_path), mask_path) for _, mask_path in pairs]
-    mode = _folder_mode(raw, palette) if mask_mode == "auto" else mask_mode
+    if mode == "auto":
+        mode = _folder_mode(raw, palette)
     images, masks = [], []
     for (image_path, mask_path), ((gray, colours), _) in zip(pairs, raw):
         image = read_image(image_path)
-        mask = _convert_mask(gray, colours, mode, palette, mask_path)
+        mask = _convert_mask(gray, colours, mode, palette, mask_path, threshold)
         _check_size(image, mask, image_path, mask_path)
         images.append(image)
         masks.append(mask)
+    if mode == "binary" and threshold is None:
+        _mixed_binary(raw, masks_dir)
+    if mode == "multiclass":
+        mask_classes(masks, ignore_index, names=[path for _, path in pairs])
     names = [image_path.stem for image_path, _ in pairs]
     return Split(_stack(_same_channels(images)), _stack(masks), names)
 
