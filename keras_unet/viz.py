@@ -906,6 +906,31 @@ def plot_history(history, metrics=None):
     return _finish(figure)
 
 
+#: The scores a :class:`PredictionCallback` title shows beside the losses: the first logged.
+TITLE_SCORES = ("val_dice", "dice", "val_mean_iou", "mean_iou")
+
+
+def _title_metrics(logs, metrics=None):
+    """The logged values a callback's title shows: ``metrics`` in order, or the loss,
+    the validation loss and one score (:data:`TITLE_SCORES`, else the first other
+    training metric)."""
+    values = {}
+    for key, value in (logs or {}).items():
+        if np.ndim(value) == 0:
+            try:
+                values[str(key)] = float(value)
+            except (TypeError, ValueError):
+                continue
+    if metrics is not None:
+        return {key: values[key] for key in metrics if key in values}
+    chosen = [key for key in ("loss", "val_loss") if key in values]
+    score = next((key for key in TITLE_SCORES if key in values), None)
+    if score is None:
+        score = next((key for key in values if key not in chosen and not key.startswith("val_")
+                      and key not in ("lr", "learning_rate")), None)
+    return {key: values[key] for key in chosen + ([score] if score else [])}
+
+
 class PredictionCallback(keras.callbacks.Callback):
     """Show the model's predictions on a few fixed images while it trains.
 
@@ -1016,31 +1041,6 @@ class PredictionCallback(keras.callbacks.Callback):
             folder = self.output_dir or Path(DEFAULT_OUTPUT_DIR)
             self.paths.append(save_figure(figure, folder / f"epoch_{epoch + 1:03d}.png"))
         plt.close(figure)
-
-
-#: The scores a :class:`PredictionCallback` title shows beside the losses: the first logged.
-TITLE_SCORES = ("val_dice", "dice", "val_mean_iou", "mean_iou")
-
-
-def _title_metrics(logs, metrics=None):
-    """The logged values a callback's title shows: ``metrics`` in order, or the loss,
-    the validation loss and one score (:data:`TITLE_SCORES`, else the first other
-    training metric)."""
-    values = {}
-    for key, value in (logs or {}).items():
-        if np.ndim(value) == 0:
-            try:
-                values[str(key)] = float(value)
-            except (TypeError, ValueError):
-                continue
-    if metrics is not None:
-        return {key: values[key] for key in metrics if key in values}
-    chosen = [key for key in ("loss", "val_loss") if key in values]
-    score = next((key for key in TITLE_SCORES if key in values), None)
-    if score is None:
-        score = next((key for key in values if key not in chosen and not key.startswith("val_")
-                      and key not in ("lr", "learning_rate")), None)
-    return {key: values[key] for key in chosen + ([score] if score else [])}
 
 
 def save_figure(figure, path, dpi=120):
