@@ -16,7 +16,14 @@ Conventions, as everywhere in the package:
 Scores pool every pixel they are given: a batch is scored as one big image (micro
 average). Score images one by one for a per-image mean. When a score's denominator is
 empty (say Dice of an empty truth against an empty prediction) the score is 1.0, not
-NaN: nothing was there to find and nothing was found.
+NaN: nothing was there to find and nothing was found. An empty truth against a
+prediction that is not empty scores 0.0 (Dice, IoU and F1 alike). The ISBI V_rand and
+V_info of an image with no cell in its truth follow the same rule: 1.0 if the proposal
+is empty too, else 0.0. No score returns NaN or lets NumPy warn.
+
+Binary masks and class-index masks do not mix: a binary prediction (bool, or floats in
+[0, 1]) against a truth of class indices above 1, or the reverse, is an error
+(:func:`check_same_kind`), not a score over the wrong classes.
 
 The ISBI 2012 challenge scores (``isbi_pixel_error``, ``isbi_scores``) follow the
 challenge's own Fiji code, ``fiji/Trainable_Segmentation``,
@@ -76,9 +83,11 @@ def _binary(value, argument):
         bad = np.setdiff1d(np.unique(array), [0, 1])
         if bad.size:
             shown = ", ".join(f"{v:g}" for v in bad[:5]) + (", ..." if bad.size > 5 else "")
+            classes = array.dtype.kind in "iu" and bad.max() < 255
             raise ValueError(
                 f"{argument} must be a binary mask of 0 and 1; found {shown}"
                 + (" (a 0/255 mask needs mask // 255)" if 255 in bad else "")
+                + (" (class indices? pass n_classes=)" if classes else "")
             )
     return array.astype(bool)
 
@@ -88,8 +97,10 @@ def _probabilities(value, argument):
     array = _numeric(value, argument)
     low, high = array.min(), array.max()
     if low < 0 or high > 1:
+        classes = array.dtype.kind in "iu" and low >= 0
         raise ValueError(
             f"{argument} must lie in [0, 1]; found values from {low:g} to {high:g}"
+            + (" (class indices? pass n_classes=)" if classes else "")
         )
     return array
 
@@ -184,6 +195,57 @@ def _foreground_dice(truth, prediction):
     return _ratio(2 * both, int(np.count_nonzero(truth)) + int(np.count_nonzero(prediction)))
 
 
+def _kind(array):
+    """``"binary"`` (bool, or floats in [0, 1]), ``"classes"`` (integers above 1, or
+    floats above 1) or ``"either"`` (integers 0 and 1) of a checked numeric array."""
+    if array.dtype == bool:
+        return "binary"
+    low, high = array.min(), array.max()
+    if array.dtype.kind == "f" and 0 <= low and high <= 1:
+        return "binary"
+    return "either" if array.dtype.kind in "iu" and 0 <= low and high <= 1 else "classes"
+
+
+def check_same_kind(truth, prediction):
+    """Refuse to score a binary mask against class indices, or the reverse.
+
+    A binary mask is bool or floats in [0, 1] (a 0/1 mask, or probabilities: what a
+    sigmoid model predicts and ``read_mask`` gives for binary masks); class indices
+    are integers (what a softmax model's arg-max and ``read_mask`` give for class
+    masks). Integer masks of 0 and 1 only go with either. :func:`dice`,
+    :func:`iou` and :func:`pixel_error` call this with ``n_classes`` (without it, a
+    truth or prediction that is not binary is refused, with the advice to pass
+    ``n_classes``); a front end that reads mask files can call it first, for a
+    message about the files.
+
+    Raises:
+        ValueError: if one is binary and the other holds class indices above 1, saying
+            which is which.
+
+    Example:
+        >>> check_same_kind(np.array([0, 1, 1]), np.array([0.2, 0.9, 0.7]))  # fine
+        >>> check_same_kind(np.array([0, 3, 2]), np.array([0.0, 1.0, 1.0]))
+        Traceback (most recent call last):
+        ...
+        ValueError: truth holds class indices (0, 2, 3) but prediction is a binary mask (float64 in [0, 1]): score a binary prediction against binary truths and class indices against class indices
+    """
+    kinds = {}
+    for argument, value in (("truth", truth), ("prediction", prediction)):
+        array = _numeric(value, argument)
+        kind = _kind(array)
+        if kind == "classes":
+            values = np.unique(array)
+            shown = ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if values.size > 5 else "")
+            kinds[argument] = kind, f"holds class indices ({shown})"
+        elif kind == "binary":
+            kinds[argument] = kind, f"is a binary mask ({array.dtype} in [0, 1])"
+    if len({kind for kind, _ in kinds.values()}) == 2:
+        raise ValueError(
+            f"truth {kinds['truth'][1]} but prediction {kinds['prediction'][1]}: score a "
+            f"binary prediction against binary truths and class indices against class indices"
+        )
+
+
 def _confusion(truth, prediction, n_classes):
     """``counts[i, j]``: pixels of true class i predicted as class j."""
     flat = n_classes * truth.ravel().astype(np.int64) + prediction.ravel()
@@ -203,6 +265,7 @@ def _counts(truth, prediction, n_classes, threshold):
             and prediction.shape[-1] == n_classes):  # probabilities per class
         prediction = _probabilities(prediction, "prediction").argmax(axis=-1)
     else:
+        check_same_kind(truth, prediction)
         prediction = _class_indices(prediction, "prediction", n_classes)
     truth, prediction = _same_shape(truth, prediction, "prediction")
     return _confusion(truth, prediction, n_classes)
@@ -579,12 +642,6 @@ def _isbi_stack(truth, probabilities):
         )
     if truth.ndim == 2:
         truth, probabilities = truth[None], probabilities[None]
-    empty = [i for i, image in enumerate(truth) if not image.any()]
-    if empty:
-        raise ValueError(
-            f"truth has no cell (1) pixel in image(s) {empty}: the foreground-restricted "
-            "scores are undefined there"
-        )
     return truth, probabilities
 
 
@@ -620,6 +677,10 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
        (the harmonic means of the split and merge scores). V_info is 0 when either
        side is a single segment (zero entropy), as in Fiji.
 
+    An image whose truth has no cell pixel leaves nothing to restrict the scores to;
+    there V_rand and V_info are 1.0 at a threshold whose proposal is empty too, else
+    0.0 (the rule of :func:`dice` for empty masks), never NaN.
+
     Each score is averaged over the images of a stack at each threshold, and the best
     threshold is kept (separately for V_rand and V_info). Both are 1.0 for a perfect
     segmentation; merged or split cells lower them.
@@ -636,7 +697,7 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
 
     Args:
         probabilities: probabilities of the cell interior, in [0, 1].
-        truth: 0/1 mask, 1 = cell interior; every image needs at least one cell pixel.
+        truth: 0/1 mask, 1 = cell interior (an image without cells scores as above).
         thresholds: thresholds to try (default :data:`ISBI_THRESHOLDS`, the
             challenge's 0.0, 0.1, ..., 1.0; Fiji's "binary proposal" option is
             ``thresholds=[0.0]``).
@@ -657,6 +718,11 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
         >>> merged = isbi_scores(np.ones((2, 5)), truth)  # the two cells made one
         >>> round(merged["V_rand"], 4), merged["V_info"]  # 2*32 / (32 + 64)
         (0.6667, 0.0)
+        >>> empty = np.zeros((2, 5))  # no cell: right only where none is proposed
+        >>> isbi_scores(empty, empty)["V_rand"]
+        1.0
+        >>> isbi_scores(np.ones((2, 5)), empty, thresholds=[0.5])["V_rand"]
+        0.0
     """
     thresholds = _thresholds(thresholds)
     truth, probabilities = _isbi_stack(truth, probabilities)
@@ -667,7 +733,11 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
         for k, t in enumerate(thresholds):
             foreground = image > t
             if last is None or not np.array_equal(foreground, last):
-                last, score = foreground, _rand_and_info(cells, flood_proposal(foreground))
+                last = foreground
+                if cell_mask.any():
+                    score = _rand_and_info(cells, flood_proposal(foreground))
+                else:  # no cell to find: right only if none is proposed
+                    score = (0.0, 0.0) if foreground.any() else (1.0, 1.0)
             scores[k, i] = score
     v_rand, v_info = scores.mean(axis=1).T
     best_rand, best_info = int(np.argmax(v_rand)), int(np.argmax(v_info))

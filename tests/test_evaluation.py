@@ -8,6 +8,7 @@ random images and the ISBI masks, per-threshold scores equal to 1e-13.
 """
 
 import re
+import warnings
 from math import log
 
 import numpy as np
@@ -17,7 +18,7 @@ from skimage import io
 from skimage.metrics import adapted_rand_error
 
 from keras_unet.evaluation import (
-    ISBI_THRESHOLDS, dice, flood_proposal, iou, isbi_pixel_error, isbi_scores, pixel_error,
+    ISBI_THRESHOLDS, check_same_kind, dice, flood_proposal, iou, isbi_pixel_error, isbi_scores, pixel_error,
     precision_recall_f1, roc_auc, roc_curve,
 )
 
@@ -65,6 +66,61 @@ def test_empty_masks_are_defined():
     one = empty.copy()
     one[1, 1] = 1
     assert dice(empty, one) == 0.0 and iou(one, empty) == 0.0
+
+
+def test_empty_masks_score_without_nan_or_warnings():
+    empty, one = np.zeros((4, 4)), np.zeros((4, 4))
+    one[1, 1] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a NumPy RuntimeWarning fails the test
+        assert pixel_error(empty, empty) == 0.0 and pixel_error(empty, one) == 1 / 16
+        assert precision_recall_f1(empty, empty) == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+        assert precision_recall_f1(empty, one)["f1"] == 0.0
+        assert isbi_pixel_error(empty, empty) == 0.0
+        scores = dice(np.zeros(4, int), np.zeros(4, int), n_classes=3)  # classes 1, 2 absent
+        assert scores["per_class"].tolist() == [1.0, 1.0, 1.0]
+        # an image without a cell: 1.0 where nothing is proposed, else 0.0, never NaN
+        both = isbi_scores(empty, empty)
+        assert (both["V_rand"], both["V_info"], both["pixel_error"]) == (1.0, 1.0, 0.0)
+        only = isbi_scores(one, empty, thresholds=[0.5])
+        assert (only["V_rand"], only["V_info"]) == (0.0, 0.0)
+        # the threshold sweep finds the empty proposal: nothing is above 0.7 from t = 0.7
+        swept = isbi_scores(one * 0.7, empty)
+        assert swept["V_rand"] == 1.0 and 0.6 < swept["V_rand_threshold"] < 0.8
+        # in a stack, the empty image's 0.0 or 1.0 is averaged with the others
+        cells = np.array([[1, 1, 0, 1, 1]] * 2)
+        stack = isbi_scores(np.stack([cells, np.ones((2, 5))]) * 1.0,
+                            np.stack([cells, np.zeros((2, 5), int)]), thresholds=[0.5])
+        assert stack["V_rand_per_threshold"].tolist() == [0.5]
+        assert stack["V_info_per_threshold"].tolist() == [0.5]
+
+
+def test_binary_and_class_masks_do_not_mix():
+    classes = np.array([[0, 1], [2, 3]])
+    binary = np.array([[0.0, 1.0], [1.0, 1.0]], np.float32)
+    for truth, prediction, message in [
+        (classes, binary, "truth holds class indices (0, 1, 2, 3) but prediction is a binary "
+                          "mask (float32 in [0, 1])"),
+        (binary, classes, "truth is a binary mask (float32 in [0, 1]) but prediction holds "
+                          "class indices (0, 1, 2, 3)"),
+        (classes, binary > 0, "but prediction is a binary mask (bool in [0, 1])"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            check_same_kind(truth, prediction)
+    with pytest.raises(ValueError, match="but prediction is a binary mask"):
+        dice(classes, binary, n_classes=4)  # before: 4 classes scored, mean 0.375
+    with pytest.raises(ValueError, match="but prediction is a binary mask"):
+        pixel_error(classes, binary > 0, n_classes=4)
+    # 0/1 integers go with either kind, and per-class probabilities are not checked
+    check_same_kind(np.array([0, 1]), np.array([0.2, 0.9]))
+    check_same_kind(np.array([0, 1]), np.array([0, 2]))
+    assert dice(np.array([0, 1]), np.array([0.0, 1.0]), n_classes=2)["mean"] == 1.0
+    probabilities = np.eye(4)[classes.ravel()].reshape(2, 2, 4)
+    assert iou(classes, probabilities, n_classes=4)["mean"] == 1.0
+    with pytest.raises(ValueError, match=re.escape(
+            "prediction must lie in [0, 1]; found values from 0 to 3 (class indices? pass "
+            "n_classes=)")):
+        dice(np.array([[0, 1], [1, 1]]), classes)
 
 
 def test_channel_axis_and_batches_are_pooled():
@@ -455,9 +511,13 @@ def test_bad_inputs_raise_clear_errors():
     with _raises("roc_auc needs positive and negative truth pixels; every scored pixel is "
                  "negative"):
         roc_auc(np.array([[0, 0]]), good)
-    with _raises("truth has no cell (1) pixel in image(s) [1]: the foreground-restricted "
-                 "scores are undefined there"):
-        isbi_scores(np.zeros((2, 2, 2)), np.stack([np.eye(2), np.zeros((2, 2))]))
+    with _raises("truth holds class indices (0, 1, 2, 3) but prediction is a binary mask "
+                 "(float32 in [0, 1]): score a binary prediction against binary truths and "
+                 "class indices against class indices"):
+        dice(np.array([0, 1, 2, 3]), np.array([0, 1, 1, 0], np.float32), n_classes=4)
+    with _raises("truth must be a binary mask of 0 and 1; found 2, 3 (class indices? pass "
+                 "n_classes=)"):
+        iou(np.array([0, 1, 2, 3]), np.array([0, 1, 2, 3]))
     with _raises("isbi_scores needs 2-D images: (H, W), (H, W, 1), (N, H, W) or "
                  "(N, H, W, 1); got shape (4,)"):
         isbi_scores(np.ones(4), np.array([1, 0, 1, 1]))
