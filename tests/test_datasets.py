@@ -8,8 +8,10 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import tarfile
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -652,3 +654,201 @@ def test_bad_registry_file(tmp_path, cache, monkeypatch, text, message):
     with pytest.raises(ValueError, match=message):
         datasets.fetch("oxford_pets")
     assert not (cache / "oxford_pets").exists()
+
+
+# ------------------------------------------------ masks that would read wrong (issue 17)
+
+
+def _folder(tmp_path, masks, suffix=".png", **kwargs):
+    """An images/ and masks/ folder with one gray image per mask, named a, b, c, ..."""
+    for name, mask in zip("abcdefgh", masks):
+        _save(tmp_path / "images" / f"{name}.png", np.zeros(mask.shape[:2], np.uint8))
+        _save(tmp_path / "masks" / f"{name}{suffix}", mask, **kwargs)
+    return tmp_path / "images", tmp_path / "masks"
+
+
+def _disc(size=64):
+    yy, xx = np.mgrid[:size, :size]
+    return (((yy - 30) ** 2 + (xx - 28) ** 2) < 300).astype(np.uint8)
+
+
+def test_threshold_reads_a_jpeg_mask_as_binary(tmp_path):
+    images, masks = _folder(tmp_path, [_disc() * 255], ".jpg", quality=75)
+    noisy = np.asarray(Image.open(masks / "a.jpg"))
+    assert len(np.unique(noisy)) > 10  # JPEG: values near 0 and 255, not 0/255
+    with pytest.raises(datasets.MaskValuesError, match="pass threshold=127") as error:
+        datasets.from_folder(images, masks)
+    assert error.value.fix == {"threshold": 127} and error.value.files == [masks / "a.jpg"]
+    split = datasets.from_folder(images, masks, threshold=127)
+    assert split.masks.dtype == np.float32
+    np.testing.assert_array_equal(split.masks[0, ..., 0], noisy > 127)
+    assert np.mean(split.masks[0, ..., 0] != _disc()) < 0.01  # the disc, edges aside
+    mask = datasets.read_mask(masks / "a.jpg", "binary", threshold=127)
+    np.testing.assert_array_equal(mask, split.masks[0])
+    # 16-bit: the threshold is in the file's own scale
+    deep = _save(tmp_path / "deep.png", _disc().astype(np.uint16) * 60000 + 300)
+    assert datasets.read_mask(deep, threshold=30000).sum() == _disc().sum()
+
+
+def test_threshold_refuses_what_would_read_as_all_background(tmp_path):
+    images, masks = _folder(tmp_path, [BINARY])  # 0/1: binary already
+    with pytest.raises(ValueError, match=r"a\.png holds 0 and 1 only, which threshold=127 "
+                                         r"reads as all 0"):
+        datasets.from_folder(images, masks, threshold=127)
+    assert datasets.from_folder(images, masks, threshold=0).masks.sum() == BINARY.sum()
+    with pytest.raises(ValueError, match=r"threshold=255 is not below 255, the top value"):
+        datasets.read_mask(masks / "a.png", threshold=255)
+    for kwargs, message in [
+        (dict(threshold=-1), "threshold must be a number >= 0 in the masks' own scale"),
+        (dict(threshold="127"), "threshold must be a number >= 0"),
+        (dict(threshold=True), "threshold must be a number >= 0"),
+        (dict(threshold=127, ignore_index=255), "give threshold= (binary masks) or "
+                                                "ignore_index= (class masks), not both"),
+        (dict(threshold=127, mask_mode="multiclass"),
+         "threshold= reads binary masks; it does not go with mask_mode='multiclass'"),
+        (dict(threshold=127, palette={(0, 0, 0): 0}),
+         "threshold= reads binary masks; it does not go with palette="),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            datasets.from_folder(images, masks, **kwargs)
+
+
+def test_ignore_index_keeps_void_pixels_out_of_the_classes(tmp_path):
+    void = CLASSES.copy() % 2
+    void[0] = 255  # an unlabelled border, as PASCAL VOC's
+    images, masks = _folder(tmp_path, [void, BINARY])
+    for mode in ("auto", "multiclass"):  # without ignore_index: refused, with the advice
+        with pytest.raises(datasets.MaskValuesError, match=r"a\.png has the values 0, 1, "
+                           r"255.*If 255 marks unlabelled pixels, pass ignore_index=255$") as e:
+            datasets.from_folder(images, masks, mask_mode=mode)
+        assert e.value.fix == {"ignore_index": 255} and e.value.files == [masks / "a.png"]
+    split = datasets.from_folder(images, masks, ignore_index=255)
+    assert split.masks.dtype == np.int32
+    np.testing.assert_array_equal(split.masks[0, ..., 0], void)
+    assert datasets.mask_classes(split.masks, ignore_index=255) == 2
+    np.testing.assert_array_equal(datasets.read_mask(masks / "a.png", ignore_index=255)[..., 0],
+                                  void)
+    with pytest.raises(ValueError, match="ignore_index= keeps unlabelled pixels in class-index "
+                                         "masks; it does not go with mask_mode='binary'"):
+        datasets.read_mask(masks / "a.png", "binary", ignore_index=255)
+    with pytest.raises(ValueError, match=r"ignore_index must be an integer >= 0.*got 2\.5"):
+        datasets.from_folder(images, masks, ignore_index=2.5)
+
+
+def test_mask_classes_counts_dense_values_and_refuses_gaps():
+    assert datasets.mask_classes([np.array([0, 1, 2]), np.array([[3, 0]])]) == 4
+    assert datasets.mask_classes(np.array([[0, 1, 2, 4]])) == 5  # one index unused: fine
+    assert datasets.mask_classes([np.array([0, 2])]) == 3
+    assert datasets.mask_classes([np.zeros(3, int)]) == 2  # a model needs two outputs
+    assert datasets.mask_classes([np.array([True, False])]) == 2
+    cases = [  # values -> (what the message advises, fix)
+        ([0, 3], "They look like binary masks of 0 and 3: pass threshold=1",
+         {"threshold": 1}),
+        ([0, 85, 170, 255], "If each value is a class, number them with palette={(0, 0, 0): 0, "
+                            "(85, 85, 85): 1, (170, 170, 170): 2, (255, 255, 255): 3}",
+         {"palette": {(0, 0, 0): 0, (85, 85, 85): 1, (170, 170, 170): 2, (255, 255, 255): 3}}),
+        ([0, 255], "They are binary masks: pass mask_mode='binary'", {"mask_mode": "binary"}),
+        ([0, 128], "They look like binary masks of 0 and 128: pass threshold=64 to read the "
+                   "pixels above 64 as 1", {"threshold": 64}),
+        ([0, 1, 2, 255], "If 255 marks unlabelled pixels, pass ignore_index=255",
+         {"ignore_index": 255}),
+        (list(range(13)) + list(range(240, 256)) + [0] * 500 + [255] * 500,
+         "They look like binary masks with in-between values at the edges (JPEG, smoothing): "
+         "pass threshold=127", {"threshold": 127}),
+        (list(range(0, 200, 10)), "Renumber the classes 0, 1, 2, ... in the files", {}),
+    ]
+    for values, advice, fix in cases:
+        with pytest.raises(datasets.MaskValuesError, match=re.escape(advice)) as error:
+            datasets.mask_classes([np.zeros(4, np.uint8), np.array(values)], names=["a", "b"])
+        assert error.value.fix == fix and error.value.files == ["b"]
+        assert error.value.values == sorted(set(values) | {0})
+    with pytest.raises(datasets.MaskValuesError, match=re.escape(
+            "the mask masks[0] has the values 0, 1, 255, which as class indices make 256 "
+            "classes, 253 of them never used.")):
+        datasets.mask_classes([np.array([0, 1, 255])])
+    with pytest.raises(ValueError, match=re.escape(
+            "masks[1] has float32 values; mask_classes counts the classes of class-index "
+            "(integer) masks, a float mask is binary")):
+        datasets.mask_classes([np.array([0, 1]), np.array([0.0, 1.0], np.float32)])
+    with pytest.raises(ValueError, match=re.escape("masks[0]: class indices must be >= 0; "
+                                                   "found -1")):
+        datasets.mask_classes([np.array([-1, 0, 1])])
+    with pytest.raises(ValueError, match=re.escape(
+            "ignore_index=1 is below the class 2 of the masks: the ignored value must be above "
+            "every class (e.g. ignore_index=255)")):
+        datasets.mask_classes([np.array([0, 1, 2])], ignore_index=1)
+    with pytest.raises(ValueError, match=re.escape("every pixel of the masks is "
+                                                   "ignore_index=255: no class")):
+        datasets.mask_classes([np.full(3, 255)], ignore_index=255)
+
+
+def test_from_folder_checks_class_masks_as_a_whole(tmp_path):
+    sparse = (CLASSES > 1).astype(np.uint8) * 50  # 0 and 50: 51 classes, 49 never used
+    images, masks = _folder(tmp_path, [CLASSES, sparse, CLASSES])
+    with pytest.raises(datasets.MaskValuesError, match=re.escape(
+            f"the mask {masks / 'b.png'} has the values 0, 1, 2, 3, 50, which as class indices "
+            f"make 51 classes, 46 of them never used. If 50 marks unlabelled pixels, pass "
+            f"ignore_index=50")):
+        datasets.from_folder(images, masks)
+    _save(masks / "b.png", CLASSES)  # each mask alone may use few classes: the folder counts
+    _save(masks / "c.png", (CLASSES == 3).astype(np.uint8) * 3)  # 0 and 3 only
+    assert datasets.from_folder(images, masks).masks.dtype == np.int32
+
+
+def test_folder_of_0_1_and_0_255_masks_reads_binary_and_says_so(tmp_path):
+    images, masks = _folder(tmp_path, [BINARY, BINARY * 255, BINARY, BINARY * 255, BINARY,
+                                       BINARY, np.zeros((6, 8), np.uint8)])
+    with pytest.warns(UserWarning) as record:
+        split = datasets.from_folder(images, masks)
+    assert [str(w.message) for w in record] == [
+        f"{masks} mixes two binary encodings: 4 masks 0/1 (a.png, c.png, e.png, ...) and 2 0/255 "
+        f"(b.png, d.png); all are read as binary masks of 0 and 1"]
+    assert split.masks.dtype == np.float32
+    np.testing.assert_array_equal(split.masks[:6, ..., 0], np.stack([BINARY] * 6))
+    with pytest.warns(UserWarning, match="mixes two binary encodings"):
+        datasets.from_folder(images, masks, mask_mode="binary")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one encoding: no warning
+        datasets.from_folder(*_folder(tmp_path / "one", [BINARY * 255, BINARY * 255]))
+
+
+def test_animated_gif_is_refused_and_a_gray_gif_reads_gray(tmp_path):
+    frames = [Image.fromarray(GRAY), Image.fromarray(255 - GRAY), Image.fromarray(GRAY // 2)]
+    (tmp_path / "images").mkdir()
+    frames[0].save(tmp_path / "images" / "a.gif", save_all=True, append_images=frames[1:])
+    _save(tmp_path / "masks" / "a.png", BINARY * 255)
+    message = re.escape(f"{tmp_path / 'images' / 'a.gif'} has 3 frames (an animated or "
+                        f"multi-page image); expected one image")
+    with pytest.raises(ValueError, match=message):
+        datasets.from_folder(tmp_path / "images", tmp_path / "masks")
+    with pytest.raises(ValueError, match="has 3 frames"):
+        datasets.read_mask(tmp_path / "images" / "a.gif")
+    # one frame, gray palette: a gray image (was RGB, which turned the folder RGB)
+    frames[0].save(tmp_path / "images" / "a.gif")
+    assert Image.open(tmp_path / "images" / "a.gif").mode == "P"
+    _save(tmp_path / "images" / "b.png", GRAY)
+    _save(tmp_path / "masks" / "b.png", BINARY * 255)
+    split = datasets.from_folder(tmp_path / "images", tmp_path / "masks")
+    assert split.images.shape == (2, 6, 8, 1)
+    np.testing.assert_allclose(split.images[0, ..., 0], GRAY / 255, atol=1e-7)
+    Image.fromarray(BINARY * 255).save(tmp_path / "masks" / "a.gif")
+    (tmp_path / "masks" / "a.png").unlink()
+    np.testing.assert_array_equal(datasets.from_folder(tmp_path / "images", tmp_path / "masks")
+                                  .masks[0, ..., 0], BINARY)
+    colour = tmp_path / "colour.gif"
+    Image.fromarray(RGB).convert("P").save(colour)
+    assert datasets.read_image(colour).shape == (6, 8, 3)
+
+
+def test_check_not_empty_says_when_every_mask_is_background():
+    empty = np.zeros((2, 6, 8, 1), np.float32)
+    assert datasets.check_not_empty(empty) == (
+        "every mask is all background (2 masks, no pixel above 0): a model trained on them "
+        "learns to predict nothing; check the masks and mask_mode")
+    void = np.zeros((6, 8), np.int32)
+    void[0] = 255
+    assert datasets.check_not_empty([void], ignore_index=255) == (
+        "every mask is all background (1 mask, no pixel above 0 but ignore_index=255): a model "
+        "trained on them learns to predict nothing; check the masks and mask_mode")
+    assert datasets.check_not_empty([void]) is None
+    assert datasets.check_not_empty([empty[0], BINARY]) is None

@@ -18,8 +18,8 @@ from skimage import io
 from skimage.metrics import adapted_rand_error
 
 from keras_unet.evaluation import (
-    ISBI_THRESHOLDS, check_same_kind, dice, flood_proposal, iou, isbi_pixel_error, isbi_scores, pixel_error,
-    precision_recall_f1, roc_auc, roc_curve,
+    ISBI_THRESHOLDS, check_same_kind, dice, flood_proposal, iou, isbi_pixel_error, isbi_scores,
+    pixel_error, precision_recall_f1, roc_auc, roc_curve,
 )
 
 def _read_mask(path):
