@@ -8,10 +8,12 @@ import re
 
 import numpy as np
 import pytest
+from PIL import Image
 from test_datasets import BINARY, CLASSES, GRAY, RGB, _save  # the image-file writers
 
 from keras_unet.data import make_dataset
-from keras_unet.datasets import from_folder
+from keras_unet.datasets import from_folder, mask_classes
+from keras_unet.evaluation import check_same_kind, dice, isbi_scores
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.random((3, 32, 32, 1)).astype(np.float32)
@@ -214,3 +216,146 @@ def test_rgba_with_transparency_is_refused_by_name(tmp_path):
     _pair(tmp_path, image=rgba)
     with pytest.raises(ValueError, match=r"a\.png"):
         from_folder(tmp_path / "images", tmp_path / "masks")
+
+
+# ------------------------------- library: mask values that would read wrong (issue 17)
+# Each would once have read as something that looks fine and is not (256 classes from a
+# JPEG mask, a void border as class 255, an animated GIF's first frame); now it stops
+# with one line saying what is wrong and what to pass. Messages are exact.
+
+def _void(folder):
+    void = BINARY.copy()
+    void[0] = 255  # an unlabelled border
+    _pair(folder, mask=void)
+
+
+def _animated(folder):
+    _save(folder / "images" / "a.png", GRAY)
+    (folder / "masks").mkdir()
+    frames = [Image.fromarray(BINARY * 255), Image.fromarray(255 - BINARY * 255)]
+    frames[0].save(folder / "masks" / "a.gif", save_all=True, append_images=frames[1:])
+
+
+A_PNG = ("masks", "a.png")  # a path in the test's folder
+ANY = None  # any text (the values of a JPEG mask depend on the JPEG library)
+AUTO = ("; with mask_mode='auto' masks must all be binary (0/255 or 0/1) or class indices "
+        "below 64. ")
+MASK_CASES = {  # name: (make the folder, from_folder's arguments, the message's parts)
+    "void border of 255 without ignore_index": (
+        _void, {}, ["the mask ", A_PNG, " has the values 0, 1, 255" + AUTO
+                    + "If 255 marks unlabelled pixels, pass ignore_index=255"]),
+    "void border read as class indices": (
+        _void, dict(mask_mode="multiclass"),
+        ["the mask ", A_PNG, " has the values 0, 1, 255, which as class indices make 256 classes, 253 of "
+                "them never used. If 255 marks unlabelled pixels, pass ignore_index=255"]),
+    "0/128 masks": (
+        lambda p: _pair(p, mask=BINARY * 128), {},
+        ["the mask ", A_PNG, " has the values 0, 128" + AUTO + "They look like binary masks of 0 and 128: "
+                "pass threshold=64 to read the pixels above 64 as 1"]),
+    "0/128 masks read as class indices": (
+        lambda p: _pair(p, mask=BINARY * 128), dict(mask_mode="multiclass"),
+        ["the mask ", A_PNG, " has the values 0, 128, which as class indices make 129 classes, 127 of them "
+                "never used. They look like binary masks of 0 and 128: pass threshold=64 to "
+                "read the pixels above 64 as 1"]),
+    "jpeg mask read as class indices": (
+        _jpeg_mask, dict(mask_mode="multiclass"),
+        ["the mask ", ("masks", "a.jpg"), " has the values 0, ", ANY, ", which as class "
+         "indices make 256 classes, ", ANY, " of them never used. They "
+         "look like binary masks with in-between values at the edges (JPEG, smoothing): pass "
+         "threshold=127 to read the pixels above 127 as 1"]),
+    "gray levels read as class indices": (
+        lambda p: _pair(p, mask=(CLASSES * 85).astype(np.uint8)), dict(mask_mode="multiclass"),
+        ["the mask ", A_PNG, " has the values 0, 85, 170, 255, which as class indices make 256 classes, 252 "
+                "of them never used. If each value is a class, number them with palette={(0, "
+                "0, 0): 0, (85, 85, 85): 1, (170, 170, 170): 2, (255, 255, 255): 3}"]),
+    "threshold on 0/1 masks": (
+        lambda p: _pair(p, mask=BINARY), dict(threshold=127),
+        ["the mask ", A_PNG, " holds 0 and 1 only, which threshold=127 reads as all 0: it is "
+                             "a binary mask already; read it without threshold="]),
+    "threshold at the top value": (
+        _pair, dict(threshold=255),
+        ["threshold=255 is not below 255, the top value of the mask ", A_PNG,
+         ": every pixel would read as 0 (for 8-bit masks, e.g. threshold=127)"]),
+    "negative threshold": (
+        _pair, dict(threshold=-1),
+        ["threshold must be a number >= 0 in the masks' own scale (e.g. 127 for 8-bit masks); "
+         "got -1"]),
+    "threshold with class masks": (
+        _pair, dict(threshold=127, mask_mode="multiclass"),
+        ["threshold= reads binary masks; it does not go with mask_mode='multiclass'"]),
+    "threshold and ignore_index": (
+        _pair, dict(threshold=127, ignore_index=255),
+        ["give threshold= (binary masks) or ignore_index= (class masks), not both"]),
+    "ignore_index with binary masks": (
+        _void, dict(ignore_index=255, mask_mode="binary"),
+        ["ignore_index= keeps unlabelled pixels in class-index masks; it does not go with "
+         "mask_mode='binary': use mask_mode='multiclass'"]),
+    "ignore_index among the classes": (
+        lambda p: _pair(p, mask=CLASSES), dict(ignore_index=2),
+        ["ignore_index=2 is below the class 3 of the masks: the ignored value must be above "
+         "every class (e.g. ignore_index=255)"]),
+    "ignore_index not an integer": (
+        _void, dict(ignore_index="255"),
+        ["ignore_index must be an integer >= 0, the value of unlabelled pixels (e.g. 255); "
+         "got '255'"]),
+    "animated GIF mask": (
+        _animated, {},
+        [("masks", "a.gif"), " has 2 frames (an animated or multi-page image); expected one "
+                             "image"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MASK_CASES))
+def test_from_folder_refuses_masks_that_would_read_wrong(tmp_path, case):
+    make, arguments, parts = MASK_CASES[case]
+    make(tmp_path)
+    pattern = "".join(".*" if p is ANY else re.escape(str(tmp_path.joinpath(*p)))
+                      if isinstance(p, tuple) else re.escape(p) for p in parts)
+    with pytest.raises(ValueError, match="^" + pattern + "$"):
+        from_folder(tmp_path / "images", tmp_path / "masks", **arguments)
+
+
+SCORE_CASES = {  # name: (the call, the message)
+    "binary prediction against class indices": (
+        lambda: check_same_kind(CLASSES, BINARY.astype(np.float32)),
+        "truth holds class indices (0, 1, 2, 3) but prediction is a binary mask (float32 in "
+        "[0, 1]): score a binary prediction against binary truths and class indices against "
+        "class indices"),
+    "binary prediction scored as four classes": (
+        lambda: dice(CLASSES, BINARY > 0, n_classes=4),
+        "truth holds class indices (0, 1, 2, 3) but prediction is a binary mask (bool in [0, "
+        "1]): score a binary prediction against binary truths and class indices against class "
+        "indices"),
+    "class indices in a binary score": (
+        lambda: dice(CLASSES, CLASSES),
+        "truth must be a binary mask of 0 and 1; found 2, 3 (class indices? pass n_classes=)"),
+    "class masks counted with a void border": (
+        lambda: mask_classes([CLASSES, np.full((6, 8), 255)]),
+        "the mask masks[1] has the values 0, 1, 2, 3, 255, which as class indices make 256 "
+        "classes, 251 of them never used. If 255 marks unlabelled pixels, pass "
+        "ignore_index=255"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCORE_CASES))
+def test_scores_and_class_counts_refuse_mixed_kinds(case):
+    call, message = SCORE_CASES[case]
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        call()
+
+
+def test_mixed_binary_encodings_are_read_and_said(tmp_path):
+    _pair(tmp_path, mask=BINARY, name="a")
+    _pair(tmp_path, mask=BINARY * 255, name="b")
+    with pytest.warns(UserWarning, match=re.escape(
+            f"{tmp_path / 'masks'} mixes two binary encodings: 1 mask 0/1 (a.png) and 1 0/255 "
+            f"(b.png); all are read as binary masks of 0 and 1")):
+        split = from_folder(tmp_path / "images", tmp_path / "masks")
+    np.testing.assert_array_equal(split.masks[..., 0], np.stack([BINARY, BINARY]))
+
+
+def test_empty_truth_scores_without_nan():
+    empty = np.zeros((6, 8))
+    scores = isbi_scores(empty, empty)
+    assert (scores["V_rand"], scores["V_info"], scores["pixel_error"]) == (1.0, 1.0, 0.0)
+    assert isbi_scores(BINARY * 1.0, empty, thresholds=[0.5])["V_rand"] == 0.0
