@@ -246,17 +246,18 @@ MASK_CASES = {  # name: (make the folder, from_folder's arguments, the message's
                     + "If 255 marks unlabelled pixels, pass ignore_index=255"]),
     "void border read as class indices": (
         _void, dict(mask_mode="multiclass"),
-        ["the mask ", A_PNG, " has the values 0, 1, 255, which as class indices make 256 classes, 253 of "
-                "them never used. If 255 marks unlabelled pixels, pass ignore_index=255"]),
+        ["the mask ", A_PNG, " has the values 0, 1, 255, which as class indices make 256 "
+                             "classes, 253 of them never used. If 255 marks unlabelled pixels, "
+                             "pass ignore_index=255"]),
     "0/128 masks": (
         lambda p: _pair(p, mask=BINARY * 128), {},
-        ["the mask ", A_PNG, " has the values 0, 128" + AUTO + "They look like binary masks of 0 and 128: "
-                "pass threshold=64 to read the pixels above 64 as 1"]),
+        ["the mask ", A_PNG, " has the values 0, 128" + AUTO + "They look like binary masks "
+                             "of 0 and 128: pass threshold=64 to read the pixels above 64 as 1"]),
     "0/128 masks read as class indices": (
         lambda p: _pair(p, mask=BINARY * 128), dict(mask_mode="multiclass"),
-        ["the mask ", A_PNG, " has the values 0, 128, which as class indices make 129 classes, 127 of them "
-                "never used. They look like binary masks of 0 and 128: pass threshold=64 to "
-                "read the pixels above 64 as 1"]),
+        ["the mask ", A_PNG, " has the values 0, 128, which as class indices make 129 "
+                             "classes, 127 of them never used. They look like binary masks of 0 "
+                             "and 128: pass threshold=64 to read the pixels above 64 as 1"]),
     "jpeg mask read as class indices": (
         _jpeg_mask, dict(mask_mode="multiclass"),
         ["the mask ", ("masks", "a.jpg"), " has the values 0, ", ANY, ", which as class "
@@ -265,9 +266,10 @@ MASK_CASES = {  # name: (make the folder, from_folder's arguments, the message's
          "threshold=127 to read the pixels above 127 as 1"]),
     "gray levels read as class indices": (
         lambda p: _pair(p, mask=(CLASSES * 85).astype(np.uint8)), dict(mask_mode="multiclass"),
-        ["the mask ", A_PNG, " has the values 0, 85, 170, 255, which as class indices make 256 classes, 252 "
-                "of them never used. If each value is a class, number them with palette={(0, "
-                "0, 0): 0, (85, 85, 85): 1, (170, 170, 170): 2, (255, 255, 255): 3}"]),
+        ["the mask ", A_PNG, " has the values 0, 85, 170, 255, which as class indices make "
+                             "256 classes, 252 of them never used. If each value is a class, "
+                             "number them with palette={(0, 0, 0): 0, (85, 85, 85): 1, (170, "
+                             "170, 170): 2, (255, 255, 255): 3}"]),
     "threshold on 0/1 masks": (
         lambda p: _pair(p, mask=BINARY), dict(threshold=127),
         ["the mask ", A_PNG, " holds 0 and 1 only, which threshold=127 reads as all 0: it is "
