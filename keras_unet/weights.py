@@ -34,8 +34,10 @@ _FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 # ---------------------------------------------------------------------- arguments
 
 
-def _check_labels(labels, argument):
-    """``labels`` as a 2-D array, and whether a trailing channel axis was dropped."""
+def _check_labels(labels, argument, ignore_index=None):
+    """``(array, channel, ignored)``: ``labels`` as a 2-D array with its ignored pixels
+    made background (0), whether a trailing channel axis was dropped, and the bool map
+    of the pixels equal to ``ignore_index`` (all False when it is None)."""
     array = np.asarray(labels)
     if array.ndim == 3 and array.shape[-1] == 1:
         array, channel = array[..., 0], True
@@ -48,8 +50,18 @@ def _check_labels(labels, argument):
         )
     if array.size == 0:
         raise ValueError(f"{argument} is empty: shape {np.shape(labels)}")
+    ignored = np.zeros(array.shape, bool)
+    if ignore_index is not None:
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral) \
+                or ignore_index < 0:
+            raise ValueError(
+                f"ignore_index must be an integer >= 0, the value of unlabelled pixels "
+                f"(e.g. 255); got {ignore_index!r}"
+            )
+        ignored = array == ignore_index
+        array = np.where(ignored, 0, array).astype(array.dtype)
     if array.dtype == bool:
-        return array, channel
+        return array, channel, ignored
     if np.issubdtype(array.dtype, np.floating):
         if np.isnan(array).any():
             raise ValueError(f"{argument} contains NaN")
@@ -71,11 +83,17 @@ def _check_labels(labels, argument):
                 f"object numbered 255; pass a binary mask ({argument} > 0) or instance "
                 f"labels numbered 1..K"
             )
+        if set(np.unique(array).tolist()) == {0, 1, 255}:
+            raise ValueError(
+                f"{argument} holds 0, 1 and 255, which would read as two objects numbered 1 "
+                f"and 255; if 255 marks unlabelled pixels, pass ignore_index=255, else a "
+                f"binary mask ({argument} == 1)"
+            )
     else:
         raise ValueError(
             f"{argument} must be a bool, integer or float array; got dtype {array.dtype}"
         )
-    return array, channel
+    return array, channel, ignored
 
 
 def _check_number(value, argument, *, positive):
@@ -149,11 +167,12 @@ def _border_term(instances, w0, sigma):
     return term
 
 
-def _class_weight_array(array, class_weights):
-    """``w_c`` of a checked 2-D array, float64."""
+def _class_weight_array(array, class_weights, ignored):
+    """``w_c`` of a checked 2-D array, float64; 0 on the ``ignored`` pixels, which the
+    balancing does not count."""
     foreground = array > 0
-    background_weight, foreground_weight = _class_weights(foreground, class_weights)
-    return np.where(foreground, foreground_weight, background_weight)
+    background_weight, foreground_weight = _class_weights(foreground[~ignored], class_weights)
+    return np.where(ignored, 0.0, np.where(foreground, foreground_weight, background_weight))
 
 
 def _with_channel(weights, channel):
@@ -187,12 +206,12 @@ def label_objects(labels):
         >>> n, instances.tolist()
         (2, [[1, 0, 2], [0, 0, 2]])
     """
-    array, channel = _check_labels(labels, "labels")
+    array, channel, _ = _check_labels(labels, "labels")
     instances, n = _instances(array)
     return (instances[..., None] if channel else instances), n
 
 
-def class_weight_map(mask, class_weights="balanced"):
+def class_weight_map(mask, class_weights="balanced", *, ignore_index=None):
     """The class-balancing weights ``w_c``: one weight for background pixels (0),
     another for foreground pixels (> 0).
 
@@ -205,6 +224,9 @@ def class_weight_map(mask, class_weights="balanced"):
             this mask's: for a whole data set's, pass them as a dict. ``None`` gives 1
             everywhere. A dict ``{0: w_background, 1: w_foreground}`` (finite numbers
             >= 0) gives those weights.
+        ignore_index: the value of unlabelled pixels (e.g. 255), as ``read_mask``'s
+            ``ignore_index`` keeps them: they weigh 0 and the balancing does not count
+            them. A mask of 0, 1 and 255 without it is refused (255 would be an object).
 
     Returns:
         float32 weights of ``mask``'s shape.
@@ -220,12 +242,15 @@ def class_weight_map(mask, class_weights="balanced"):
         [[2.5, 0.625, 0.625, 0.625, 0.625]]
         >>> class_weight_map(mask, {0: 1, 1: 5}).tolist()
         [[1.0, 5.0, 5.0, 5.0, 5.0]]
+        >>> class_weight_map(np.array([[0, 1, 255, 255]]), ignore_index=255).tolist()
+        [[1.0, 1.0, 0.0, 0.0]]
     """
-    array, channel = _check_labels(mask, "mask")
-    return _with_channel(_class_weight_array(array, class_weights), channel)
+    array, channel, ignored = _check_labels(mask, "mask", ignore_index)
+    return _with_channel(_class_weight_array(array, class_weights, ignored), channel)
 
 
-def border_weight_map(labels, w0=10.0, sigma=5.0, class_weights="balanced"):
+def border_weight_map(labels, w0=10.0, sigma=5.0, class_weights="balanced", *,
+                      ignore_index=None):
     """The U-Net paper's pixel weights: class balancing plus a high weight on the
     background borders that separate touching objects.
 
@@ -248,6 +273,9 @@ def border_weight_map(labels, w0=10.0, sigma=5.0, class_weights="balanced"):
         sigma: width of the border term in pixels (the paper's ~5); ``> 0``.
         class_weights: ``w_c``: ``"balanced"``, ``None`` or ``{0: w_background,
             1: w_foreground}``, as for :func:`class_weight_map`.
+        ignore_index: the value of unlabelled pixels (e.g. 255): they weigh 0 and are
+            no object (a binary mask with a void border keeps its components as the
+            objects); without it, labels of 0, 1 and 255 are refused.
 
     Returns:
         float32 weights of ``labels``'s shape.
@@ -267,10 +295,10 @@ def border_weight_map(labels, w0=10.0, sigma=5.0, class_weights="balanced"):
         >>> float(w[2, 0]), w.shape, w.dtype
         (1.0, (5, 9), dtype('float32'))
     """
-    array, channel = _check_labels(labels, "labels")
+    array, channel, ignored = _check_labels(labels, "labels", ignore_index)
     w0 = _check_number(w0, "w0", positive=False)
     sigma = _check_number(sigma, "sigma", positive=True)
-    weights = _class_weight_array(array, class_weights)
+    weights = _class_weight_array(array, class_weights, ignored)
     if w0 > 0:
-        weights = weights + _border_term(_instances(array)[0], w0, sigma)
+        weights = weights + np.where(ignored, 0.0, _border_term(_instances(array)[0], w0, sigma))
     return _with_channel(weights, channel)

@@ -262,3 +262,32 @@ def test_class_weight_map_names_its_mask_argument():
         class_weight_map(np.array([[0, -3]]))
     with pytest.raises(ValueError, match=r"^class_weights\[0\] must be a finite number"):
         class_weight_map(GOOD, {0: "x", 1: 1})
+
+
+def test_void_pixels_weigh_zero_and_are_no_object():
+    cells = np.zeros((9, 12), np.uint8)
+    cells[1:8, 1:5] = cells[1:8, 6:11] = 1  # two cells, a 1-pixel gap in column 5
+    void = cells.copy()
+    void[0] = void[:, -1] = 255  # an unlabelled border, as read_mask(ignore_index=255) keeps it
+    # without ignore_index the 1s would be one object (label 1) and the border another
+    with pytest.raises(ValueError, match=re.escape(
+            "labels holds 0, 1 and 255, which would read as two objects numbered 1 and 255; if "
+            "255 marks unlabelled pixels, pass ignore_index=255, else a binary mask (labels == "
+            "1)")):
+        border_weight_map(void)
+    weights = border_weight_map(void, class_weights=None, ignore_index=255)
+    expected = border_weight_map(np.where(void == 255, 0, void), class_weights=None)
+    expected[void == 255] = 0
+    np.testing.assert_array_equal(weights, expected)
+    assert weights[4, 5] > 10  # the gap between the two cells still carries the border term
+    # balancing counts the labelled pixels only (88 of 108)
+    balanced = class_weight_map(void, ignore_index=255)
+    assert balanced[void == 255].tolist() == [0.0] * 20  # row 0 and the last column
+    labelled = np.count_nonzero(void != 255)
+    background = np.count_nonzero(void == 0)
+    np.testing.assert_allclose(balanced[void == 0], labelled / (2 * background))
+    np.testing.assert_allclose(balanced[void == 1], labelled / (2 * (labelled - background)))
+    with pytest.raises(ValueError, match=re.escape(
+            "ignore_index must be an integer >= 0, the value of unlabelled pixels (e.g. 255); "
+            "got -1")):
+        class_weight_map(void, ignore_index=-1)
