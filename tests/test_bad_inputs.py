@@ -14,6 +14,7 @@ from test_datasets import BINARY, CLASSES, GRAY, RGB, _save  # the image-file wr
 from keras_unet.data import make_dataset
 from keras_unet.datasets import from_folder, mask_classes
 from keras_unet.evaluation import check_same_kind, dice, isbi_scores
+from keras_unet.weights import border_weight_map
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.random((3, 32, 32, 1)).astype(np.float32)
@@ -336,6 +337,10 @@ SCORE_CASES = {  # name: (the call, the message)
         "the mask masks[1] has the values 0, 1, 2, 3, 255, which as class indices make 256 "
         "classes, 251 of them never used. If 255 marks unlabelled pixels, pass "
         "ignore_index=255"),
+    "void border in a weight map": (
+        lambda: border_weight_map(np.where(np.arange(8) < 1, 255, BINARY)),
+        "labels holds 0, 1 and 255, which would read as two objects numbered 1 and 255; if "
+        "255 marks unlabelled pixels, pass ignore_index=255, else a binary mask (labels == 1)"),
 }
 
 
