@@ -7,7 +7,9 @@ Every loader returns arrays in one convention, which the rest of the package rel
   (RGB) channels. 8-bit pixels are divided by 255, 16-bit ones by 65535; float pixels
   must already be in [0, 1].
 - binary masks: float32 {0, 1}, shape ``(height, width, 1)``; multi-class masks: int32
-  class indices, shape ``(height, width, 1)``.
+  class indices, shape ``(height, width, 1)``, where an ``ignore_index`` value (such as
+  255) may mark unlabelled pixels. Mask values that would not read as meant (a JPEG
+  mask's noise, 0/128, a void border) are a :class:`MaskValuesError` saying what to pass.
 - a :class:`Split` ``(images, masks, names, fov)``: images and masks stacked into
   ``(n, height, width, channels)`` arrays when all have one size, else lists of arrays.
 
