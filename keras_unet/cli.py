@@ -68,20 +68,20 @@ _OPTIONS = {"images_dir": "--images", "masks_dir": "--masks", "data_dir": "--dat
             "depth": "--depth", "filters": "--filters", "padding": "--padding",
             "upsampling": "--upsampling", "overlap": "--overlap", "tta": "--tta",
             "batch_size": "--batch-size", "input_shape": "--input-shape", "loss": "--loss",
-            "learning_rate": "--learning-rate", "threshold": "--threshold"}
-_OPTIONS_OF = {"summary": {"n_classes": "--n-classes"}, "train": {"n_classes": "--classes"},
-               "evaluate": {"n_classes": "--classes"}}
-_VALUES = {("mask_mode", "classes"): "multiclass"}  # --mask-mode's name for it
+            "learning_rate": "--learning-rate"}
+_OPTIONS_OF = {"summary": {"n_classes": "--n-classes"},
+               "train": {"n_classes": "--classes", "threshold": "--mask-threshold"},
+               "predict": {"threshold": "--threshold"}, "evaluate": {"n_classes": "--classes"}}
 _NO_PALETTE = re.compile(r"pass mask_mode='palette' and palette=\{.*?\}")
 
 
 def in_option_names(message, command=None):
     """``message`` of a library error with its Python argument names (``data_dir``,
-    ``mask_mode='classes'``) replaced by the options of ``keras-unet command``
+    ``mask_mode='multiclass'``) replaced by the options of ``keras-unet command``
     (``--data-dir``, ``--mask-mode multiclass``).
 
     Example:
-        >>> in_option_names("data_dir x is not a folder. Pass mask_mode='classes'")
+        >>> in_option_names("data_dir x is not a folder. Pass mask_mode='multiclass'")
         '--data-dir x is not a folder. Pass --mask-mode multiclass'
     """
     message = _NO_PALETTE.sub("save it as a gray mask of class indices: the command takes "
@@ -89,8 +89,7 @@ def in_option_names(message, command=None):
     for name, option in {**_OPTIONS, **_OPTIONS_OF.get(command, {})}.items():
         def option_with(match, name=name, option=option):
             values = [v for v in match.groups() if v is not None]
-            values = [_VALUES.get((name, v), v) for v in values if v]
-            return " or ".join(f"{option} {v}" for v in values) or option
+            return " or ".join(f"{option} {v}" for v in values if v) or option
 
         # name='a' or 'b' / name=value / name= ; a bare name only where it is no English word
         message = re.sub(rf"\b{name}=(?:'([^']*)'(?: or '([^']*)')?|([\w.-]*))", option_with,
@@ -195,8 +194,21 @@ def cmd_summary(args):
 # ------------------------------------------------------------------------ train
 
 
-#: --mask-mode: the mask convention, as the library's ``mask_mode`` reads mask files.
-MASK_MODES = {"auto": "auto", "binary": "binary", "multiclass": "classes", "classes": "classes"}
+def _mask_advice(error):
+    """A :class:`~keras_unet.datasets.MaskValuesError`'s message, its fix (the last
+    sentence) worded in the command's options."""
+    if not error.fix:
+        return str(error)
+    facts = str(error).rsplit(". ", 1)[0]
+    ((key, value),) = error.fix.items()
+    if key == "mask_mode":
+        advice = f"Give --mask-mode {value}"
+    elif key == "threshold":
+        advice = f"Give --mask-threshold {value:g} to read the pixels above {value:g} as 1"
+    else:  # ignore_index, palette: the command trains on every pixel and takes no palette
+        advice = ("Renumber the classes 0, 1, 2, ... in the files (the command takes no "
+                  "palette and no unlabelled pixels)")
+    return f"{facts}. {advice}"
 
 
 def _load_data(args):
@@ -204,8 +216,9 @@ def _load_data(args):
     from keras_unet import datasets
 
     if args.dataset:
-        if args.images or args.masks:
-            raise CommandError("give either --dataset or --images and --masks, not both")
+        if args.images or args.masks or args.mask_threshold is not None:
+            raise CommandError("give either --dataset or --images and --masks "
+                               "(and --mask-threshold), not both")
         if args.dataset == "synthetic":
             images, masks, _ = datasets.synthetic_cells(16 if FAST else 64, size=256, seed=args.seed)
             return list(images), list(masks)
@@ -214,12 +227,16 @@ def _load_data(args):
         try:
             train, _ = loader(args.data_dir)
         except datasets.DownloadError as error:
-            raise CommandError(f"{error}. Without a network, copy the dataset here and give "
-                               f"--data-dir") from None
+            raise CommandError(f"{error}. Without a network, download it on another "
+                               f"machine and give its folder with --data-dir") from None
         return list(train.images), list(train.masks)
     if not (args.images and args.masks):
         raise CommandError("give --images DIR and --masks DIR (or --dataset NAME)")
-    split = datasets.from_folder(args.images, args.masks, mask_mode=MASK_MODES[args.mask_mode])
+    try:
+        split = datasets.from_folder(args.images, args.masks, mask_mode=args.mask_mode,
+                                     threshold=args.mask_threshold)
+    except datasets.MaskValuesError as error:
+        raise CommandError(_mask_advice(error)) from None
     return list(split.images), list(split.masks)
 
 
@@ -232,7 +249,7 @@ def _classes(masks, args):
         if max(int(m.max()) for m in masks) > 1:
             raise CommandError("--mask-mode binary: the masks hold more than two classes")
         masks, binary = [m.astype(np.float32) for m in masks], True
-    elif MASK_MODES[args.mask_mode] == "classes":
+    elif args.mask_mode == "multiclass":
         values = set(np.unique(np.concatenate([np.unique(m) for m in masks])).tolist())
         if values in ({0, 255}, {0, 65535}):  # binary masks, stored full scale
             masks = [m > 0 for m in masks]
@@ -433,8 +450,8 @@ def cmd_predict(args):
         written = predict_folder(model, args.input, args.output, **options)
     else:
         written = [predict_file(model, args.input, args.output, **options)]
-    print(f"{len(written)} mask(s) written to {args.output}"
-          + (f", their probabilities to {args.output / 'probabilities'}" if args.probabilities else ""))
+    also = f", their probabilities to {args.output / 'probabilities'}" if args.probabilities else ""
+    print(f"{len(written)} mask(s) written to {args.output}{also}")
     return 0
 
 
@@ -570,13 +587,16 @@ def make_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train_parser = sub.add_parser(
-        "train", parents=[common], help="train a U-Net on a folder of images and masks, or a dataset",
+        "train", parents=[common],
+        help="train a U-Net on a folder of images and masks, or a dataset",
         description="Train a U-Net and save it as a .keras file. Binary or multi-class is "
-        "read from the masks (0/255 or 0/1: binary; small integers: classes). The defaults "
+        "read from the masks (0/255 or 0/1: binary; small integers: classes) unless "
+        "--mask-mode says. The defaults "
         "give a good model on a 2-core CPU in well under an hour: 256x256 tiles with "
         "augmentation (elastic deformation included), batch normalisation, Dice + "
         "cross-entropy, the best epoch by validation loss kept. Run the same command "
-        "again after an interruption to resume.",
+        "again after an interruption to resume. When the run is over, only history.csv, "
+        "the log of every epoch, is left in the --workdir.",
         epilog="example: keras-unet train --images data/images --masks data/masks "
         "--output unet.keras --budget 30")
     source = train_parser.add_argument_group("data (one of)")
@@ -591,13 +611,18 @@ def make_parser():
         "class indices 0, 1, 2, ... (masks of only 0 and 255 become the classes 0 and 1), "
         "softmax outputs; auto (default): binary if every mask is 0/255 "
         "or 0/1, else multiclass. 'classes' is accepted for multiclass")
+    train_parser.add_argument(
+        "--mask-threshold", type=float, metavar="T",
+        help="read the masks as binary: the pixels above T (in the files' own scale, e.g. "
+        "127 for 8-bit) are 1, the rest 0; for JPEG masks or masks with smoothed edges")
     train_parser.add_argument("--classes", type=_positive_int,
                               help="number of classes (multiclass; default: the largest "
                               "class index + 1)")
     train_parser.add_argument("--output", type=Path, default=Path("unet.keras"),
                               help="model file to write (default: unet.keras)")
     train_parser.add_argument("--workdir", type=Path,
-                              help="log, best model and backups (default: <output>_training)")
+                              help="history.csv, and while training the backups and the best "
+                              "model so far (default: <output>_training)")
     model_options = train_parser.add_argument_group("model and training")
     model_options.add_argument("--tile", type=_positive_int, default=256, help="training tile side (256)")
     model_options.add_argument("--depth", type=_positive_int, default=4, help="poolings (4, the paper)")

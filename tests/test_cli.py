@@ -264,21 +264,38 @@ def test_a_dataset_that_cannot_be_downloaded_is_one_line(tmp_path):
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()  # no traceback
     assert line.startswith(f"keras-unet train: error: could not download http://127.0.0.1:{port}/0.png")
-    assert line.endswith("Without a network, copy the dataset here and give --data-dir")
+    assert line.endswith("Without a network, download it on another machine and give its "
+                         "folder with --data-dir")
 
 
 def test_mask_errors_name_the_command_options(cell_folders, tmp_path):
     import numpy as np
     from PIL import Image
 
+    from keras_unet.cli import _load_data, make_parser
+
     shutil.copytree(cell_folders / "masks", tmp_path / "masks")
-    Image.fromarray(np.full((96, 96), 100, np.uint8)).save(tmp_path / "masks" / "c1.png")
-    done = run_in(tmp_path, "train", "--images", str(cell_folders / "images"), "--masks", "masks")
+    arguments = ["train", "--images", str(cell_folders / "images"), "--masks", "masks"]
+    mask = np.asarray(Image.open(tmp_path / "masks" / "c1.png")).copy()
+    mask[:3] = 100  # a JPEG-like mask: a few in-between values
+    Image.fromarray(mask).save(tmp_path / "masks" / "c1.png")
+    done = run_in(tmp_path, *arguments)
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
-    assert "with --mask-mode auto masks must all be binary" in line
-    assert line.endswith("Pass --mask-mode multiclass or --mask-mode binary")
-    assert "mask_mode" not in line
+    assert line.startswith("keras-unet train: error: the masks masks/c0.png, masks/c1.png")
+    assert "the values 0, 100, 255; with --mask-mode auto masks must all be binary" in line
+    assert line.endswith("Give --mask-threshold 127 to read the pixels above 127 as 1")
+    # ... which reads them
+    arguments[-1] = str(tmp_path / "masks")
+    images, masks = _load_data(make_parser().parse_args([*arguments, "--mask-threshold", "127"]))
+    assert len(masks) == 8 and masks[1].dtype == np.float32 and not masks[1][:3].any()  # 100 < 127
+
+    Image.fromarray(np.full((96, 96), 100, np.uint8)).save(tmp_path / "masks" / "c1.png")
+    done = run_in(tmp_path, *arguments)
+    (line,) = done.stderr.strip().splitlines()
+    assert line.endswith("Renumber the classes 0, 1, 2, ... in the files (the command takes "
+                         "no palette and no unlabelled pixels)")
+    assert "mask_mode" not in line and "palette=" not in line
 
 
 def test_library_names_in_messages_become_options():
