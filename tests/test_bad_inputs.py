@@ -219,7 +219,7 @@ def test_rgba_with_transparency_is_refused_by_name(tmp_path):
         from_folder(tmp_path / "images", tmp_path / "masks")
 
 
-# ------------------------------- library: mask values that would read wrong (issue 17)
+# ------------------------------------ library: mask values that would read wrong
 # Each would once have read as something that looks fine and is not (256 classes from a
 # JPEG mask, a void border as class 255, an animated GIF's first frame); now it stops
 # with one line saying what is wrong and what to pass. Messages are exact.

@@ -656,7 +656,7 @@ def test_bad_registry_file(tmp_path, cache, monkeypatch, text, message):
     assert not (cache / "oxford_pets").exists()
 
 
-# ------------------------------------------------ masks that would read wrong (issue 17)
+# ----------------------------------------------------- masks that would read wrong
 
 
 def _folder(tmp_path, masks, suffix=".png", **kwargs):
