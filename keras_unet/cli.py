@@ -122,13 +122,16 @@ def _start_keras(args):
     if args.verbose or "keras" in sys.modules:
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    with _stderr_hidden():
-        import keras
+    try:
+        with _stderr_hidden():
+            import keras
 
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
 
-            tf.config.list_logical_devices()  # CUDA's probing (cuInit) logs here
+                tf.config.list_logical_devices()  # CUDA's probing (cuInit) logs here
+    except ImportError as error:
+        raise CommandError(f"cannot start Keras: {error} (--verbose shows its log)") from None
     with contextlib.suppress(ImportError):
         import absl.logging
 
@@ -731,7 +734,8 @@ def main(argv=None):
         print(f"keras-unet {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"keras-unet {args.command}: interrupted", file=sys.stderr)
+        again = "; run the same command again to resume" if args.command == "train" else ""
+        print(f"keras-unet {args.command}: interrupted{again}", file=sys.stderr)
         return 130
 
 
