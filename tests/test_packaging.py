@@ -78,6 +78,7 @@ def test_wheel_holds_the_package_its_command_and_metadata_only(dist):
     assert sorted(n for n in names if n.startswith("keras_unet/")) == _package_files()
     assert len(_package_files()) >= 15
     assert not [n for n in names if n.startswith(("tests/", "notebooks/", "benchmarks/"))]
+    assert any(n.startswith(f"{info}/") and n.endswith("LICENSE") for n in names)  # MIT, as stated
     assert re.search(r"^keras-unet = keras_unet\.cli:main$", entry_points, re.M)
     assert metadata["Name"] == "keras-unet-paper"
     assert metadata["Version"] == VERSION
