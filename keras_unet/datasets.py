@@ -1102,7 +1102,7 @@ def _check_mode(mode, palette, threshold=None, ignore_index=None):
     return mode
 
 
-def mask_classes(masks, ignore_index=None, *, names=None):
+def mask_classes(masks, ignore_index=None, *, names=None, n_classes=None):
     """The number of classes that class-index masks use, from the values in them.
 
     The classes are ``0 .. k-1``, ``k - 1`` the largest value present (not counting
@@ -1119,30 +1119,50 @@ def mask_classes(masks, ignore_index=None, *, names=None):
     ``ignore_index`` must be above every class (the losses and metrics leave out the
     labels outside ``[0, n_classes)``).
 
+    ``n_classes`` says how many classes there are when the masks do not show it (a
+    dataset of 21 classes of which these masks use 0 and 15): the values are then not
+    checked for sparseness, but every one must be below ``n_classes`` (or be
+    ``ignore_index``), since the losses and metrics would silently leave out the
+    pixels of a class at or above it.
+
     Args:
         masks: integer (or bool) masks, an array ``(n, ...)`` or a list of arrays.
         ignore_index: the value of unlabelled pixels, not a class; None for none.
         names: a name for each mask (its file) for the messages; else ``masks[i]``.
+        n_classes: the number of classes (an int >= 2), or None to count them from
+            the values.
 
     Returns:
-        the number of classes, an int >= 2.
+        the number of classes, an int >= 2 (``n_classes`` if given).
 
     Raises:
         MaskValuesError: (a ValueError) for sparse values, as above.
-        ValueError: for float masks, negative values, every pixel ignored, or an
-            ``ignore_index`` that is one of the classes.
+        ValueError: for float masks, negative values, every pixel ignored, an
+            ``ignore_index`` that is one of the classes, or values at or above
+            ``n_classes`` (naming them, the files and the share of pixels).
 
     Example:
         >>> mask_classes([np.array([[0, 1], [2, 2]]), np.array([[0, 3]])])
         4
         >>> mask_classes([np.array([[0, 1, 255]])], ignore_index=255)
         2
+        >>> mask_classes([np.array([[0, 15, 15]])], n_classes=21)  # sparse, but said
+        21
         >>> mask_classes([np.array([[0, 128]])])
         Traceback (most recent call last):
         ...
         keras_unet.datasets.MaskValuesError: the mask masks[0] has the values 0, 128, which as class indices make 129 classes, 127 of them never used. They look like binary masks of 0 and 128: pass threshold=64 to read the pixels above 64 as 1
     """
     names = [f"masks[{i}]" for i in range(len(masks))] if names is None else list(names)
+    if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(
+            n_classes, (int, np.integer)) or n_classes < 2):
+        raise ValueError(f"n_classes must be an integer >= 2 (or None to count the classes "
+                         f"from the masks); got {n_classes!r}")
+    if n_classes is not None and ignore_index is not None and ignore_index < n_classes:
+        raise ValueError(
+            f"ignore_index={ignore_index} is one of the n_classes={n_classes} classes (0 to "
+            f"{n_classes - 1}): the ignored value must be above every class (e.g. "
+            f"ignore_index=255)")
     counts, held = {}, []
     for name, mask in zip(names, masks):
         mask = np.asarray(mask)
@@ -1161,6 +1181,8 @@ def mask_classes(masks, ignore_index=None, *, names=None):
     if not counts:
         raise ValueError(f"every pixel of the masks is ignore_index={ignore_index}: no class")
     values = sorted(counts)
+    if n_classes is not None:
+        return _within(counts, held, n_classes, ignore_index)
     if ignore_index is not None and ignore_index < values[-1]:
         raise ValueError(
             f"ignore_index={ignore_index} is below the class {values[-1]} of the masks: "
@@ -1177,6 +1199,26 @@ def mask_classes(masks, ignore_index=None, *, names=None):
             f"{n} classes, {n - len(values)} of them never used. {advice}",
             values=values, files=files, fix=fix)
     return max(int(values[-1]) + 1, 2)
+
+
+def _within(counts, held, n_classes, ignore_index):
+    """``n_classes`` if every value of ``counts`` (``{value: pixels}``) is a class below
+    it; else the error of :func:`mask_classes` naming the values above."""
+    above = [v for v in sorted(counts) if v >= n_classes]
+    if not above:
+        return int(n_classes)
+    files = [name for name, own in held if own & set(above)]
+    where, verb = _files_text(files)
+    share = 100 * sum(counts[v] for v in above) / sum(counts.values())
+    share = f"{share:.0f}%" if share >= 1 else f"{share:.1g}%"
+    classes = "0 and 1" if n_classes == 2 else f"0 to {n_classes - 1}"
+    void = "" if ignore_index is not None or len(above) > 1 else (
+        f", or ignore_index={above[0]} if {above[0]} marks unlabelled pixels")
+    raise ValueError(
+        f"{where} {verb} the values {_values_text(sorted(counts))}, but n_classes="
+        f"{n_classes} makes the classes {classes}: the pixels of "
+        f"{_values_text(above)} ({share} of them) would be left out of training and "
+        f"scores. Pass n_classes={above[-1] + 1}{void}")
 
 
 def check_not_empty(masks, ignore_index=None):
@@ -1340,7 +1382,7 @@ def _same_channels(images):
 
 
 def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, threshold=None,
-                ignore_index=None):
+                ignore_index=None, n_classes=None):
     """Read a folder of images and a folder of masks, paired by file stem.
 
     A mask pairs with the image of the same stem, whatever its suffix (``cat.jpg``
@@ -1364,6 +1406,10 @@ def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, thresh
             :func:`read_mask`.
         ignore_index: the value of unlabelled pixels (e.g. 255): the masks are class
             indices, those pixels keep the value and are not a class.
+        n_classes: the number of classes of class-index or palette masks, when the
+            masks do not use them all (21 classes, of which the folder uses 0 and 15):
+            every value must then be below it (or be ``ignore_index``); None to count
+            them, as :func:`mask_classes` does.
 
     Class-index masks (``"multiclass"``) are checked as a whole with
     :func:`mask_classes`: values that would make classes no mask uses (0/128, a JPEG
@@ -1410,8 +1456,9 @@ def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, thresh
         masks.append(mask)
     if mode == "binary" and threshold is None:
         _mixed_binary(raw, masks_dir)
-    if mode == "multiclass":
-        mask_classes(masks, ignore_index, names=[path for _, path in pairs])
+    if mode == "multiclass" or (mode == "palette" and n_classes is not None):
+        mask_classes(masks, ignore_index, names=[path for _, path in pairs],
+                     n_classes=n_classes)
     names = [image_path.stem for image_path, _ in pairs]
     return Split(_stack(_same_channels(images)), _stack(masks), names)
 

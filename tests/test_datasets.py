@@ -782,6 +782,44 @@ def test_mask_classes_counts_dense_values_and_refuses_gaps():
         datasets.mask_classes([np.full(3, 255)], ignore_index=255)
 
 
+def test_mask_classes_n_classes_takes_sparse_values_and_refuses_values_above():
+    # 21 classes, of which these masks use 0 and 15: sparse, but said by n_classes
+    assert datasets.mask_classes([np.array([0, 15, 15])], n_classes=21) == 21
+    assert datasets.mask_classes([np.array([0, 1, 255])], 255, n_classes=3) == 3
+    four = np.array([0] * 7 + [2] * 5 + [3] * 4)  # with a's 4 zeros: 45% of the pixels above 1
+    with pytest.raises(ValueError, match="^" + re.escape(
+            "the mask b has the values 0, 2, 3, but n_classes=2 makes the classes 0 and 1: "
+            "the pixels of 2, 3 (45% of them) would be left out of training and scores. "
+            "Pass n_classes=4") + "$"):
+        datasets.mask_classes([np.zeros(4, int), four], names=["a", "b"], n_classes=2)
+    with pytest.raises(ValueError, match=re.escape(
+            "makes the classes 0 to 2: the pixels of 3 (0.5% of them) would be left out of "
+            "training and scores. Pass n_classes=4, or ignore_index=3 if 3 marks unlabelled "
+            "pixels")):
+        datasets.mask_classes([np.array([0] * 199 + [3])], n_classes=3)
+    with pytest.raises(ValueError, match=re.escape(
+            "ignore_index=15 is one of the n_classes=21 classes (0 to 20)")):
+        datasets.mask_classes([np.array([0, 1])], 15, n_classes=21)
+    for bad in (1, 2.0, True):
+        with pytest.raises(ValueError, match=re.escape(
+                f"n_classes must be an integer >= 2 (or None to count the classes from the "
+                f"masks); got {bad!r}")):
+            datasets.mask_classes([np.array([0, 1])], n_classes=bad)
+
+
+def test_from_folder_n_classes(tmp_path):
+    sparse = (CLASSES > 1).astype(np.uint8) * 15  # 0 and 15 of 21 classes
+    images, masks = _folder(tmp_path, [sparse, sparse])
+    with pytest.raises(datasets.MaskValuesError):
+        datasets.from_folder(images, masks)
+    split = datasets.from_folder(images, masks, mask_mode="multiclass", n_classes=21)
+    assert np.unique(split.masks).tolist() == [0, 15]
+    with pytest.raises(ValueError, match=re.escape(
+            f"the masks {masks / 'a.png'}, {masks / 'b.png'} have the values 0, 15, but "
+            f"n_classes=8 makes the classes 0 to 7")):
+        datasets.from_folder(images, masks, mask_mode="multiclass", n_classes=8)
+
+
 def test_from_folder_checks_class_masks_as_a_whole(tmp_path):
     sparse = (CLASSES > 1).astype(np.uint8) * 50  # 0 and 50: 51 classes, 49 never used
     images, masks = _folder(tmp_path, [CLASSES, sparse, CLASSES])
