@@ -2,8 +2,13 @@
 
 Two kinds of output, as built by :func:`keras_unet.build_unet`:
 
-* binary: ``n_classes=1``, a sigmoid (or logits), and masks of floats in {0, 1} shaped
-  like the output, ``(N, H, W, 1)`` (``(N, H, W)`` is accepted too);
+* binary: ``n_classes=1``, a sigmoid (or logits), and masks of floats (or bools) in
+  {0, 1} shaped like the output, ``(N, H, W, 1)`` (``(N, H, W)`` is accepted too).
+  Integer masks are class indices everywhere in the package, so an integer mask with one
+  output channel is refused when the loss is traced (``ValueError``), not clipped to
+  {0, 1}: class masks 0..3 would otherwise train a binary model without a word. Binary
+  masks stored as integers are cast first (``masks.astype("float32")``);
+  :func:`keras_unet.data.make_dataset` gives float32 binary masks and int32 class masks;
 * multi-class: ``n_classes >= 2``, a softmax (or logits), and *sparse* masks of class
   indices ``(N, H, W)`` or ``(N, H, W, 1)``. Labels outside ``[0, n_classes)`` (say 255
   for "unlabelled") are ignored: such pixels count neither as truth nor as prediction.
@@ -74,6 +79,23 @@ def _static_checks(y_true, y_pred):
             )
     if classes is None:
         raise ValueError(f"y_pred's class axis must be known; got shape {pred_shape}")
+    if classes == 1 and _is_integer(y_true.dtype):
+        # Class indices 0..3 would be clipped to {0, 1} and train a binary model without
+        # a word: the package's one rule is integer masks = class indices.
+        raise ValueError(
+            f"the model has one sigmoid output (binary) but the masks are integers "
+            f"({_dtype_name(y_true.dtype)}), which the package reads as class indices: build "
+            f"it with n_classes=<the number of classes>, or give binary masks as float 0/1 "
+            f"(masks.astype('float32'))")
+
+
+def _dtype_name(dtype):
+    return getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
+
+
+def _is_integer(dtype):
+    """True for int8..int64 and uint8..uint64 of every backend (not bool)."""
+    return _dtype_name(dtype).startswith(("int", "uint"))
 
 
 def prepare(y_true, y_pred, from_logits=False):

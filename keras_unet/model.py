@@ -78,16 +78,30 @@ def output_size(input_size, depth=4, padding="valid"):
     size = _trace_size(input_size, depth, padding)
     if size is None:
         near = ", ".join(str(s) for s in valid_input_sizes(input_size, depth, padding))
-        rule = (
-            f"a multiple of {2**depth} (2**depth)"
-            if padding == "same"
-            else "even before each 2x2 max-pooling, after the 3x3 valid convolutions"
-        )
+        smallest = smallest_input_size(depth, padding)
+        if input_size < smallest:
+            rule = (f"at least {smallest}, the smallest input it takes (its output is then "
+                    f"{_trace_size(smallest, depth, padding)} px)")
+        elif padding == "same":
+            rule = f"a multiple of {2**depth} (2**depth)"
+        else:
+            rule = "even before each 2x2 max-pooling, after the 3x3 valid convolutions"
         raise ValueError(
             f"input size {input_size} does not fit a depth-{depth} U-Net with "
             f"padding={padding!r}: it must be {rule}. Nearest sizes that fit: {near}"
         )
     return size
+
+
+def smallest_input_size(depth=4, padding="valid"):
+    """The smallest input side a U-Net of this depth and padding takes: a smaller tile
+    or image has no output (valid padding) or no pixel left to pool (same padding).
+
+    Example:
+        >>> smallest_input_size(4, "valid"), smallest_input_size(4, "same")
+        (188, 16)
+    """
+    return valid_input_sizes(1, depth, padding)[-1]
 
 
 def valid_input_sizes(near, depth=4, padding="valid"):
@@ -233,6 +247,8 @@ def _check_input_shape(input_shape, depth, padding):
             f"input_shape's channel axis must be a known integer >= 1; got {channels!r} "
             f"in {input_shape!r}"
         )
+    # (1, 64, 64) or (3, 256, 256): channels first, as PyTorch orders them
+    first = shape[0] in (1, 3) and isinstance(channels, int) and channels > 4
     for axis, size in zip(("height", "width"), spatial):
         if size is None:
             continue
@@ -241,6 +257,11 @@ def _check_input_shape(input_shape, depth, padding):
         try:
             output_size(size, depth, padding)
         except ValueError as err:
+            if first:
+                raise ValueError(
+                    f"input height {shape[0]} does not fit a depth-{depth} U-Net "
+                    f"(input_shape {input_shape!r} has {channels} channels): did you mean "
+                    f"{(*shape[1:], shape[0])}? the channel axis goes last") from None
             raise ValueError(f"input {axis}: {err}") from None
     return shape
 
