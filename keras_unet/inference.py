@@ -25,7 +25,10 @@ of flipped and rotated tiles. Only NumPy and the model's ``predict_on_batch`` ar
 so it works on every Keras backend.
 """
 
+import contextlib
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +36,16 @@ import numpy as np
 from keras_unet.datasets import image_files, read_image, to_float_image, write_atomically
 from keras_unet.model import output_size, receptive_border, valid_input_sizes
 
+try:
+    import fcntl
+except ImportError:  # Windows: no lock between runs
+    fcntl = None
+
 BLENDS = ("gaussian", "uniform")
 TTAS = {None: 1, "flips": 4, "d4": 8}
 DEFAULT_TILE = {"valid": 572, "same": 512}  # the paper's tile; a round size
+#: The file in an output folder that a run holds locked while it writes there.
+LOCK_NAME = ".keras-unet.lock"
 
 
 # --------------------------------------------------------------------- geometry
@@ -65,7 +75,8 @@ class _Plan:
     """How an image is cut, per axis: the input ``tile``; the outputs of each tile
     that are ``keep``-t (output coordinates); the ``step`` between tiles; where the
     image ``start``-s in the mirrored image; the image coordinate (``offset``) of the
-    first tile's first kept output."""
+    first tile's first kept output. ``image_size=None`` checks the tile against the
+    model only (before any image is read)."""
 
     def __init__(self, model, tile, overlap, image_size):
         channels, fixed = model.input_shape[-1], model.input_shape[1:3]
@@ -115,7 +126,7 @@ class _Plan:
         if kept < 1:
             raise ValueError(f"tile {tile} is too small: its output {out} is less than "
                              f"2**depth = {self.align} pixels")
-        if explicit and max(image_size) < kept:
+        if explicit and image_size is not None and max(image_size) < kept:
             fits = valid_input_sizes(max(image_size) + tile - kept, depth, padding) if depth else []
             smaller = [t for t in fits if t < tile][:1]
             raise ValueError(
@@ -328,9 +339,186 @@ def mask_from_scores(scores, threshold=0.5):
     return scores.argmax(-1).astype(np.uint8 if scores.shape[-1] <= 256 else np.uint16)
 
 
+def _check_threshold(threshold):
+    if (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating))
+            or not 0 <= threshold <= 1):  # NaN fails both comparisons
+        raise ValueError(f"threshold must be a number in [0, 1]; got {threshold!r}")
+
+
+def _outputs(output_dir, stems, probabilities):
+    """The files a run writes for images named ``stems``: masks, then probabilities."""
+    paths = [output_dir / f"{stem}.png" for stem in stems]
+    if probabilities:
+        paths += [output_dir / "probabilities" / f"{stem}.tif" for stem in stems]
+    return paths
+
+
+def _refuse_existing(output_dir, stems, probabilities):
+    existing = [p for p in _outputs(output_dir, stems, probabilities) if os.path.lexists(p)]
+    if existing:
+        names = ", ".join(str(p.relative_to(output_dir)) for p in existing[:3])
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise ValueError(
+            f"output_dir {output_dir} already holds files this run would write ({names}{more}): "
+            f"pass overwrite=True to replace them (a run again into the same folder needs it "
+            f"too), or choose another output_dir")
+
+
+def _lock_busy(output_dir):
+    return ValueError(
+        f"another prediction is writing to output_dir {output_dir} (it holds "
+        f"{output_dir / LOCK_NAME}): wait until it is done, or choose another output_dir")
+
+
+def check_output_dir(output_dir, names=(), *, probabilities=False, overwrite=False):
+    """Check that a prediction run can write to ``output_dir``, changing nothing there:
+    what :func:`predict_folder` and :func:`predict_file` check before they read any
+    image.
+
+    ``output_dir`` must be a folder, or a path where one can be made; the first folder
+    that exists on the way to it must take new files (a probe folder is made in it and
+    removed); no other run may be writing there; and unless ``overwrite=True``, none of
+    the files the run would write for the images ``names`` (file names or stems) may
+    exist: ``<stem>.png``, and with ``probabilities=True``
+    ``probabilities/<stem>.tif``. Running again into the same folder therefore needs
+    ``overwrite=True``.
+
+    Raises:
+        ValueError: naming the folder, the problem and the fix (the first files that
+            exist and ``overwrite=True``).
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> (folder / "a.png").write_bytes(b"the user's own")
+        14
+        >>> check_output_dir(folder, ["b.tif"])  # b.png: free
+        >>> check_output_dir(folder, ["a.jpg"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: output_dir ... already holds files this run would write (a.png): pass overwrite=True ...
+    """
+    output_dir = Path(output_dir)
+    existing = next(f for f in (output_dir, *output_dir.parents) if os.path.lexists(f))
+    if not existing.is_dir():
+        what = "is a file" if existing.is_file() else "is not a folder"
+        where = what if existing == output_dir else f"cannot be made: {existing} {what}"
+        raise ValueError(f"output_dir {output_dir} {where}: give a folder for the masks")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".keras-unet-probe-", dir=existing))
+    except OSError as error:
+        raise ValueError(
+            f"cannot write to output_dir {output_dir}: {existing} takes no new files "
+            f"({error.strerror}); give a folder where you can write") from None
+    if probabilities and os.path.lexists(output_dir / "probabilities") and not (
+            output_dir / "probabilities").is_dir():
+        raise ValueError(f"output_dir {output_dir} holds a file named probabilities where "
+                         f"the probabilities' folder goes: move it, or choose another "
+                         f"output_dir")
+    lock = output_dir / LOCK_NAME
+    if fcntl is not None and lock.is_file():
+        with open(lock, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise _lock_busy(output_dir) from None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    if not overwrite:
+        _refuse_existing(output_dir, [Path(n).stem for n in names], probabilities)
+
+
+@contextlib.contextmanager
+def _holding(output_dir):
+    """``output_dir`` made (with the folders above it) and locked (``LOCK_NAME``,
+    non-blocking) for one run. The lock file is removed when the run ends, and so are
+    the folders made for it if they are still empty (a run that failed before its
+    first mask leaves nothing behind)."""
+    made = [f for f in (output_dir, *output_dir.parents) if not os.path.lexists(f)]
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"cannot make output_dir {output_dir}: {error.strerror}") from None
+    lock, handle = output_dir / LOCK_NAME, None
+    try:
+        for _ in range(100):
+            handle = open(lock, "a")
+            if fcntl is None:
+                break
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise _lock_busy(output_dir) from None
+            try:  # the run before removed the file just after this one opened it: again
+                if os.path.samestat(os.fstat(handle.fileno()), os.stat(lock)):
+                    break
+            except FileNotFoundError:
+                pass
+            handle.close()
+        try:
+            yield output_dir
+        finally:
+            lock.unlink(missing_ok=True)  # while locked: no later run locks a removed file
+    finally:
+        if handle is not None:
+            handle.close()
+        for folder in made:  # deepest first; only empty ones go
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _predict_one(model, path, output_dir, threshold, probabilities, tiled):
+    """Segment one image file into ``output_dir`` (made and held by the caller)."""
+    from PIL import Image
+
+    try:
+        scores = predict_tiled(model, read_image(path), **tiled)
+    except ValueError as error:
+        message = str(error)
+        raise ValueError(message if str(path) in message else f"{path}: {message}") from None
+    target = output_dir / f"{path.stem}.png"
+    mask = mask_from_scores(scores, threshold)
+    write_atomically(target, lambda file: Image.fromarray(mask).save(file, format="PNG"))
+    if probabilities:
+        import tifffile
+
+        write_atomically(output_dir / "probabilities" / f"{path.stem}.tif",
+                         lambda file: tifffile.imwrite(file, scores.astype(np.float32)))
+    return target
+
+
+def _predict_paths(model, paths, output_dir, *, threshold, probabilities, overwrite, progress,
+                   **tiled):
+    """Check everything that can be checked before reading an image (the arguments, the
+    tile against the model, ``output_dir``), then predict ``paths`` into it, holding
+    its lock."""
+    output_dir = Path(output_dir)
+    _check_arguments(tiled["overlap"], tiled["blend"], tiled["tta"], tiled["batch_size"])
+    _check_threshold(threshold)
+    _Plan(model, tiled["tile"], tiled["overlap"], None)
+    stems = [path.stem for path in paths]
+    check_output_dir(output_dir, stems, probabilities=probabilities, overwrite=overwrite)
+    written = []
+    with _holding(output_dir):
+        if not overwrite:  # again, now that no other run can write there
+            _refuse_existing(output_dir, stems, probabilities)
+        for number, path in enumerate(paths, start=1):
+            if progress and len(paths) > 1:
+                print(f"[{number}/{len(paths)}] {path.name}")
+            try:
+                written.append(_predict_one(model, path, output_dir, threshold, probabilities,
+                                            dict(tiled, progress=progress)))
+            except (ValueError, OSError) as error:
+                if len(paths) == 1:
+                    raise
+                stopped = (f"{error}. Stopped at {path.name}: {len(written)} of {len(paths)} "
+                           f"masks were written to output_dir {output_dir}, the rest not "
+                           f"predicted")
+                raise (ValueError if isinstance(error, ValueError) else OSError)(stopped) from None
+    return written
+
+
 def predict_folder(model, input_dir, output_dir, *, threshold=0.5, probabilities=False,
                    tile=None, overlap=0.25, blend="gaussian", tta=None, batch_size=8,
-                   progress=True):
+                   overwrite=False, progress=True):
     """Segment every image of a folder and write the masks as PNG files.
 
     Each image (PNG, JPEG, TIFF, BMP, GIF; any size) goes through
@@ -342,12 +530,24 @@ def predict_folder(model, input_dir, output_dir, *, threshold=0.5, probabilities
     scored against the true ones. Files are written whole or not at all, with the
     permissions a plain ``open()`` gives (0o666 less the umask).
 
+    Before any image is read, the arguments, the tile (against the model) and
+    ``output_dir`` are checked (see :func:`check_output_dir`): a file that exists
+    where a mask or probability map would go is refused unless ``overwrite=True``, so
+    a user's own files are never replaced without asking, and a second run into the
+    same folder needs ``overwrite=True`` too. While the run writes, it holds
+    ``output_dir/.keras-unet.lock`` (removed at the end): a second run into the same
+    folder at the same time is refused instead of mixing its masks with the first's.
+    (On Windows there is no lock.)
+
     Returns:
         the paths of the written masks, in the order of the image names.
 
     Raises:
-        ValueError: for a missing or empty ``input_dir``, a file that is not an image,
-            or an image the model cannot take, naming the file.
+        ValueError: for a missing or empty ``input_dir``; an output folder that is a
+            file, cannot be made, takes no files, is in use by another run, or holds
+            files this run would write (without ``overwrite=True``); a bad argument or
+            tile; a file that is not an image, or an image the model cannot take,
+            naming the file and how many masks were written before it.
 
     Example:
         >>> import tempfile
@@ -359,39 +559,24 @@ def predict_folder(model, input_dir, output_dir, *, threshold=0.5, probabilities
         >>> model = build_unet((None, None, 1), 1, depth=2, filters=4)
         >>> [p.name for p in predict_folder(model, folder / "in", folder / "out", progress=False)]
         ['cells.png']
+        >>> _ = predict_folder(model, folder / "in", folder / "out", overwrite=True, progress=False)
     """
     files = image_files(input_dir, "input_dir")
-    written = []
-    for number, path in enumerate(files.values(), start=1):
-        if progress:
-            print(f"[{number}/{len(files)}] {path.name}")
-        written.append(predict_file(model, path, output_dir, threshold=threshold,
-                                    probabilities=probabilities, tile=tile, overlap=overlap,
-                                    blend=blend, tta=tta, batch_size=batch_size,
-                                    progress=progress))
-    return written
+    return _predict_paths(model, list(files.values()), output_dir, threshold=threshold,
+                          probabilities=probabilities, overwrite=overwrite, progress=progress,
+                          tile=tile, overlap=overlap, blend=blend, tta=tta,
+                          batch_size=batch_size)
 
 
 def predict_file(model, path, output_dir, *, threshold=0.5, probabilities=False, tile=None,
-                 overlap=0.25, blend="gaussian", tta=None, batch_size=8, progress=True):
+                 overlap=0.25, blend="gaussian", tta=None, batch_size=8, overwrite=False,
+                 progress=True):
     """Segment one image file; write ``output_dir/<name>.png`` (and, with
     ``probabilities=True``, ``output_dir/probabilities/<name>.tif``) as
-    :func:`predict_folder` does, and return the mask's path."""
-    from PIL import Image
-
-    path, output_dir = Path(path), Path(output_dir)
-    try:
-        scores = predict_tiled(model, read_image(path), tile=tile, overlap=overlap, blend=blend,
-                               tta=tta, batch_size=batch_size, progress=progress)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
-    output_dir.mkdir(parents=True, exist_ok=True)
-    target = output_dir / f"{path.stem}.png"
-    mask = mask_from_scores(scores, threshold)
-    write_atomically(target, lambda file: Image.fromarray(mask).save(file, format="PNG"))
-    if probabilities:
-        import tifffile
-
-        write_atomically(output_dir / "probabilities" / f"{path.stem}.tif",
-                          lambda file: tifffile.imwrite(file, scores.astype(np.float32)))
-    return target
+    :func:`predict_folder` does, with the same checks (an existing file there is
+    replaced only with ``overwrite=True``), and return the mask's path."""
+    (written,) = _predict_paths(model, [Path(path)], output_dir, threshold=threshold,
+                                probabilities=probabilities, overwrite=overwrite,
+                                progress=progress, tile=tile, overlap=overlap, blend=blend,
+                                tta=tta, batch_size=batch_size)
+    return written
