@@ -52,6 +52,68 @@ def _positive_int(text):
     return value
 
 
+def _positive_number(text):
+    """A finite number > 0 (a learning rate, minutes): not 0, negative, nan or inf."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
+    return value
+
+
+def _non_negative_number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}")
+    return value
+
+
+def _palette(text):
+    """``--palette``: colours to class indices, ``"R,G,B=CLASS;R,G,B=CLASS;..."`` (a gray
+    level ``V=CLASS`` is ``V,V,V=CLASS``), given inline or as a file holding the same
+    text (one pair a line, or separated by ``;``). A ``{(r, g, b): class}`` dict."""
+    path = Path(text)
+    if path.is_file():
+        text = path.read_text()
+    palette = {}
+    for pair in filter(None, (p.strip() for p in re.split(r"[;\n]", text))):
+        try:
+            colour, index = pair.split("=")
+            colour = tuple(int(v) for v in colour.split(","))
+            colour, index = colour * 3 if len(colour) == 1 else colour, int(index)
+            if len(colour) != 3 or not all(0 <= v <= 255 for v in colour) or index < 0:
+                raise ValueError
+        except ValueError:
+            if "=" not in text:
+                raise argparse.ArgumentTypeError(f"{text!r} is neither a file nor R,G,B=CLASS "
+                                                 f"pairs, e.g. '0,0,0=0;255,0,0=1'") from None
+            raise argparse.ArgumentTypeError(
+                f"{pair!r} is not R,G,B=CLASS (0..255 each, a class index >= 0), e.g. "
+                f"'0,0,0=0;255,0,0=1'") from None
+        if colour in palette and palette[colour] != index:
+            raise argparse.ArgumentTypeError(f"the colour {pair.split('=')[0]} is given two "
+                                             f"classes, {palette[colour]} and {index}")
+        palette[colour] = index
+    if not palette:
+        raise argparse.ArgumentTypeError(f"expected R,G,B=CLASS;R,G,B=CLASS...; got {text!r}")
+    return palette
+
+
 def _fraction(text):
     try:
         value = float(text)
@@ -70,9 +132,11 @@ _OPTIONS = {"images_dir": "--images", "masks_dir": "--masks", "data_dir": "--dat
             "batch_size": "--batch-size", "input_shape": "--input-shape", "loss": "--loss",
             "learning_rate": "--learning-rate"}
 _OPTIONS_OF = {"summary": {"n_classes": "--n-classes"},
-               "train": {"n_classes": "--classes", "threshold": "--mask-threshold"},
+               "train": {"n_classes": "--classes", "threshold": "--mask-threshold",
+                         "ignore_index": "--ignore-index", "palette": "--palette"},
                "predict": {"threshold": "--threshold"}, "evaluate": {"n_classes": "--classes"}}
 _NO_PALETTE = re.compile(r"pass mask_mode='palette' and palette=\{.*?\}")
+_PALETTE = re.compile(r"palette=\{.*?\}")
 
 
 def in_option_names(message, command=None):
@@ -84,8 +148,13 @@ def in_option_names(message, command=None):
         >>> in_option_names("data_dir x is not a folder. Pass mask_mode='multiclass'")
         '--data-dir x is not a folder. Pass --mask-mode multiclass'
     """
-    message = _NO_PALETTE.sub("save it as a gray mask of class indices: the command takes "
-                              "no colour palette", message)
+    if command == "train":  # the command's own palette syntax
+        message = _NO_PALETTE.sub("give --palette R,G,B=CLASS;... (each colour's class index)",
+                                  message)
+        message = _PALETTE.sub("--palette R,G,B=CLASS;...", message)
+    who = f"keras-unet {command}" if command else "the command"
+    message = _NO_PALETTE.sub(f"save it as a gray mask of class indices: {who} takes no "
+                              f"colour palette", message)
     for name, option in {**_OPTIONS, **_OPTIONS_OF.get(command, {})}.items():
         def option_with(match, name=name, option=option):
             values = [v for v in match.groups() if v is not None]
@@ -197,20 +266,30 @@ def cmd_summary(args):
 # ------------------------------------------------------------------------ train
 
 
-def _mask_advice(error):
+def _palette_text(palette):
+    """``{(r, g, b): class}`` in ``--palette``'s syntax: ``0=0;255,0,0=1``."""
+    return ";".join(f"{r}={c}" if r == g == b else f"{r},{g},{b}={c}"
+                    for (r, g, b), c in palette.items())
+
+
+def _mask_advice(error, command="train"):
     """A :class:`~keras_unet.datasets.MaskValuesError`'s message, its fix (the last
-    sentence) worded in the command's options."""
+    sentence) worded in the options of ``keras-unet command``."""
+    facts = str(error).rsplit(". ", 1)[0] if error.fix else str(error)
+    if command != "train":  # evaluate reads mask files as they are
+        return (f"{facts}. keras-unet {command} reads masks of 0/255 or 0/1 and masks of "
+                f"class indices 0, 1, 2, ...: save them so (as PNG, not JPEG)")
     if not error.fix:
         return str(error)
-    facts = str(error).rsplit(". ", 1)[0]
     ((key, value),) = error.fix.items()
     if key == "mask_mode":
         advice = f"Give --mask-mode {value}"
     elif key == "threshold":
         advice = f"Give --mask-threshold {value:g} to read the pixels above {value:g} as 1"
-    else:  # ignore_index, palette: the command trains on every pixel and takes no palette
-        advice = ("Renumber the classes 0, 1, 2, ... in the files (the command takes no "
-                  "palette and no unlabelled pixels)")
+    elif key == "ignore_index":
+        advice = f"If {value} marks unlabelled pixels, give --ignore-index {value}"
+    else:  # palette
+        advice = f"If each value is a class, give --palette '{_palette_text(value)}'"
     return f"{facts}. {advice}"
 
 
@@ -218,10 +297,12 @@ def _load_data(args):
     """(images, masks) lists from --images/--masks or --dataset."""
     from keras_unet import datasets
 
+    palette, ignore = getattr(args, "palette", None), getattr(args, "ignore_index", None)
     if args.dataset:
-        if args.images or args.masks or args.mask_threshold is not None:
-            raise CommandError("give either --dataset or --images and --masks "
-                               "(and --mask-threshold), not both")
+        if args.images or args.masks or args.mask_threshold is not None or palette \
+                or ignore is not None:
+            raise CommandError("give either --dataset or --images and --masks (and their "
+                               "--mask-threshold, --palette, --ignore-index), not both")
         if args.dataset == "synthetic":
             images, masks, _ = datasets.synthetic_cells(16 if FAST else 64, size=256, seed=args.seed)
             return list(images), list(masks)
@@ -235,18 +316,38 @@ def _load_data(args):
         return list(train.images), list(train.masks)
     if not (args.images and args.masks):
         raise CommandError("give --images DIR and --masks DIR (or --dataset NAME)")
+    mode = args.mask_mode
+    if palette:
+        if mode != "auto":
+            raise CommandError(f"--palette reads colour-coded masks as classes; it does not "
+                               f"go with --mask-mode {mode}")
+        mode = "palette"
+    read = dict(palette=palette, threshold=args.mask_threshold, ignore_index=ignore,
+                n_classes=getattr(args, "classes", None))
     try:
-        split = datasets.from_folder(args.images, args.masks, mask_mode=args.mask_mode,
-                                     threshold=args.mask_threshold)
+        try:
+            split = datasets.from_folder(args.images, args.masks, mask_mode=mode, **read)
+        except datasets.MaskValuesError as error:
+            if mode != "multiclass" or error.fix != {"mask_mode": "binary"}:
+                raise
+            # --mask-mode multiclass: masks of only 0 and 255 are the classes 0 and 1
+            split = datasets.from_folder(args.images, args.masks, mask_mode="binary")
     except datasets.MaskValuesError as error:
         raise CommandError(_mask_advice(error)) from None
     return list(split.images), list(split.masks)
 
 
 def _classes(masks, args):
-    """(masks in the package convention, n_classes of the model) for --mask-mode."""
+    """(masks in the package convention, n_classes of the model) for --mask-mode,
+    --classes, --ignore-index and --palette: the classes the masks use
+    (:func:`keras_unet.datasets.mask_classes`), or --classes, which every value must be
+    below (or be --ignore-index)."""
     import numpy as np
 
+    from keras_unet import datasets
+
+    classes, ignore = getattr(args, "classes", None), getattr(args, "ignore_index", None)
+    palette = getattr(args, "palette", None)
     binary = masks[0].dtype == np.float32
     if args.mask_mode == "binary" and not binary:  # a dataset's class masks
         if max(int(m.max()) for m in masks) > 1:
@@ -258,9 +359,17 @@ def _classes(masks, args):
             masks = [m > 0 for m in masks]
         masks, binary = [m.astype(np.int32) for m in masks], False
     if binary:
+        if classes and classes > 2:
+            raise CommandError(f"--classes {classes}, but the masks are binary (two values, "
+                               f"read as 0 and 1): give masks of class indices, or leave "
+                               f"--classes out")
         return masks, 1
-    n_classes = args.classes or max(int(m.max()) for m in masks) + 1
-    return masks, max(n_classes, 2)
+    if palette and not classes:  # the classes the palette names, used or not
+        classes = max(2, 1 + max((c for c in palette.values() if c != ignore), default=1))
+    try:
+        return masks, datasets.mask_classes(masks, ignore, n_classes=classes)
+    except datasets.MaskValuesError as error:
+        raise CommandError(_mask_advice(error)) from None
 
 
 def _budget_callback(minutes):
@@ -310,6 +419,111 @@ def _save_atomically(model, target):
         temporary.unlink(missing_ok=True)
 
 
+def _check_writable(path, option, folder=False):
+    """Refuse, before any training, a ``path`` that could not be written at the end: its
+    nearest existing folder must be a folder in which a file can be created (tried with
+    a probe file, created and removed: permissions alone say nothing for root)."""
+    import tempfile
+
+    existing = path if folder else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"cannot be made: {existing} is a file"
+        raise CommandError(f"{option} {path} {where}, not a folder; give a path in a folder "
+                           f"you can write to")
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=existing, prefix=".keras-unet-probe-")
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as error:
+        raise CommandError(f"{option} {path} cannot be written: no file can be created in "
+                           f"{existing} ({error.strerror or error}); give a path in a folder "
+                           f"you can write to") from None
+
+
+# What a run records in <workdir>/options.json, and how a message names each.
+_RUN_OPTIONS = {"images": "images", "channels": "image channels", "n_classes": "classes",
+                "tile": "--tile", "depth": "--depth", "filters": "--filters",
+                "padding": "--padding", "batch_size": "--batch-size",
+                "steps_per_epoch": "--steps-per-epoch", "loss": "--loss",
+                "learning_rate": "--learning-rate", "augment": "augmentation",
+                "validation_split": "--validation-split", "seed": "--seed"}
+
+
+def _check_restart(workdir, options):
+    """Before a run in ``workdir``: refuse to resume the backup (or best model) of a run
+    with other ``options`` (one line naming them); on a fresh start remove the log of an
+    earlier run; record ``options`` in ``workdir/options.json``. Returns whether a
+    previous run's work (backup or best model) is there to go on from."""
+    import json
+
+    recorded = workdir / "options.json"
+    left = (workdir / "backup").exists() or (workdir / "best.keras").exists()
+    if left and recorded.exists():
+        before = json.loads(recorded.read_text())
+        shown = {True: "on", False: "off"}
+        differ = [f"{_RUN_OPTIONS.get(k, k)} {shown.get(before.get(k), before.get(k))} then, "
+                  f"{shown.get(v, v)} now" for k, v in options.items() if before.get(k) != v]
+        if differ:
+            raise CommandError(
+                f"the backup in {workdir} belongs to a run with other options ("
+                f"{'; '.join(differ)}): give the same options to resume it, another "
+                f"--workdir, or delete {workdir} to start again")
+    if not left:  # a fresh run: an earlier run's log would mix with this one's
+        (workdir / "history.csv").unlink(missing_ok=True)
+    from keras_unet.datasets import write_atomically
+
+    text = json.dumps(options, indent=1, sort_keys=True) + "\n"
+    write_atomically(recorded, lambda file: file.write(text.encode()))
+    return left
+
+
+def _best_so_far(workdir, monitor):
+    """The lowest ``monitor`` logged in ``workdir/history.csv`` (a resumed run must beat
+    it to replace the best model), or None."""
+    import csv
+    import math
+
+    try:
+        with open(workdir / "history.csv") as file:
+            values = [float(row[monitor]) for row in csv.DictReader(file) if row.get(monitor)]
+    except (OSError, ValueError):
+        return None
+    values = [v for v in values if math.isfinite(v)]
+    return min(values) if values else None
+
+
+def _finite_model(path):
+    """The model saved at ``path`` (uncompiled) if every weight is finite, else None."""
+    import keras
+    import numpy as np
+
+    model = keras.models.load_model(path, compile=False)
+    return model if all(np.isfinite(w).all() for w in model.get_weights()) else None
+
+
+def _nan_callback():
+    """A callback that stops training at the first batch with a NaN or infinite loss and
+    records the epoch in its ``epoch`` (None while the loss is finite)."""
+    import keras
+    import numpy as np
+
+    class StopOnNaN(keras.callbacks.Callback):
+        epoch = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.current = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not np.isfinite(float(loss)):
+                self.epoch = self.current
+                self.model.stop_training = True
+
+    return StopOnNaN()
+
+
 def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, padding="same",
           batch_size=4, epochs=25, steps_per_epoch=50, budget=None, loss="dice_ce",
           learning_rate=1e-3, augment=True, validation_split=0.2, seed=0, workdir=None,
@@ -324,8 +538,17 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
     backups and the best model's copy in ``workdir`` are deleted (Keras deletes the
     backups itself), so that only ``history.csv`` is left there.
 
+    A ``tile`` that does not fit the network is refused, naming the nearest sizes that
+    do (``keras_unet.model.valid_input_sizes``, the rule of ``keras-unet predict``); one
+    larger than the smallest image is made smaller, aloud. The run's options are
+    recorded in ``workdir/options.json``: a backup of a run with other options is not
+    resumed (an error names them), and the best model of a run that finished training
+    but could not be written is written, not trained again. A NaN loss stops the run
+    with a :class:`CommandError`: the best model of the epochs before it, if any, is
+    written to ``output`` and the message says so.
+
     Returns:
-        the Keras History of this run.
+        the Keras History of this run (None if the model was already trained).
     """
     import keras
     import numpy as np
@@ -336,10 +559,13 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
 
     output = Path(output)
     workdir = Path(workdir) if workdir else output.with_name(f"{output.stem}_training")
+    fits = valid_input_sizes(tile, depth, padding)
+    if fits != [tile]:
+        rule = f" (a multiple of 2**depth = {2**depth})" if padding == "same" else ""
+        raise CommandError(f"--tile {tile} does not fit a depth-{depth} U-Net with --padding "
+                           f"{padding}{rule}; nearest sizes that fit: "
+                           f"{', '.join(map(str, fits))}")
     workdir.mkdir(parents=True, exist_ok=True)
-    if not (workdir / "backup").exists():  # a fresh run, not a resumed one
-        for stale in ("best.keras", "history.csv"):
-            (workdir / stale).unlink(missing_ok=True)
     keras.utils.set_random_seed(seed)
     order = np.random.default_rng(seed).permutation(len(images))
     n_val = 0  # at least one image each for validation and training, if asked and possible
@@ -355,8 +581,24 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
                                f"a depth-{depth} U-Net: use a smaller --depth")
         print(f"tile {tile} is larger than the smallest image: using tile {fitting[0]}")
         tile = fitting[0]
-    tile = valid_input_sizes(tile, depth, padding)[0]  # the tile itself if it fits, else below
     channels = images[0].shape[-1] if images[0].ndim == 3 else 1
+    _discard_unreadable_backup(workdir / "backup")
+    options = dict(images=len(images), channels=int(channels), n_classes=int(n_classes),
+                   tile=int(tile), depth=depth, filters=filters, padding=padding,
+                   batch_size=batch_size, steps_per_epoch=steps_per_epoch, loss=loss,
+                   learning_rate=float(learning_rate), augment=bool(augment),
+                   validation_split=float(validation_split), seed=seed)
+    resumed = _check_restart(workdir, options)
+    best = workdir / "best.keras"
+    if best.exists() and not (workdir / "backup").exists():
+        # the run finished training, but its model was not written (the output failed)
+        _save_atomically(keras.models.load_model(best, compile=False), output)
+        best.unlink()
+        (workdir / "options.json").unlink()
+        print(f"the run in {workdir} had finished training: its best model is saved to "
+              f"{output} (not trained again); the log of every epoch is in "
+              f"{workdir / 'history.csv'}")
+        return None
     model = build_unet((None, None, channels), n_classes, depth=depth, filters=filters,
                        padding=padding, batch_norm=True)
     compile_unet(model, loss=loss, learning_rate=learning_rate)
@@ -369,14 +611,16 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
         validation = make_dataset([images[i] for i in val] * repeats, [masks[i] for i in val] * repeats,
                                   augment=False, shuffle=False, repeat=False, seed=seed + 1, **options)
         monitor = "val_loss"
-    _discard_unreadable_backup(workdir / "backup")
+    stop_on_nan = _nan_callback()
     callbacks = [
+        stop_on_nan,
         # double_checkpoint: a crash while writing a backup falls back to the one before
         keras.callbacks.BackupAndRestore(str(workdir / "backup"), double_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(str(workdir / "best.keras"), monitor=monitor,
-                                        save_best_only=True),
+        # a resumed run replaces the best model only with a better one
+        keras.callbacks.ModelCheckpoint(
+            str(best), monitor=monitor, save_best_only=True,
+            initial_value_threshold=_best_so_far(workdir, monitor) if resumed else None),
         keras.callbacks.CSVLogger(str(workdir / "history.csv"), append=True),
-        keras.callbacks.TerminateOnNaN(),
     ]
     if budget:
         callbacks.append(_budget_callback(budget))
@@ -386,14 +630,31 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
     history = model.fit(train_data, validation_data=validation, epochs=epochs, shuffle=False,
                         steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2))
-    best = workdir / "best.keras"
-    if not best.exists():
-        raise CommandError("training stopped on a NaN loss before any epoch finished: "
-                           "try a lower --learning-rate")
+    if stop_on_nan.epoch is not None:
+        good = _finite_model(best) if best.exists() else None
+        if good is not None:
+            _save_atomically(good, output)
+            kept = f"the best model of the epochs before it is saved to {output}"
+        else:
+            kept = "no model was saved" + (f" ({output} is left as it was)"
+                                           if output.exists() else "")
+        best.unlink(missing_ok=True)
+        (workdir / "options.json").unlink(missing_ok=True)
+        raise CommandError(f"the loss became NaN in epoch {stop_on_nan.epoch + 1} and training "
+                           f"stopped; {kept}. Try a lower --learning-rate (this run's: "
+                           f"{learning_rate:g})")
     # Saved uncompiled: architecture and weights, all built-in Keras layers, so that
     # keras.models.load_model(output) works anywhere, without this package.
-    _save_atomically(keras.models.load_model(best, compile=False), output)
+    try:
+        _save_atomically(keras.models.load_model(best, compile=False), output)
+    except OSError as error:
+        reason = error.strerror or error
+        raise CommandError(f"the model could not be written to {output} ({reason}); it is "
+                           f"kept in {best}: run the same command again, with "
+                           f"another --output if need be, to write it without training "
+                           f"again") from None
     best.unlink()  # a full copy of the model: not kept once the run is over
+    (workdir / "options.json").unlink()
     print(f"model saved to {output}; the log of every epoch is in {workdir / 'history.csv'}")
     return history
 
@@ -403,10 +664,18 @@ def cmd_train(args):
         raise CommandError(f"--output {args.output} is a folder; give a file name like unet.keras")
     if args.output.suffix != ".keras":
         raise CommandError(f"--output must end with .keras; got {args.output}")
+    _check_writable(args.output, "--output")  # before training, not after it
+    if args.workdir:
+        _check_writable(args.workdir, "--workdir", folder=True)
     if args.dataset not in (None, "synthetic"):
         _start_keras(args)  # a download shows Keras's progress bar
     images, masks = _load_data(args)
     masks, n_classes = _classes(masks, args)
+    from keras_unet.datasets import check_not_empty
+
+    empty = check_not_empty(masks, args.ignore_index)
+    if empty:
+        print(f"keras-unet train: warning: {in_option_names(empty, 'train')}", file=sys.stderr)
     _start_keras(args)
     epochs, steps = args.epochs, args.steps_per_epoch
     if FAST:
@@ -461,42 +730,72 @@ def cmd_predict(args):
 # --------------------------------------------------------------------- evaluate
 
 
+def _read_masks(pairs):
+    """``(path, prediction, truth)`` of each pair of mask files; a folder holding class
+    indices anywhere reads its 0/1 masks as the classes 0 and 1 too."""
+    import numpy as np
+
+    from keras_unet import datasets
+
+    try:
+        loaded = [[p, datasets.read_mask(p), datasets.read_mask(t)] for p, t in pairs]
+    except datasets.MaskValuesError as error:
+        raise CommandError(_mask_advice(error, "evaluate")) from None
+    for side in (1, 2):  # predictions, truths
+        if any(row[side].dtype != np.float32 for row in loaded):
+            for row in loaded:
+                row[side] = row[side].astype(np.int64)
+    return loaded
+
+
 def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
     """Score predicted mask files against true ones, matched by file stem: a list of
     rows ``{"name", "dice", "iou", "pixel_error"[, "V_rand"]}``, one per image, and their
-    mean ``{"name": "mean", ...}`` (NaN V_rand, for an empty true mask, left out)."""
+    mean ``{"name": "mean", ...}``. A binary prediction against class-index truths (or
+    the reverse) is refused (``evaluation.check_same_kind``), and so are class values at
+    or above ``classes``; an empty true mask scores V_rand 1.0 if nothing is predicted,
+    else 0.0."""
     import numpy as np
 
     from keras_unet import evaluation
-    from keras_unet.datasets import pair_files, read_mask
+    from keras_unet.datasets import mask_classes, pair_files
 
     pairs = pair_files(predictions_dir, truths_dir, names=("predictions", "truths"),
                        unmatched=("predictions without a true mask", "true masks without a prediction"))
-    loaded = [(p, read_mask(p), read_mask(t)) for p, t in pairs]
-    binary = all(pred.dtype == np.float32 and truth.dtype == np.float32 for _, pred, truth in loaded)
-    n_classes = None if binary else (classes or max(int(max(pred.max(), truth.max()))
-                                                    for _, pred, truth in loaded) + 1)
-    rows = []
-    for path, pred, truth in loaded:
+    loaded = _read_masks(pairs)
+    for (path, pred, truth), (_, truth_path) in zip(loaded, pairs):
         if pred.shape != truth.shape:
             raise CommandError(f"{path.name}: the prediction is {pred.shape[:2]} but the true "
                                f"mask is {truth.shape[:2]}")
+        try:
+            evaluation.check_same_kind(truth, pred)
+        except ValueError as error:
+            raise CommandError(f"{path} against {truth_path}: the {error}") from None
+    binary = all(pred.dtype == np.float32 and truth.dtype == np.float32 for _, pred, truth in loaded)
+    n_classes = None
+    if not binary:
+        masks = [m for _, pred, truth in loaded for m in (pred, truth)]
+        names = [str(p) for pair in pairs for p in pair]
+        n_classes = (mask_classes(masks, names=names, n_classes=classes) if classes
+                     else max(int(max(pred.max(), truth.max())) for _, pred, truth in loaded) + 1)
+    rows = []
+    for path, pred, truth in loaded:
         row = {"name": path.name}
         if binary:
             row["dice"] = evaluation.dice(truth, pred)
             row["iou"] = evaluation.iou(truth, pred)
             row["pixel_error"] = evaluation.pixel_error(truth, pred)
-            row["V_rand"] = (evaluation.isbi_scores(pred[..., 0], truth[..., 0], thresholds=[0.5])["V_rand"]
-                             if truth.any() else float("nan"))
+            row["V_rand"] = evaluation.isbi_scores(pred[..., 0], truth[..., 0],
+                                                   thresholds=[0.5])["V_rand"]
         else:
-            row["dice"] = evaluation.dice(truth, pred.astype(np.int64), n_classes=n_classes)["mean"]
-            row["iou"] = evaluation.iou(truth, pred.astype(np.int64), n_classes=n_classes)["mean"]
-            row["pixel_error"] = evaluation.pixel_error(truth, pred.astype(np.int64), n_classes=n_classes)
+            row["dice"] = evaluation.dice(truth, pred, n_classes=n_classes)["mean"]
+            row["iou"] = evaluation.iou(truth, pred, n_classes=n_classes)["mean"]
+            row["pixel_error"] = evaluation.pixel_error(truth, pred, n_classes=n_classes)
         rows.append(row)
     mean = {"name": "mean"}
     for key in rows[0]:
         if key != "name":
-            mean[key] = float(np.nanmean([row[key] for row in rows]))
+            mean[key] = float(np.mean([row[key] for row in rows]))
     return rows, mean
 
 
@@ -566,7 +865,8 @@ def cmd_demo(args):
     figure = viz.show_predictions(test_images, test_masks, predictions, n=len(test_images))
     figure.suptitle(f"keras-unet demo: Dice {scores['dice']:.3f}, V_rand {scores['V_rand']:.3f}")
     picture = viz.save_figure(figure, output / "demo.png")
-    viz.save_figure(viz.plot_history(history), output / "history.png")
+    if history is not None:  # None: the model was trained by an earlier run
+        viz.save_figure(viz.plot_history(history), output / "history.png")
     print(f"done in {(time.monotonic() - started) / 60:.1f} min. Figure: {picture.resolve()}")
     return 0
 
@@ -615,19 +915,33 @@ def make_parser():
         "softmax outputs; auto (default): binary if every mask is 0/255 "
         "or 0/1, else multiclass. 'classes' is accepted for multiclass")
     train_parser.add_argument(
-        "--mask-threshold", type=float, metavar="T",
+        "--mask-threshold", type=_non_negative_number, metavar="T",
         help="read the masks as binary: the pixels above T (in the files' own scale, e.g. "
         "127 for 8-bit) are 1, the rest 0; for JPEG masks or masks with smoothed edges")
+    train_parser.add_argument(
+        "--palette", type=_palette, metavar="R,G,B=CLASS;...",
+        help="colour-coded masks: each colour's class index, e.g. '0,0,0=0;255,0,0=1;0,255,0=2' "
+        "(a gray level V=CLASS stands for V,V,V=CLASS), or a file holding the same pairs, one "
+        "a line; a colour not listed is an error naming the mask")
+    train_parser.add_argument(
+        "--ignore-index", type=_non_negative_int, metavar="N",
+        help="the mask value of unlabelled pixels (e.g. 255): no class, left out of the loss "
+        "and the metrics; the masks are read as class indices")
     train_parser.add_argument("--classes", type=_positive_int,
                               help="number of classes (multiclass; default: the largest "
-                              "class index + 1)")
+                              "class index + 1); for classes the masks do not all use, e.g. "
+                              "21 of which they show 0 and 15; every mask value must be below "
+                              "it (or be --ignore-index)")
     train_parser.add_argument("--output", type=Path, default=Path("unet.keras"),
                               help="model file to write (default: unet.keras)")
     train_parser.add_argument("--workdir", type=Path,
                               help="history.csv, and while training the backups and the best "
                               "model so far (default: <output>_training)")
     model_options = train_parser.add_argument_group("model and training")
-    model_options.add_argument("--tile", type=_positive_int, default=256, help="training tile side (256)")
+    model_options.add_argument("--tile", type=_positive_int, default=256,
+                               help="training tile side (256); it must fit the network, as "
+                               "for predict: a multiple of 2**depth with --padding same (a "
+                               "size that does not fit is refused, naming the nearest that do)")
     model_options.add_argument("--depth", type=_positive_int, default=4, help="poolings (4, the paper)")
     model_options.add_argument("--filters", type=_positive_int, default=32,
                                help="filters of the first level (32; the paper 64)")
@@ -637,12 +951,13 @@ def make_parser():
     model_options.add_argument("--epochs", type=_positive_int, default=25,
                                help="at most this many (25: about 20 min on a 2-core CPU)")
     model_options.add_argument("--steps-per-epoch", type=_positive_int, default=50, help="(50)")
-    model_options.add_argument("--budget", type=float, metavar="MINUTES",
+    model_options.add_argument("--budget", type=_positive_number, metavar="MINUTES",
                                help="stop after this many minutes")
     model_options.add_argument("--loss", default="dice_ce",
                                choices=("dice_ce", "dice", "jaccard", "tversky", "focal_tversky",
                                         "focal", "cross_entropy"), help="(dice_ce)")
-    model_options.add_argument("--learning-rate", type=float, default=1e-3, help="(0.001)")
+    model_options.add_argument("--learning-rate", type=_positive_number, default=1e-3,
+                               help="(0.001)")
     model_options.add_argument("--no-augment", action="store_true", help="no augmentation")
     model_options.add_argument("--validation-split", type=_fraction, default=0.2,
                                help="fraction of images held out (0.2)")

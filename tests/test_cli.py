@@ -293,9 +293,11 @@ def test_mask_errors_name_the_command_options(cell_folders, tmp_path):
     Image.fromarray(np.full((96, 96), 100, np.uint8)).save(tmp_path / "masks" / "c1.png")
     done = run_in(tmp_path, *arguments)
     (line,) = done.stderr.strip().splitlines()
-    assert line.endswith("Renumber the classes 0, 1, 2, ... in the files (the command takes "
-                         "no palette and no unlabelled pixels)")
+    assert line.endswith("If each value is a class, give --palette '0=0;100=1;255=2'")
     assert "mask_mode" not in line and "palette=" not in line
+    # ... which reads them as three classes
+    _, masks = _load_data(make_parser().parse_args([*arguments, "--palette", "0=0;100=1;255=2"]))
+    assert masks[1].dtype == np.int32 and np.unique(masks[1]).tolist() == [1]
 
 
 def test_library_names_in_messages_become_options():
