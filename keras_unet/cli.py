@@ -152,6 +152,7 @@ def in_option_names(message, command=None):
         message = _NO_PALETTE.sub("give --palette R,G,B=CLASS;... (each colour's class index)",
                                   message)
         message = _PALETTE.sub("--palette R,G,B=CLASS;...", message)
+        message = re.sub(r"\bnot in palette\b", "not in --palette", message)
     who = f"keras-unet {command}" if command else "the command"
     message = _NO_PALETTE.sub(f"save it as a gray mask of class indices: {who} takes no "
                               f"colour palette", message)
