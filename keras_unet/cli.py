@@ -708,21 +708,70 @@ def _load_model(path):
                            f"{str(error).splitlines()[0][:200]}") from None
 
 
+def _probability(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:  # NaN too
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1]; got {text!r}")
+    return value
+
+
+# keras-unet predict's words for the advice of keras_unet.inference, applied before
+# in_option_names's table: the command has no Python (image[..., :1], tile=None).
+_PREDICT_WORDS = [
+    (r"\boverwrite=True", "--overwrite"),
+    (r"\boutput_dir\b", "output"),
+    (r"\bleave tile=None", "leave out --tile"),
+    (r"\bor tile=None", "or leave out --tile"),
+    (r"\btile (\d+)", r"--tile \1"),
+    (r"\ba smaller tile\b", "a smaller --tile"),
+    (r"\buse a tile >= (\d+)", r"use --tile \1 or larger"),
+    (r"with padding='(\w+)'", r"with \1 padding"),
+    (r"build the model with input shape \(None, None, \d+\)",
+     "use a model of any input size (keras-unet train makes those)"),
+    (r"takes (\d+) \(gray: image\[\.\.\., :1\]; RGB: np\.repeat\(image, 3, -1\)\)",
+     lambda m: f"takes {m[1]} (save the images as {'gray' if m[1] == '1' else 'RGB'} ones)"),
+]
+
+
+def in_predict_words(message):
+    """A message of :mod:`keras_unet.inference` in the words of ``keras-unet predict``.
+
+    Example:
+        >>> in_predict_words("use a smaller tile (e.g. 112) or tile=None")
+        'use a smaller --tile (e.g. 112) or leave out --tile'
+    """
+    for pattern, words in _PREDICT_WORDS:
+        message = re.sub(pattern, words, message)
+    return message
+
+
 def cmd_predict(args):
     if not args.model.is_file():
         raise CommandError(f"model {args.model} does not exist")
     if not args.input.exists():
         raise CommandError(f"input {args.input} is neither an image file nor a folder")
     _start_keras(args)
-    from keras_unet.inference import predict_file, predict_folder
+    from keras_unet.datasets import image_files
+    from keras_unet.inference import check_output_dir, predict_file, predict_folder
 
-    model = _load_model(args.model)
     options = dict(threshold=args.threshold, probabilities=args.probabilities, tile=args.tile,
-                   overlap=args.overlap, tta=args.tta, batch_size=args.batch_size)
-    if args.input.is_dir():
-        written = predict_folder(model, args.input, args.output, **options)
-    else:
-        written = [predict_file(model, args.input, args.output, **options)]
+                   overlap=args.overlap, tta=args.tta, batch_size=args.batch_size,
+                   overwrite=args.overwrite)
+    try:
+        # the output folder before the model is loaded, the tile before any image is read
+        names = list(image_files(args.input, "input_dir")) if args.input.is_dir() else [args.input]
+        check_output_dir(args.output, names, probabilities=args.probabilities,
+                         overwrite=args.overwrite)
+        model = _load_model(args.model)
+        if args.input.is_dir():
+            written = predict_folder(model, args.input, args.output, **options)
+        else:
+            written = [predict_file(model, args.input, args.output, **options)]
+    except ValueError as error:
+        raise CommandError(in_predict_words(str(error))) from None
     also = f", their probabilities to {args.output / 'probabilities'}" if args.probabilities else ""
     print(f"{len(written)} mask(s) written to {args.output}{also}")
     return 0
@@ -978,9 +1027,15 @@ def make_parser():
                                 help="also write the scores as float32 TIFFs "
                                 "<output>/probabilities/<name>.tif (a subfolder: the output "
                                 "folder holds masks only, ready for keras-unet evaluate)")
-    predict_parser.add_argument("--threshold", type=float, default=0.5,
-                                help="binary models: foreground above this (0.5)")
-    predict_parser.add_argument("--tile", type=_positive_int, help="input tile side (default: automatic)")
+    predict_parser.add_argument("--overwrite", action="store_true",
+                                help="replace files in the output folder that this run would "
+                                "write (without it, the run stops before predicting if any "
+                                "exists: so a run again into the same folder needs it)")
+    predict_parser.add_argument("--threshold", type=_probability, default=0.5,
+                                help="binary models: foreground above this, in [0, 1] (0.5)")
+    predict_parser.add_argument("--tile", type=_positive_int,
+                                help="input tile side, a size that fits the model (default: "
+                                "automatic)")
     predict_parser.add_argument("--overlap", type=_fraction, default=0.25, help="(0.25)")
     predict_parser.add_argument("--tta", choices=("flips", "d4"),
                                 help="average over flips (4) or flips and rotations (8)")
