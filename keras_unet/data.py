@@ -216,10 +216,12 @@ def make_dataset(images, masks, *, weights=None, batch_size=8, tile=None, augmen
             f"images differ in size ({len(sizes)} sizes, e.g. {sorted(sizes)[:2]}): give tile= "
             f"to train on random tiles")
     side = tile if tile is not None else min(min(s) for s in sizes)
-    if 2 * output_crop >= side:
+    if 2 * output_crop >= side:  # no output pixel left: Keras would fail deep inside
         raise ValueError(
             f"output_crop must be an integer >= 0 smaller than half the tile ({side}); "
-            f"got {output_crop!r}")
+            f"got {output_crop!r}: the tile leaves no output. For a valid-padding model the "
+            f"tile must be a size it takes, at least keras_unet.model.smallest_input_size("
+            f"depth, 'valid')")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
     augmentation = _augmentation(augment)
