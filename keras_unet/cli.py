@@ -522,6 +522,12 @@ def _nan_callback():
                 self.epoch = self.current
                 self.model.stop_training = True
 
+        def on_epoch_end(self, epoch, logs=None):  # weights gone NaN in the last step
+            if any(not np.isfinite(float((logs or {}).get(key, 0.0)))
+                   for key in ("loss", "val_loss")):
+                self.epoch = epoch
+                self.model.stop_training = True
+
     return StopOnNaN()
 
 
@@ -620,7 +626,9 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
         # a resumed run replaces the best model only with a better one
         keras.callbacks.ModelCheckpoint(
             str(best), monitor=monitor, save_best_only=True,
-            initial_value_threshold=_best_so_far(workdir, monitor) if resumed else None),
+            # inf, not None: an epoch whose loss is NaN is never saved as the best
+            initial_value_threshold=(_best_so_far(workdir, monitor) if resumed else None)
+            or float("inf")),
         keras.callbacks.CSVLogger(str(workdir / "history.csv"), append=True),
     ]
     if budget:
@@ -631,8 +639,10 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
     history = model.fit(train_data, validation_data=validation, epochs=epochs, shuffle=False,
                         steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2))
+    good = _finite_model(best) if best.exists() else None
+    if good is None and stop_on_nan.epoch is None:  # NaN weights after a finite loss
+        stop_on_nan.epoch = history.epoch[-1] if history.epoch else 0
     if stop_on_nan.epoch is not None:
-        good = _finite_model(best) if best.exists() else None
         if good is not None:
             _save_atomically(good, output)
             kept = f"the best model of the epochs before it is saved to {output}"
@@ -647,7 +657,7 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
     # Saved uncompiled: architecture and weights, all built-in Keras layers, so that
     # keras.models.load_model(output) works anywhere, without this package.
     try:
-        _save_atomically(keras.models.load_model(best, compile=False), output)
+        _save_atomically(good, output)
     except OSError as error:
         reason = error.strerror or error
         raise CommandError(f"the model could not be written to {output} ({reason}); it is "
@@ -826,8 +836,12 @@ def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
     if not binary:
         masks = [m for _, pred, truth in loaded for m in (pred, truth)]
         names = [str(p) for pair in pairs for p in pair]
-        n_classes = (mask_classes(masks, names=names, n_classes=classes) if classes
-                     else max(int(max(pred.max(), truth.max())) for _, pred, truth in loaded) + 1)
+        try:
+            n_classes = (mask_classes(masks, names=names, n_classes=classes) if classes else
+                         max(int(max(pred.max(), truth.max())) for _, pred, truth in loaded) + 1)
+        except ValueError as error:  # the command has no unlabelled pixels to offer
+            raise CommandError(re.sub(r", or ignore_index=\d+ if \d+ marks unlabelled pixels",
+                                      "", str(error))) from None
     rows = []
     for path, pred, truth in loaded:
         row = {"name": path.name}

@@ -219,6 +219,299 @@ def test_rgba_with_transparency_is_refused_by_name(tmp_path):
         from_folder(tmp_path / "images", tmp_path / "masks")
 
 
+# ---------------------------------------- predict: outputs, tiles, models, losses
+# A prediction either writes what was asked, or stops with one line before it reads an
+# image: it never replaces a file it did not write without being told (overwrite=True,
+# --overwrite), never mixes its masks with a second run's, and a run that stops on a bad
+# file says how far it got. Messages are exact; the command's speak its options only.
+
+def _predict_model():
+    import keras
+
+    from keras_unet import build_unet
+
+    keras.utils.set_random_seed(0)
+    return build_unet((None, None, 1), 1, depth=2, filters=4)
+
+
+def _cells(folder, names=("c0", "c1", "c2")):
+    (folder / "in").mkdir(parents=True, exist_ok=True)
+    for name in names:
+        _save(folder / "in" / f"{name}.png", RNG.integers(0, 256, (40, 48), np.uint8))
+
+
+def _own_c0(folder):
+    """A folder of the user's in which c0.png is their own file."""
+    _cells(folder)
+    (folder / "out").mkdir()
+    _save(folder / "out" / "c0.png", GRAY)
+    return dict(output_dir=folder / "out")
+
+
+def _parent_a_file(folder):
+    _cells(folder)
+    (folder / "notes").write_text("a file")
+    return dict(output_dir=folder / "notes" / "out")
+
+
+def _output_a_file(folder):
+    _cells(folder)
+    (folder / "out").write_text("a file")
+    return dict(output_dir=folder / "out")
+
+
+def _bad_file_among_good(folder):
+    _cells(folder)
+    (folder / "in" / "c1.png").write_bytes(b"not a PNG")
+    return dict(output_dir=folder / "out")
+
+
+def _under_proc(folder):
+    from pathlib import Path
+
+    _cells(folder)
+    return dict(output_dir=Path("/proc/keras-unet-test"))  # takes no folders, even for root
+
+
+def _with(**arguments):
+    def make(folder):
+        _cells(folder)
+        return dict(output_dir=folder / "out", **arguments)
+
+    return make
+
+
+PREDICT_CASES = {  # name: (make the folder -> predict_folder's arguments, the message)
+    "the user's own file in the output folder": (
+        _own_c0,
+        "output_dir {folder}/out already holds files this run would write (c0.png): pass "
+        "overwrite=True to replace them (a run again into the same folder needs it too), or "
+        "choose another output_dir"),
+    "the output a file": (
+        _output_a_file, "output_dir {folder}/out is a file: give a folder for the masks"),
+    "the output below a file": (
+        _parent_a_file,
+        "output_dir {folder}/notes/out cannot be made: {folder}/notes is a file: give a folder "
+        "for the masks"),
+    "the output under /proc": (
+        _under_proc,
+        "cannot write to output_dir /proc/keras-unet-test: /proc takes no new files (No such "
+        "file or directory); give a folder where you can write"),
+    "a bad file among good ones": (
+        _bad_file_among_good,
+        "cannot read the image {folder}/in/c1.png: cannot identify image file "
+        "'{folder}/in/c1.png'. Stopped at c1.png: 1 of 3 masks were written to output_dir "
+        "{folder}/out, the rest not predicted"),
+    "a tile that does not fit the model": (
+        _with(tile=33),
+        "tile 33 does not fit the model: input size 33 does not fit a depth-2 U-Net with "
+        "padding='same': it must be a multiple of 4 (2**depth). Nearest sizes that fit: 32, 36"),
+    "a tile below the model's smallest": (
+        _with(tile=2),
+        "tile 2 does not fit the model: input size 2 does not fit a depth-2 U-Net with "
+        "padding='same': it must be at least 4, the smallest input it takes (its output is "
+        "then 4 px). Nearest sizes that fit: 4"),
+    "a threshold of NaN": (_with(threshold=float("nan")),
+                           "threshold must be a number in [0, 1]; got nan"),
+    "a threshold of 255": (_with(threshold=255), "threshold must be a number in [0, 1]; got 255"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PREDICT_CASES))
+def test_predict_folder_refuses_before_reading_an_image(tmp_path, case):
+    from keras_unet.inference import predict_folder
+
+    make, message = PREDICT_CASES[case]
+    arguments = make(tmp_path)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match="^" + re.escape(message.format(folder=tmp_path)) + "$"):
+        predict_folder(_predict_model(), tmp_path / "in", progress=False, **arguments)
+    after = sorted(str(p) for p in tmp_path.rglob("*"))
+    if case == "a bad file among good ones":  # the mask before it, whole; nothing after it
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.png"]
+    else:  # nothing made, nothing replaced, no lock left behind
+        assert after == before
+    if case == "the user's own file in the output folder":
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "c0.png")), GRAY)
+
+
+def test_predict_folder_overwrite_replaces_and_runs_again(tmp_path):
+    from keras_unet.inference import predict_folder
+
+    _own_c0(tmp_path)
+    model = _predict_model()
+    written = predict_folder(model, tmp_path / "in", tmp_path / "out", overwrite=True,
+                             progress=False)
+    assert [p.name for p in written] == ["c0.png", "c1.png", "c2.png"]
+    assert np.asarray(Image.open(tmp_path / "out" / "c0.png")).shape == (40, 48)  # replaced
+    again = predict_folder(model, tmp_path / "in", tmp_path / "out", overwrite=True,
+                           progress=False)
+    assert again == written
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.png", "c1.png", "c2.png"]
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path):
+    import fcntl
+
+    from keras_unet.inference import predict_file, predict_folder
+
+    _cells(tmp_path)
+    (tmp_path / "out").mkdir()
+    message = (f"another prediction is writing to output_dir {tmp_path}/out (it holds "
+               f"{tmp_path}/out/.keras-unet.lock): wait until it is done, or choose another "
+               f"output_dir")
+    model = _predict_model()
+    with open(tmp_path / "out" / ".keras-unet.lock", "a") as held:  # the first run's lock
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            predict_folder(model, tmp_path / "in", tmp_path / "out", progress=False)
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            predict_file(model, tmp_path / "in" / "c0.png", tmp_path / "out", progress=False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".keras-unet.lock"]
+    # once the first run is over (the lock released), a run goes ahead and removes the lock
+    predict_folder(model, tmp_path / "in", tmp_path / "out", progress=False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c0.png", "c1.png", "c2.png"]
+
+
+MODEL_CASES = {  # name: (the call, the message)
+    "channels first": (
+        lambda: _build((1, 64, 64)),
+        "input height 1 does not fit a depth-4 U-Net (input_shape (1, 64, 64) has 64 "
+        "channels): did you mean (64, 64, 1)? the channel axis goes last"),
+    "RGB channels first": (
+        lambda: _build((3, 256, 256)),
+        "input height 3 does not fit a depth-4 U-Net (input_shape (3, 256, 256) has 256 "
+        "channels): did you mean (256, 256, 3)? the channel axis goes last"),
+    "a valid tile below the model's smallest": (
+        lambda: _predict_tiled_valid(tile=40),
+        "tile 40 does not fit the model: input size 40 does not fit a depth-2 U-Net with "
+        "padding='valid': it must be at least 44, the smallest input it takes (its output is "
+        "then 4 px). Nearest sizes that fit: 44"),
+    "a size below the paper's smallest": (
+        lambda: _output_size(100),
+        "input size 100 does not fit a depth-4 U-Net with padding='valid': it must be at "
+        "least 188, the smallest input it takes (its output is then 4 px). Nearest sizes that "
+        "fit: 188"),
+}
+
+
+def _build(shape):
+    from keras_unet import build_unet
+
+    return build_unet(shape, 1)
+
+
+def _output_size(size):
+    from keras_unet import output_size
+
+    return output_size(size)
+
+
+def _predict_tiled_valid(**arguments):
+    from keras_unet import build_unet
+    from keras_unet.inference import predict_tiled
+
+    model = build_unet((None, None, 1), 1, depth=2, filters=4, padding="valid")
+    return predict_tiled(model, np.zeros((64, 64)), progress=False, **arguments)
+
+
+@pytest.mark.parametrize("case", sorted(MODEL_CASES))
+def test_model_sizes_say_what_fits(case):
+    call, message = MODEL_CASES[case]
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        call()
+
+
+def test_a_sigmoid_model_refuses_class_index_masks():
+    """Class masks 0..3 on a one-output model would be clipped to 0/1 and train a binary
+    model without a word: the package's losses stop at the first step."""
+    from keras_unet.training import compile_unet
+
+    images, labels = IMAGES, (IMAGES[..., 0] * 4).astype(np.int32)  # 0, 1, 2, 3
+    assert set(np.unique(labels)) == {0, 1, 2, 3}
+    model = _predict_model()
+    compile_unet(model)
+    with pytest.raises(ValueError, match="^" + re.escape(
+            "the model has one sigmoid output (binary) but the masks are integers (int32), "
+            "which the package reads as class indices: build it with n_classes=<the number of "
+            "classes>, or give binary masks as float 0/1 (masks.astype('float32'))") + "$"):
+        model.fit(images, labels, epochs=1, verbose=0)
+    # the package's own pipeline gives binary masks as float32 and class masks as int32
+    _, binary = next(iter(make_dataset(IMAGES, MASKS, batch_size=3, augment=False)))
+    _, classes = next(iter(make_dataset(IMAGES, labels, batch_size=3, augment=False)))
+    assert (binary.dtype.name, classes.dtype.name) == ("float32", "int32")
+    fresh = _predict_model()
+    compile_unet(fresh)
+    fresh.fit(IMAGES, MASKS.astype(np.float32), epochs=1, verbose=0)  # binary masks train
+
+
+# the command: each of these stops with one line, before reading an image
+PREDICT_HELP = " (see keras-unet predict --help)"
+PREDICT_COMMAND_CASES = {  # name: (make the folder, the arguments after the model, the line)
+    "the user's own file in the output folder": (
+        _own_c0, ["in", "out"],
+        "keras-unet predict: error: output out already holds files this run would write "
+        "(c0.png): pass --overwrite to replace them (a run again into the same folder needs "
+        "it too), or choose another output"),
+    "a tile that does not fit the model": (
+        _cells, ["in", "out", "--tile", "33"],
+        "keras-unet predict: error: --tile 33 does not fit the model: input size 33 does not "
+        "fit a depth-2 U-Net with same padding: it must be a multiple of 4 (2**depth). Nearest "
+        "sizes that fit: 32, 36"),
+    "a threshold of NaN": (
+        _cells, ["in", "out", "--threshold", "nan"],
+        "keras-unet predict: error: argument --threshold: expected a number in [0, 1]; got "
+        "'nan'" + PREDICT_HELP),
+    "a threshold above 1": (
+        _cells, ["in", "out", "--threshold", "127"],
+        "keras-unet predict: error: argument --threshold: expected a number in [0, 1]; got "
+        "'127'" + PREDICT_HELP),
+    "the output under /proc": (
+        _cells, ["in", "/proc/keras-unet-test"],
+        "keras-unet predict: error: cannot write to output /proc/keras-unet-test: /proc takes "
+        "no new files (No such file or directory); give a folder where you can write"),
+    "the output below a file": (
+        _parent_a_file, ["in", "notes/out"],
+        "keras-unet predict: error: output notes/out cannot be made: notes is a file: give a "
+        "folder for the masks"),
+    "an RGB image for a gray model": (
+        lambda p: _save(p / "rgb.png", RGB), ["rgb.png", "out"],
+        "keras-unet predict: error: rgb.png: the image has 3 channels but the model takes 1 "
+        "(save the images as gray ones)"),
+    "a bad file among good ones": (
+        _bad_file_among_good, ["in", "out"],
+        "keras-unet predict: error: cannot read the image in/c1.png: cannot identify image "
+        "file 'in/c1.png'. Stopped at c1.png: 1 of 3 masks were written to output out, the "
+        "rest not predicted"),
+}
+
+
+@pytest.fixture(scope="module")
+def predict_model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "unet.keras"
+    _predict_model().save(path)
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(PREDICT_COMMAND_CASES))
+def test_predict_command_stops_with_one_line(tmp_path, predict_model_file, case):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    make, arguments, line = PREDICT_COMMAND_CASES[case]
+    make(tmp_path)
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    done = subprocess.run([str(Path(sys.executable).parent / "keras-unet"), "predict",
+                           str(predict_model_file), *arguments], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=600)
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [line], done.stderr[-3000:]  # one line, this one
+    assert done.returncode == 2
+    assert not re.search(r"\b\w+=|\[\.\.\., |np\.", line)  # no Python in the command's words
+
+
 # ------------------------------------ library: mask values that would read wrong
 # Each would once have read as something that looks fine and is not (256 classes from a
 # JPEG mask, a void border as class 255, an animated GIF's first frame); now it stops
