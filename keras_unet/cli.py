@@ -619,6 +619,7 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
                                   augment=False, shuffle=False, repeat=False, seed=seed + 1, **options)
         monitor = "val_loss"
     stop_on_nan = _nan_callback()
+    beat = _best_so_far(workdir, monitor) if resumed else None
     callbacks = [
         stop_on_nan,
         # double_checkpoint: a crash while writing a backup falls back to the one before
@@ -627,8 +628,7 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
         keras.callbacks.ModelCheckpoint(
             str(best), monitor=monitor, save_best_only=True,
             # inf, not None: an epoch whose loss is NaN is never saved as the best
-            initial_value_threshold=(_best_so_far(workdir, monitor) if resumed else None)
-            or float("inf")),
+            initial_value_threshold=float("inf") if beat is None else beat),
         keras.callbacks.CSVLogger(str(workdir / "history.csv"), append=True),
     ]
     if budget:

@@ -4,7 +4,12 @@ Each is a clear error naming the file or the argument and the problem, or is han
 as documented (16-bit and RGBA images, gray mixed with RGB).
 """
 
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -659,3 +664,243 @@ def test_empty_truth_scores_without_nan():
     scores = isbi_scores(empty, empty)
     assert (scores["V_rand"], scores["V_info"], scores["pixel_error"]) == (1.0, 1.0, 0.0)
     assert isbi_scores(BINARY * 1.0, empty, thresholds=[0.5])["V_rand"] == 0.0
+
+
+# ------------------------------------------------ the command: train and evaluate
+# Run as a user runs them. Each either does what was meant or stops (exit 2) with one
+# line that says what is wrong and what to do, in the command's options (never a Python
+# argument), without a traceback; nothing is written that looks like a result.
+
+KERAS_UNET = str(Path(sys.executable).parent / "keras-unet")
+SMALL = ["--depth", "2", "--filters", "4", "--tile", "32", "--steps-per-epoch", "1",
+         "--epochs", "1"]
+FOUR = np.kron(np.arange(4), np.ones((32, 8), np.uint8)).astype(np.uint8)  # 0 1 2 3 bands
+CELLS = (np.add.outer(np.arange(32), np.arange(32)) % 11 < 4).astype(np.uint8)  # stripes
+
+
+def _folders(folder, masks, name="masks", images=4):
+    """images/ and ``name``/ with ``images`` gray 32x32 images and these masks
+    (one array for all, or one each)."""
+    for i in range(images):
+        mask = masks[i] if isinstance(masks, list) else masks
+        _save(folder / "images" / f"m{i}.png", RNG.integers(0, 256, (32, 32), np.uint8))
+        _save(folder / name / f"m{i}.png", mask)
+
+
+def _train_on(masks, name="masks"):
+    def make(folder):
+        _folders(folder, masks, name)
+        return ["train", "--images", "images", "--masks", name, *SMALL]
+
+    return make
+
+
+def _evaluate(predictions, truths):
+    def make(folder):
+        _folders(folder, predictions, "predicted")
+        _folders(folder, truths, "truth")
+        return ["evaluate", "predicted", "truth"]
+
+    return make
+
+
+def _train_with(*options):
+    """train on binary masks with these options (the last given wins)."""
+    def make(folder):
+        _folders(folder, CELLS * 255)
+        return ["train", "--images", "images", "--masks", "masks", *SMALL, *options]
+
+    return make
+
+
+def _backup_of_another_run(folder):
+    """A run with --filters 4 interrupted in unet_training; now --filters 8."""
+    _folders(folder, CELLS * 255)
+    (folder / "unet_training" / "backup").mkdir(parents=True)
+    options = dict(images=4, channels=1, n_classes=1, tile=32, depth=2, filters=4,
+                   padding="same", batch_size=4, steps_per_epoch=1, loss="dice_ce",
+                   learning_rate=0.001, augment=True, validation_split=0.2, seed=0)
+    (folder / "unet_training" / "options.json").write_text(json.dumps(options))
+    return ["train", "--images", "images", "--masks", "masks", *SMALL, "--filters", "8"]
+
+
+def _colour_masks(folder):
+    colours = np.zeros((32, 32, 3), np.uint8)
+    colours[:, 16:] = (255, 0, 0)
+    colours[:4, :4] = (0, 255, 0)  # green: a colour the palette below does not name
+    _folders(folder, colours)
+    return folder
+
+
+TRAIN_HELP = " (see keras-unet train --help)"
+COMMAND_CASES = {  # name: (make the folder -> the command's arguments, the one line)
+    "learning rate nan": (
+        _train_with("--learning-rate", "nan"),
+        "keras-unet train: error: argument --learning-rate: expected a positive number; got "
+        "'nan'" + TRAIN_HELP),
+    "learning rate inf": (
+        _train_with("--learning-rate", "inf"),
+        "keras-unet train: error: argument --learning-rate: expected a positive number; got "
+        "'inf'" + TRAIN_HELP),
+    "learning rate negative": (
+        _train_with("--learning-rate", "-1"),
+        "keras-unet train: error: argument --learning-rate: expected a positive number; got "
+        "'-1'" + TRAIN_HELP),
+    "learning rate zero": (
+        _train_with("--learning-rate", "0"),
+        "keras-unet train: error: argument --learning-rate: expected a positive number; got "
+        "'0'" + TRAIN_HELP),
+    "budget zero": (
+        _train_with("--budget", "0"),
+        "keras-unet train: error: argument --budget: expected a positive number; got '0'"
+        + TRAIN_HELP),
+    "budget nan": (
+        _train_with("--budget", "nan"),
+        "keras-unet train: error: argument --budget: expected a positive number; got 'nan'"
+        + TRAIN_HELP),
+    "zero epochs": (
+        _train_with("--epochs", "0"),
+        "keras-unet train: error: argument --epochs: expected a positive integer; got '0'"
+        + TRAIN_HELP),
+    "zero steps per epoch": (
+        _train_with("--steps-per-epoch", "0"),
+        "keras-unet train: error: argument --steps-per-epoch: expected a positive integer; "
+        "got '0'" + TRAIN_HELP),
+    "zero batch size": (
+        _train_with("--batch-size", "0"),
+        "keras-unet train: error: argument --batch-size: expected a positive integer; got '0'"
+        + TRAIN_HELP),
+    "validation split above 1": (
+        _train_with("--validation-split", "1.5"),
+        "keras-unet train: error: argument --validation-split: expected a fraction in [0, 1); "
+        "got '1.5'" + TRAIN_HELP),
+    "negative validation split": (
+        _train_with("--validation-split", "-0.5"),
+        "keras-unet train: error: argument --validation-split: expected a fraction in [0, 1); "
+        "got '-0.5'" + TRAIN_HELP),
+    "mask threshold nan": (
+        _train_with("--mask-threshold", "nan"),
+        "keras-unet train: error: argument --mask-threshold: expected a number >= 0; got "
+        "'nan'" + TRAIN_HELP),
+    "negative ignore index": (
+        _train_with("--ignore-index", "-1"),
+        "keras-unet train: error: argument --ignore-index: expected an integer >= 0; got "
+        "'-1'" + TRAIN_HELP),
+    "palette not pairs": (
+        _train_with("--palette", "red=1"),
+        "keras-unet train: error: argument --palette: 'red=1' is not R,G,B=CLASS (0..255 "
+        "each, a class index >= 0), e.g. '0,0,0=0;255,0,0=1'" + TRAIN_HELP),
+    "palette neither file nor pairs": (
+        _train_with("--palette", "colours.txt"),
+        "keras-unet train: error: argument --palette: 'colours.txt' is neither a file nor "
+        "R,G,B=CLASS pairs, e.g. '0,0,0=0;255,0,0=1'" + TRAIN_HELP),
+    "tile that does not fit the network": (
+        _train_with("--tile", "30"),
+        "keras-unet train: error: --tile 30 does not fit a depth-2 U-Net with --padding same "
+        "(a multiple of 2**depth = 4); nearest sizes that fit: 28, 32"),
+    "tile zero": (
+        _train_with("--tile", "0"),
+        "keras-unet train: error: argument --tile: expected a positive integer; got '0'"
+        + TRAIN_HELP),
+    "a NaN loss": (  # a learning rate so high that the weights overflow at once
+        _train_with("--learning-rate", "1e30"),
+        "keras-unet train: error: the loss became NaN in epoch 1 and training stopped; no "
+        "model was saved. Try a lower --learning-rate (this run's: 1e+30)"),
+    "fewer classes than the masks use": (
+        lambda p: _train_on(FOUR)(p) + ["--classes", "2"],
+        "keras-unet train: error: the masks masks/m0.png, masks/m1.png, masks/m2.png and 1 "
+        "more have the values 0, 1, 2, 3, but --classes 2 makes the classes 0 and 1: the "
+        "pixels of 2, 3 (50% of them) would be left out of training and scores. Pass "
+        "--classes 4"),
+    "void border without --ignore-index": (
+        _train_on(np.where(np.arange(32)[:, None] < 2, 255, CELLS).astype(np.uint8)),
+        "keras-unet train: error: the masks masks/m0.png, masks/m1.png, masks/m2.png and 1 "
+        "more have the values 0, 1, 255; with --mask-mode auto masks must all be binary "
+        "(0/255 or 0/1) or class indices below 64. If 255 marks unlabelled pixels, give "
+        "--ignore-index 255"),
+    "gray levels as classes": (
+        _train_on((FOUR * 85).astype(np.uint8)),
+        "keras-unet train: error: the masks masks/m0.png, masks/m1.png, masks/m2.png and 1 "
+        "more have the values 0, 85, 170, 255; with --mask-mode auto masks must all be binary "
+        "(0/255 or 0/1) or class indices below 64. If each value is a class, give --palette "
+        "'0=0;85=1;170=2;255=3'"),
+    "colour masks without --palette": (
+        lambda p: ["train", "--images", "images", "--masks", "masks", *SMALL] if _colour_masks(p)
+        else None,
+        "keras-unet train: error: the mask masks/m0.png is colour-coded; give --palette "
+        "R,G,B=CLASS;... (each colour's class index)"),
+    "a colour not in --palette": (
+        lambda p: ["train", "--images", "images", "--masks", "masks", *SMALL, "--palette",
+                   "0,0,0=0;255,0,0=1"] if _colour_masks(p) else None,
+        "keras-unet train: error: the mask masks/m0.png has colours that are not in --palette: "
+        "(0, 255, 0)"),
+    "--palette with --mask-mode binary": (
+        _train_with("--palette", "0=0;255=1", "--mask-mode", "binary"),
+        "keras-unet train: error: --palette reads colour-coded masks as classes; it does not "
+        "go with --mask-mode binary"),
+    "--ignore-index with a dataset": (
+        lambda p: ["train", "--dataset", "synthetic", "--ignore-index", "255"],
+        "keras-unet train: error: give either --dataset or --images and --masks (and their "
+        "--mask-threshold, --palette, --ignore-index), not both"),
+    "--output in a file": (
+        _train_with("--output", "images/m0.png/unet.keras"),
+        "keras-unet train: error: --output images/m0.png/unet.keras cannot be made: "
+        "images/m0.png is a file, not a folder; give a path in a folder you can write to"),
+    "--output where no file can be made": (  # /proc: refused to root too
+        _train_with("--output", "/proc/unet.keras"),
+        "keras-unet train: error: --output /proc/unet.keras cannot be written: no file can be "
+        "created in /proc (No such file or directory); give a path in a folder you can write "
+        "to"),
+    "--workdir a file": (
+        _train_with("--workdir", "images/m0.png"),
+        "keras-unet train: error: --workdir images/m0.png is a file, not a folder; give a path "
+        "in a folder you can write to"),
+    "a backup of a run with other options": (
+        _backup_of_another_run,
+        "keras-unet train: error: the backup in unet_training belongs to a run with other "
+        "options (--filters 4 then, 8 now): give the same options to resume it, another "
+        "--workdir, or delete unet_training to start again"),
+    "binary predictions against class truths": (
+        _evaluate(CELLS * 255, FOUR),
+        "keras-unet evaluate: error: predicted/m0.png against truth/m0.png: the truth holds "
+        "class indices (0, 1, 2, 3) but prediction is a binary mask (float32 in [0, 1]): score "
+        "a binary prediction against binary truths and class indices against class indices"),
+    "class predictions against binary truths": (
+        _evaluate(FOUR, CELLS * 255),
+        "keras-unet evaluate: error: predicted/m0.png against truth/m0.png: the truth is a "
+        "binary mask (float32 in [0, 1]) but prediction holds class indices (0, 1, 2, 3): "
+        "score a binary prediction against binary truths and class indices against class "
+        "indices"),
+    "evaluate --classes below the values": (
+        lambda p: _evaluate(FOUR, FOUR)(p) + ["--classes", "3"],
+        "keras-unet evaluate: error: the masks predicted/m0.png, truth/m0.png, predicted/m1.png "
+        "and 5 more have the values 0, 1, 2, 3, but --classes 3 makes the classes 0 to 2: the "
+        "pixels of 3 (25% of them) would be left out of training and scores. Pass --classes 4"),
+    "evaluate JPEG-like masks": (
+        _evaluate(np.where(CELLS > 0, 250, 3).astype(np.uint8), CELLS * 255),
+        "keras-unet evaluate: error: the mask predicted/m0.png has the values 3, 250; expected "
+        "binary values (0/255 or 0/1) or class indices below 64. keras-unet evaluate reads "
+        "masks of 0/255 or 0/1 and masks of class indices 0, 1, 2, ...: save them so (as PNG, "
+        "not JPEG)"),
+}
+# Python's words that the command's messages never hold
+PYTHON = re.compile(r"\b(mask_mode|threshold|ignore_index|palette|n_classes|tile|batch_size|"
+                    r"images_dir|masks_dir|data_dir|learning_rate)=|\[\.\.\., ")
+
+
+def _command(folder, arguments, **environment):
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", **environment)
+    env.pop("KERAS_UNET_FAST", None)  # the epochs and steps asked for
+    return subprocess.run([KERAS_UNET, *arguments], capture_output=True, text=True, env=env,
+                          cwd=folder, timeout=600)
+
+
+@pytest.mark.parametrize("case", sorted(COMMAND_CASES))
+def test_command_stops_with_one_line(tmp_path, case):
+    make, line = COMMAND_CASES[case]
+    done = _command(tmp_path, make(tmp_path))
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [line], done.stderr[-3000:]  # one line, this one
+    assert done.returncode == 2
+    assert not PYTHON.search(line)
+    assert not list(tmp_path.glob("*.keras"))  # no model that looks like a result
