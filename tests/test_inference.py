@@ -287,6 +287,34 @@ def test_predict_folder_failure_leaves_nothing_half_written(tmp_path):
         predict_folder(model, tmp_path / "missing", tmp_path / "out", progress=False)
 
 
+def test_predict_file_keeps_existing_files_unless_told_and_leaves_no_lock(tmp_path):
+    from keras_unet.inference import LOCK_NAME, check_output_dir, predict_file
+
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "in" / "a.png")
+    model = build_unet((None, None, 1), 1, depth=2, filters=4)
+    target = predict_file(model, tmp_path / "in" / "a.png", tmp_path / "out", probabilities=True,
+                          progress=False)
+    assert target == tmp_path / "out" / "a.png"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "probabilities"]
+    assert not (tmp_path / "out" / LOCK_NAME).exists()  # removed when the run ends
+    (tmp_path / "out" / "a.png").unlink()  # only the probabilities are left: still refused
+    with pytest.raises(ValueError, match=re.escape("already holds files this run would write "
+                                                   "(probabilities/a.tif)")):
+        predict_file(model, tmp_path / "in" / "a.png", tmp_path / "out", probabilities=True,
+                     progress=False)
+    check_output_dir(tmp_path / "out", ["a.png"])  # without probabilities, nothing to replace
+    predict_file(model, tmp_path / "in" / "a.png", tmp_path / "out", probabilities=True,
+                 overwrite=True, progress=False)
+    assert (tmp_path / "out" / "a.png").exists()
+    # a run that fails before its first mask leaves no folder it made behind
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "in" / "rgb.png")
+    with pytest.raises(ValueError, match="the image has 3 channels"):
+        predict_file(model, tmp_path / "in" / "rgb.png", tmp_path / "new" / "deeper",
+                     progress=False)
+    assert not (tmp_path / "new").exists()
+
+
 # --------------------------------------------------------------------- backends
 
 _BACKEND_SCRIPT = textwrap.dedent(
