@@ -471,6 +471,14 @@ PREDICT_COMMAND_CASES = {  # name: (make the folder, the arguments after the mod
         _cells, ["in", "out", "--threshold", "127"],
         "keras-unet predict: error: argument --threshold: expected a number in [0, 1]; got "
         "'127'" + PREDICT_HELP),
+    "an overlap of NaN": (
+        _cells, ["in", "out", "--overlap", "nan"],
+        "keras-unet predict: error: argument --overlap: expected a fraction in [0, 1); got "
+        "'nan'" + PREDICT_HELP),
+    "a batch of no tiles": (
+        _cells, ["in", "out", "--batch-size", "0"],
+        "keras-unet predict: error: argument --batch-size: expected a positive integer; got "
+        "'0'" + PREDICT_HELP),
     "the output under /proc": (
         _cells, ["in", "/proc/keras-unet-test"],
         "keras-unet predict: error: cannot write to output /proc/keras-unet-test: /proc takes "
