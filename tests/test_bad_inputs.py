@@ -912,3 +912,50 @@ def test_command_stops_with_one_line(tmp_path, case):
     assert done.returncode == 2
     assert not PYTHON.search(line)
     assert not list(tmp_path.glob("*.keras"))  # no model that looks like a result
+
+
+def _palette_masks(folder):
+    _colour_masks(folder)
+    return ["train", "--images", "images", "--masks", "masks", *SMALL, "--palette",
+            "0,0,0=0;255,0,0=1;0,255,0=2"]
+
+
+def _empty_truths(folder):
+    _evaluate(CELLS * 255, np.zeros((32, 32), np.uint8))(folder)
+    _save(folder / "predicted" / "m0.png", np.zeros((32, 32), np.uint8))  # empty, rightly
+    return ["evaluate", "predicted", "truth"]
+
+
+EMPTY_WARNING = ("keras-unet train: warning: every mask is all background (4 masks, no pixel "
+                 "above 0): a model trained on them learns to predict nothing; check the masks "
+                 "and --mask-mode")
+COMMAND_WORKS = {  # name: (make the folder, stderr's lines, a line stdout holds)
+    "all-background masks train with one warning": (
+        _train_on(np.zeros((32, 32), np.uint8)), [EMPTY_WARNING],
+        "model saved to unet.keras"),
+    "21 classes of which the masks use 0 and 15": (
+        lambda p: _train_on(CELLS * 15)(p) + ["--classes", "21"], [],
+        "tiles 32x32, 21 output channel(s)"),
+    "a void border with --ignore-index": (
+        lambda p: _train_on(np.where(np.arange(32)[:, None] < 2, 255, CELLS).astype(np.uint8))(p)
+        + ["--ignore-index", "255"], [], "tiles 32x32, 2 output channel(s)"),
+    "colour masks with --palette": (
+        _palette_masks, [], "tiles 32x32, 3 output channel(s)"),
+    "a tile larger than the images is made smaller, aloud": (
+        _train_with("--tile", "64"), [],
+        "tile 64 is larger than the smallest image: using tile 32"),
+    "empty truths score without NaN or a warning": (
+        _empty_truths, [],  # m0 empty and rightly so: 1; the others 0
+        "mean         0.2500       0.2500       0.2725       0.2500"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COMMAND_WORKS))
+def test_command_does_what_was_meant(tmp_path, case):
+    make, stderr, shown = COMMAND_WORKS[case]
+    done = _command(tmp_path, make(tmp_path), PYTHONWARNINGS="error::RuntimeWarning")
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == stderr, done.stderr[-3000:]
+    assert done.returncode == 0
+    assert any(shown in line for line in done.stdout.splitlines()), done.stdout
+    assert "nan" not in done.stdout
