@@ -389,3 +389,44 @@ def test_a_backup_cut_off_while_written_starts_the_run_again(cell_folders, tmp_p
     assert done.returncode == 0, done.stderr[-2000:]
     assert "was cut off while being written: starting again" in done.stdout
     assert len((tmp_path / "unet_training" / "history.csv").read_text().splitlines()) == 3
+
+
+def test_a_model_that_could_not_be_written_is_written_by_the_next_run(cell_folders, tmp_path,
+                                                                      monkeypatch, capsys):
+    """The run trains, then its --output fails (a disk full, a folder gone read-only): the
+    best model stays in the workdir, and running the command again writes it instead of
+    training again; with other options, the run says whose the workdir is."""
+    import csv
+    from unittest import mock
+
+    from keras_unet import cli
+
+    monkeypatch.chdir(tmp_path)
+    arguments = ["train", "--images", str(cell_folders / "images"), "--masks",
+                 str(cell_folders / "masks"), "--output", "cells.keras", "--epochs", "2", *TINY]
+    full = OSError(28, "No space left on device")
+    with mock.patch.object(cli, "_save_atomically", side_effect=full):
+        assert cli.main(arguments) == 2
+    line = capsys.readouterr().err.strip()
+    assert line == ("keras-unet train: error: the model could not be written to cells.keras (No "
+                    "space left on device); it is kept in cells_training/best.keras: run the same "
+                    "command again, with another --output if need be, to write it without "
+                    "training again")
+    assert sorted(p.name for p in (tmp_path / "cells_training").iterdir()) == [
+        "best.keras", "history.csv", "options.json"]
+
+    assert cli.main([*arguments, "--filters", "8"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "keras-unet train: error: the backup in cells_training belongs to a run with other "
+        "options (--filters 4 then, 8 now): give the same options to resume it, another "
+        "--workdir, or delete cells_training to start again")
+
+    assert cli.main(arguments) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "the run in cells_training had finished training: its best model is saved to "
+        "cells.keras (not trained again); the log of every epoch is in "
+        "cells_training/history.csv")
+    assert (tmp_path / "cells.keras").is_file()
+    with open(tmp_path / "cells_training" / "history.csv") as file:
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1"]  # 2 epochs, once
+    assert sorted(p.name for p in (tmp_path / "cells_training").iterdir()) == ["history.csv"]
