@@ -890,6 +890,46 @@ COMMAND_CASES = {  # name: (make the folder -> the command's arguments, the one 
         "binary values (0/255 or 0/1) or class indices below 64. keras-unet evaluate reads "
         "masks of 0/255 or 0/1 and masks of class indices 0, 1, 2, ...: save them so (as PNG, "
         "not JPEG)"),
+    # the library's advice, in the command's options (see in_option_names)
+    "--mask-threshold at the top value": (
+        _train_with("--mask-threshold", "255"),
+        "keras-unet train: error: --mask-threshold 255 is not below 255, the top value of the "
+        "mask masks/m0.png: every pixel would read as 0 (for 8-bit masks, e.g. "
+        "--mask-threshold 127)"),
+    "--mask-threshold on masks of 0 and 1": (
+        lambda p: _train_on(CELLS)(p) + ["--mask-threshold", "127"],
+        "keras-unet train: error: the mask masks/m0.png holds 0 and 1 only, which "
+        "--mask-threshold 127 reads as all 0: it is a binary mask already; read it without "
+        "--mask-threshold"),
+    "--mask-threshold and --ignore-index": (
+        _train_with("--mask-threshold", "127", "--ignore-index", "255"),
+        "keras-unet train: error: give --mask-threshold (binary masks) or --ignore-index (class "
+        "masks), not both"),
+    "--mask-threshold with --mask-mode multiclass": (
+        _train_with("--mask-threshold", "127", "--mask-mode", "multiclass"),
+        "keras-unet train: error: --mask-threshold reads binary masks; it does not go with "
+        "--mask-mode multiclass"),
+    "--ignore-index with --mask-mode binary": (
+        _train_with("--ignore-index", "255", "--mask-mode", "binary"),
+        "keras-unet train: error: --ignore-index keeps unlabelled pixels in class-index masks; "
+        "it does not go with --mask-mode binary: use --mask-mode multiclass"),
+    "--ignore-index among the classes": (
+        lambda p: _train_on(FOUR)(p) + ["--ignore-index", "2"],
+        "keras-unet train: error: --ignore-index 2 is below the class 3 of the masks: the "
+        "ignored value must be above every class (e.g. --ignore-index 255)"),
+    "--ignore-index one of --classes": (
+        lambda p: _train_on(FOUR)(p) + ["--ignore-index", "15", "--classes", "21"],
+        "keras-unet train: error: --ignore-index 15 is one of the --classes 21 classes (0 to "
+        "20): the ignored value must be above every class (e.g. --ignore-index 255)"),
+    "--classes 3 with binary masks": (
+        _train_with("--classes", "3"),
+        "keras-unet train: error: --classes 3, but the masks are binary (two values, read as 0 "
+        "and 1): give masks of class indices, or leave --classes out"),
+    "evaluate colour masks": (
+        lambda p: (_colour_masks(p), _folders(p, CELLS * 255, "truth"),
+                   ["evaluate", "masks", "truth"])[-1],
+        "keras-unet evaluate: error: the mask masks/m0.png is colour-coded; save it as a gray "
+        "mask of class indices: keras-unet evaluate takes no colour palette"),
 }
 # Python's words that the command's messages never hold
 PYTHON = re.compile(r"\b(mask_mode|threshold|ignore_index|palette|n_classes|tile|batch_size|"
