@@ -566,8 +566,10 @@ def train(images, masks, output, *, n_classes, tile=256, depth=4, filters=32, pa
 
     output = Path(output)
     workdir = Path(workdir) if workdir else output.with_name(f"{output.stem}_training")
+    if tile is None:  # not given: 256, or the nearest size below it that fits
+        tile = valid_input_sizes(256, depth, padding)[0]
     fits = valid_input_sizes(tile, depth, padding)
-    if fits != [tile]:
+    if fits != [tile]:  # given, and it does not fit: refused, as keras-unet predict does
         rule = f" (a multiple of 2**depth = {2**depth})" if padding == "same" else ""
         raise CommandError(f"--tile {tile} does not fit a depth-{depth} U-Net with --padding "
                            f"{padding}{rule}; nearest sizes that fit: "
@@ -1002,9 +1004,10 @@ def make_parser():
                               help="history.csv, and while training the backups and the best "
                               "model so far (default: <output>_training)")
     model_options = train_parser.add_argument_group("model and training")
-    model_options.add_argument("--tile", type=_positive_int, default=256,
-                               help="training tile side (256); it must fit the network, as "
-                               "for predict: a multiple of 2**depth with --padding same (a "
+    model_options.add_argument("--tile", type=_positive_int,
+                               help="training tile side (default 256, or the nearest size "
+                               "below it that fits --padding valid); it must fit the network, "
+                               "as for predict: a multiple of 2**depth with --padding same (a "
                                "size that does not fit is refused, naming the nearest that do)")
     model_options.add_argument("--depth", type=_positive_int, default=4, help="poolings (4, the paper)")
     model_options.add_argument("--filters", type=_positive_int, default=32,
