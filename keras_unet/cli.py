@@ -964,7 +964,10 @@ def make_parser():
         "give a good model on a 2-core CPU in well under an hour: 256x256 tiles with "
         "augmentation (elastic deformation included), batch normalisation, Dice + "
         "cross-entropy, the best epoch by validation loss kept. Run the same command "
-        "again after an interruption to resume. When the run is over, only history.csv, "
+        "again after an interruption to resume (the --workdir records the run's options: "
+        "a backup of a run with other options is not resumed, and a model trained but not "
+        "written is written, not trained again); a NaN loss stops the run (exit 2), "
+        "keeping the best model before it. When the run is over, only history.csv, "
         "the log of every epoch, is left in the --workdir.",
         epilog="example: keras-unet train --images data/images --masks data/masks "
         "--output unet.keras --budget 30")

@@ -762,6 +762,10 @@ COMMAND_CASES = {  # name: (make the folder -> the command's arguments, the one 
         _train_with("--budget", "0"),
         "keras-unet train: error: argument --budget: expected a positive number; got '0'"
         + TRAIN_HELP),
+    "negative budget": (
+        _train_with("--budget", "-1"),
+        "keras-unet train: error: argument --budget: expected a positive number; got '-1'"
+        + TRAIN_HELP),
     "budget nan": (
         _train_with("--budget", "nan"),
         "keras-unet train: error: argument --budget: expected a positive number; got 'nan'"
