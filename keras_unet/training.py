@@ -41,6 +41,8 @@ Several devices
     (logical) devices gives the same weights as on one.
 """
 
+import numbers
+
 import keras
 
 from keras_unet import losses as losses_module
@@ -123,7 +125,7 @@ def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
             ``"jaccard"``, ``"tversky"``, ``"focal_tversky"``, ``"focal"``,
             ``"cross_entropy"``) or a Keras loss object, used as given.
         optimizer: a Keras optimizer name or object.
-        learning_rate: with an optimizer name.
+        learning_rate: with an optimizer name; a finite number > 0.
         metrics: ``"auto"`` for Dice (mean, and per class for multi-class), IoU and
             pixel error; or a list, used as given.
         jit_compile: passed to ``model.compile`` (XLA; ``"auto"`` is Keras's default).
@@ -135,6 +137,12 @@ def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
         >>> model.loss.name, model.loss.from_logits
         ('dice_ce_loss', False)
     """
+    number = isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool)
+    if not number or not 0 < learning_rate < float("inf"):
+        # a NaN or infinite rate trains every weight to NaN; 0 or less does not train
+        raise ValueError(f"learning_rate must be a finite number > 0 (e.g. 1e-3); got "
+                         f"{learning_rate!r}")
+    learning_rate = float(learning_rate)  # NumPy's too (Keras takes Python floats only)
     n_classes = model.output_shape[-1]
     from_logits = _from_logits(model)
     if isinstance(loss, str):

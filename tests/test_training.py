@@ -3,6 +3,7 @@ saving a model compiled with every loss and metric, the weight map on real data.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -51,6 +52,16 @@ def test_compile_multiclass_logits_model():
 def test_compile_unknown_loss():
     with pytest.raises(ValueError, match="loss must be one of dice_ce, dice, .* got 'dise'"):
         compile_unet(build_unet((32, 32, 1), 1, depth=2, filters=4), loss="dise")
+
+
+@pytest.mark.parametrize("rate", [float("nan"), float("inf"), 0, -1e-3, "0.001", True])
+def test_compile_refuses_a_learning_rate_that_cannot_train(rate):
+    with pytest.raises(ValueError, match="^" + re.escape(
+            f"learning_rate must be a finite number > 0 (e.g. 1e-3); got {rate!r}") + "$"):
+        compile_unet(build_unet((32, 32, 1), 1, depth=2, filters=4), learning_rate=rate)
+    model = compile_unet(build_unet((32, 32, 1), 1, depth=2, filters=4),
+                         learning_rate=np.float32(0.01))
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
 
 
 def test_devices_and_mixed_precision_policy(float32_afterwards):
