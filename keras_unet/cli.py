@@ -1070,7 +1070,8 @@ def make_parser():
     evaluate_parser.add_argument("predictions", type=Path, help="folder of predicted masks")
     evaluate_parser.add_argument("truths", type=Path, help="folder of true masks")
     evaluate_parser.add_argument("--classes", type=_positive_int,
-                                 help="number of classes (multiclass masks)")
+                                 help="number of classes (multiclass masks; default: the "
+                                 "largest class index + 1); every mask value must be below it")
     evaluate_parser.add_argument("--csv", type=Path, metavar="FILE.csv",
                                  help="also write the scores per image (one row each, no mean "
                                  "row) to FILE.csv and their mean to FILE_mean.csv, one row "
