@@ -323,8 +323,9 @@ def _load_data(args):
             raise CommandError(f"--palette reads colour-coded masks as classes; it does not "
                                f"go with --mask-mode {mode}")
         mode = "palette"
+    classes = getattr(args, "classes", None)
     read = dict(palette=palette, threshold=args.mask_threshold, ignore_index=ignore,
-                n_classes=getattr(args, "classes", None))
+                n_classes=classes if classes and classes > 1 else None)  # 1: _classes says
     try:
         try:
             split = datasets.from_folder(args.images, args.masks, mask_mode=mode, **read)
@@ -365,6 +366,9 @@ def _classes(masks, args):
                                f"read as 0 and 1): give masks of class indices, or leave "
                                f"--classes out")
         return masks, 1
+    if classes == 1:
+        raise CommandError("--classes 1, but the masks hold class indices: class masks have 2 "
+                           "classes or more (binary masks need no --classes)")
     if palette and not classes:  # the classes the palette names, used or not
         classes = max(2, 1 + max((c for c in palette.values() if c != ignore), default=1))
     try:

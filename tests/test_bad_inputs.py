@@ -925,6 +925,10 @@ COMMAND_CASES = {  # name: (make the folder -> the command's arguments, the one 
         lambda p: _train_on(FOUR)(p) + ["--ignore-index", "15", "--classes", "21"],
         "keras-unet train: error: --ignore-index 15 is one of the --classes 21 classes (0 to "
         "20): the ignored value must be above every class (e.g. --ignore-index 255)"),
+    "--classes 1 with class masks": (
+        lambda p: _train_on(FOUR)(p) + ["--classes", "1"],
+        "keras-unet train: error: --classes 1, but the masks hold class indices: class masks "
+        "have 2 classes or more (binary masks need no --classes)"),
     "--classes 3 with binary masks": (
         _train_with("--classes", "3"),
         "keras-unet train: error: --classes 3, but the masks are binary (two values, read as 0 "
