@@ -136,23 +136,46 @@ _OPTIONS_OF = {"summary": {"n_classes": "--n-classes"},
                          "ignore_index": "--ignore-index", "palette": "--palette"},
                "predict": {"threshold": "--threshold"}, "evaluate": {"n_classes": "--classes"}}
 _NO_PALETTE = re.compile(r"pass mask_mode='palette' and palette=\{.*?\}")
-_PALETTE = re.compile(r"palette=\{.*?\}")
+# Each command's own words, applied before the option names: (pattern, replacement) for
+# re.sub. train has its own palette syntax; predict has no Python (image[..., :1],
+# tile=None) and its output is an argument, not an option.
+_WORDS_OF = {
+    "train": [
+        (_NO_PALETTE, "give --palette R,G,B=CLASS;... (each colour's class index)"),
+        (r"palette=\{.*?\}", "--palette R,G,B=CLASS;..."),
+        (r"\bnot in palette\b", "not in --palette"),
+    ],
+    "predict": [
+        (r"\boverwrite=True", "--overwrite"),
+        (r"\boutput_dir\b", "output"),
+        (r"\bleave tile=None", "leave out --tile"),
+        (r"\bor tile=None", "or leave out --tile"),
+        (r"\btile (\d+)", r"--tile \1"),
+        (r"\ba smaller tile\b", "a smaller --tile"),
+        (r"\buse a tile >= (\d+)", r"use --tile \1 or larger"),
+        (r"with padding='(\w+)'", r"with \1 padding"),
+        (r"build the model with input shape \(None, None, \d+\)",
+         "use a model of any input size (keras-unet train makes those)"),
+        (r"takes (\d+) \(gray: image\[\.\.\., :1\]; RGB: np\.repeat\(image, 3, -1\)\)",
+         lambda m: f"takes {m[1]} (save the images as {'gray' if m[1] == '1' else 'RGB'} ones)"),
+    ],
+}
 
 
 def in_option_names(message, command=None):
     """``message`` of a library error with its Python argument names (``data_dir``,
     ``mask_mode='multiclass'``) replaced by the options of ``keras-unet command``
-    (``--data-dir``, ``--mask-mode multiclass``).
+    (``--data-dir``, ``--mask-mode multiclass``), and the library's other advice in that
+    command's words (``tile=None`` is ``leave out --tile`` in predict).
 
     Example:
         >>> in_option_names("data_dir x is not a folder. Pass mask_mode='multiclass'")
         '--data-dir x is not a folder. Pass --mask-mode multiclass'
+        >>> in_option_names("use a smaller tile (e.g. 112) or tile=None", "predict")
+        'use a smaller --tile (e.g. 112) or leave out --tile'
     """
-    if command == "train":  # the command's own palette syntax
-        message = _NO_PALETTE.sub("give --palette R,G,B=CLASS;... (each colour's class index)",
-                                  message)
-        message = _PALETTE.sub("--palette R,G,B=CLASS;...", message)
-        message = re.sub(r"\bnot in palette\b", "not in --palette", message)
+    for pattern, words in _WORDS_OF.get(command, []):
+        message = re.sub(pattern, words, message)
     who = f"keras-unet {command}" if command else "the command"
     message = _NO_PALETTE.sub(f"save it as a gray mask of class indices: {who} takes no "
                               f"colour palette", message)
@@ -734,36 +757,6 @@ def _probability(text):
     return value
 
 
-# keras-unet predict's words for the advice of keras_unet.inference, applied before
-# in_option_names's table: the command has no Python (image[..., :1], tile=None).
-_PREDICT_WORDS = [
-    (r"\boverwrite=True", "--overwrite"),
-    (r"\boutput_dir\b", "output"),
-    (r"\bleave tile=None", "leave out --tile"),
-    (r"\bor tile=None", "or leave out --tile"),
-    (r"\btile (\d+)", r"--tile \1"),
-    (r"\ba smaller tile\b", "a smaller --tile"),
-    (r"\buse a tile >= (\d+)", r"use --tile \1 or larger"),
-    (r"with padding='(\w+)'", r"with \1 padding"),
-    (r"build the model with input shape \(None, None, \d+\)",
-     "use a model of any input size (keras-unet train makes those)"),
-    (r"takes (\d+) \(gray: image\[\.\.\., :1\]; RGB: np\.repeat\(image, 3, -1\)\)",
-     lambda m: f"takes {m[1]} (save the images as {'gray' if m[1] == '1' else 'RGB'} ones)"),
-]
-
-
-def in_predict_words(message):
-    """A message of :mod:`keras_unet.inference` in the words of ``keras-unet predict``.
-
-    Example:
-        >>> in_predict_words("use a smaller tile (e.g. 112) or tile=None")
-        'use a smaller --tile (e.g. 112) or leave out --tile'
-    """
-    for pattern, words in _PREDICT_WORDS:
-        message = re.sub(pattern, words, message)
-    return message
-
-
 def cmd_predict(args):
     if not args.model.is_file():
         raise CommandError(f"model {args.model} does not exist")
@@ -776,18 +769,16 @@ def cmd_predict(args):
     options = dict(threshold=args.threshold, probabilities=args.probabilities, tile=args.tile,
                    overlap=args.overlap, tta=args.tta, batch_size=args.batch_size,
                    overwrite=args.overwrite)
-    try:
-        # the output folder before the model is loaded, the tile before any image is read
-        names = list(image_files(args.input, "input_dir")) if args.input.is_dir() else [args.input]
-        check_output_dir(args.output, names, probabilities=args.probabilities,
-                         overwrite=args.overwrite)
-        model = _load_model(args.model)
-        if args.input.is_dir():
-            written = predict_folder(model, args.input, args.output, **options)
-        else:
-            written = [predict_file(model, args.input, args.output, **options)]
-    except ValueError as error:
-        raise CommandError(in_predict_words(str(error))) from None
+    # the output folder before the model is loaded, the tile before any image is read;
+    # a ValueError is worded in the command's options by main()
+    names = list(image_files(args.input, "input_dir")) if args.input.is_dir() else [args.input]
+    check_output_dir(args.output, names, probabilities=args.probabilities,
+                     overwrite=args.overwrite)
+    model = _load_model(args.model)
+    if args.input.is_dir():
+        written = predict_folder(model, args.input, args.output, **options)
+    else:
+        written = [predict_file(model, args.input, args.output, **options)]
     also = f", their probabilities to {args.output / 'probabilities'}" if args.probabilities else ""
     print(f"{len(written)} mask(s) written to {args.output}{also}")
     return 0
