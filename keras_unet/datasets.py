@@ -503,17 +503,55 @@ def extract(archive, target, kind=None):
 
 
 @contextlib.contextmanager
-def _locked(path):
-    """Hold an exclusive lock on the file ``path`` (waits for other processes)."""
+def locked(path, *, wait=True, remove=False):
+    """Hold an exclusive lock (``flock``) on the file ``path`` for the ``with`` block, so
+    that two processes writing the same files take turns. The file (and its folder) is
+    made if missing. On Windows, where there is no ``fcntl``, nothing is locked.
+
+    Args:
+        path: the lock file.
+        wait: True to wait while another process holds the lock; False to raise
+            ``BlockingIOError`` at once instead.
+        remove: True to remove the file when the block ends (while still holding the
+            lock); a lock taken on a file that the process before removed just after it
+            was opened is then taken again on the new file.
+
+    Example:
+        >>> import tempfile
+        >>> lock = Path(tempfile.mkdtemp()) / "run.lock"
+        >>> with locked(lock, wait=False, remove=True):
+        ...     lock.exists()
+        True
+        >>> lock.exists()
+        False
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+    for _ in range(100):
+        handle = open(path, "a")
+        if fcntl is None:
+            break
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BaseException:
+            handle.close()
+            raise
+        if not remove:
+            break
+        try:  # still the file at path, not one removed by the run before?
+            if os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()
+    try:
+        yield
+    finally:
+        try:
+            if remove:  # while locked: no later process locks a removed file
+                path.unlink(missing_ok=True)
         finally:
-            if fcntl is not None:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()  # releases the lock
 
 
 def _fetch_entry(url, entry, folder, progress):
@@ -588,7 +626,7 @@ def fetch(name, *, progress=True):
     done = folder / COMPLETE
     if done.exists():
         return folder
-    with _locked(folder.parent / f".{name}.lock"):
+    with locked(folder.parent / f".{name}.lock"):
         if done.exists():  # another process finished it while we waited
             return folder
         base_url, entries = _source(name)

@@ -33,13 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_unet.datasets import image_files, read_image, to_float_image, write_atomically
+from keras_unet.datasets import image_files, locked, read_image, to_float_image, write_atomically
 from keras_unet.model import output_size, receptive_border, valid_input_sizes
-
-try:
-    import fcntl
-except ImportError:  # Windows: no lock between runs
-    fcntl = None
 
 BLENDS = ("gaussian", "uniform")
 TTAS = {None: 1, "flips": 4, "d4": 8}
@@ -415,13 +410,12 @@ def check_output_dir(output_dir, names=(), *, probabilities=False, overwrite=Fal
                          f"the probabilities' folder goes: move it, or choose another "
                          f"output_dir")
     lock = output_dir / LOCK_NAME
-    if fcntl is not None and lock.is_file():
-        with open(lock, "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise _lock_busy(output_dir) from None
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    if lock.is_file():
+        try:
+            with locked(lock, wait=False):
+                pass
+        except BlockingIOError:
+            raise _lock_busy(output_dir) from None
     if not overwrite:
         _refuse_existing(output_dir, [Path(n).stem for n in names], probabilities)
 
@@ -437,29 +431,14 @@ def _holding(output_dir):
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ValueError(f"cannot make output_dir {output_dir}: {error.strerror}") from None
-    lock, handle = output_dir / LOCK_NAME, None
     try:
-        for _ in range(100):
-            handle = open(lock, "a")
-            if fcntl is None:
-                break
+        with contextlib.ExitStack() as stack:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                stack.enter_context(locked(output_dir / LOCK_NAME, wait=False, remove=True))
             except BlockingIOError:
                 raise _lock_busy(output_dir) from None
-            try:  # the run before removed the file just after this one opened it: again
-                if os.path.samestat(os.fstat(handle.fileno()), os.stat(lock)):
-                    break
-            except FileNotFoundError:
-                pass
-            handle.close()
-        try:
             yield output_dir
-        finally:
-            lock.unlink(missing_ok=True)  # while locked: no later run locks a removed file
     finally:
-        if handle is not None:
-            handle.close()
         for folder in made:  # deepest first; only empty ones go
             with contextlib.suppress(OSError):
                 folder.rmdir()

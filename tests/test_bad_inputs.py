@@ -356,8 +356,7 @@ def test_predict_folder_overwrite_replaces_and_runs_again(tmp_path):
 
 
 def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path):
-    import fcntl
-
+    from keras_unet.datasets import locked
     from keras_unet.inference import predict_file, predict_folder
 
     _cells(tmp_path)
@@ -366,8 +365,7 @@ def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path):
                f"{tmp_path}/out/.keras-unet.lock): wait until it is done, or choose another "
                f"output_dir")
     model = _predict_model()
-    with open(tmp_path / "out" / ".keras-unet.lock", "a") as held:  # the first run's lock
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with locked(tmp_path / "out" / ".keras-unet.lock", wait=False):  # the first run's lock
         with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
             predict_folder(model, tmp_path / "in", tmp_path / "out", progress=False)
         with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):

@@ -368,6 +368,23 @@ def test_download_two_processes_at_once(server, cache):
     assert _left_in(cache) == [".toy.lock", "toy", "toy/.complete", "toy/blob.bin"]
 
 
+@pytest.mark.skipif(os.name == "nt", reason="no fcntl: nothing is locked on Windows")
+def test_locked_waits_refuses_and_removes(tmp_path):
+    """The one file lock: fetch waits on it, a prediction run refuses a held one."""
+    lock = tmp_path / "made" / "run.lock"
+    with datasets.locked(lock):
+        assert lock.is_file()
+        with pytest.raises(BlockingIOError):
+            with datasets.locked(lock, wait=False):
+                pass
+    with datasets.locked(lock, wait=False):  # released: free again, and the file stays
+        pass
+    assert lock.is_file()
+    with datasets.locked(lock, wait=False, remove=True):
+        assert lock.is_file()
+    assert not lock.exists()
+
+
 def test_fetch_unknown_name():
     message = "name must be one of isbi2012_em, oxford_pets; got 'pets'"
     with pytest.raises(ValueError, match=message):
