@@ -42,45 +42,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return value
+def _number(convert, ok, expected):
+    """An argparse type: the text as ``convert`` reads it (int or float) where ``ok`` takes
+    it, else the one line "expected <expected>; got '<text>'"."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):  # NaN fails every comparison: refused too
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_number(text):
-    """A finite number > 0 (a learning rate, minutes): not 0, negative, nan or inf."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
-    return value
-
-
-def _non_negative_number(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}")
-    return value
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}")
-    return value
+_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
+_non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+# a learning rate, minutes: not 0, negative, nan or inf
+_positive_number = _number(float, lambda v: 0 < v < float("inf"), "a positive number")
+_non_negative_number = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
+_fraction = _number(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+_probability = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
 def _palette(text):
@@ -112,16 +95,6 @@ def _palette(text):
     if not palette:
         raise argparse.ArgumentTypeError(f"expected R,G,B=CLASS;R,G,B=CLASS...; got {text!r}")
     return palette
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1); got {text!r}")
-    return value
 
 
 # The library's messages name its Python arguments; the command's name its options.
@@ -745,16 +718,6 @@ def _load_model(path):
     except Exception as error:  # Keras raises many kinds for a file that is not a model
         raise CommandError(f"{path} is not a Keras model file (.keras): "
                            f"{str(error).splitlines()[0][:200]}") from None
-
-
-def _probability(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:  # NaN too
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1]; got {text!r}")
-    return value
 
 
 def cmd_predict(args):
