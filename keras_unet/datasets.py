@@ -1098,6 +1098,27 @@ def read_mask(path, mode="auto", palette=None, *, threshold=None, ignore_index=N
     return _convert_mask(gray, colours, mode, palette, path, threshold)
 
 
+def check_ignore_index(ignore_index):
+    """Refuse an ``ignore_index`` (the value of unlabelled pixels) that is not an integer
+    >= 0; None (no unlabelled pixels) passes. The one rule of the loaders and of
+    :mod:`keras_unet.weights`.
+
+    Example:
+        >>> check_ignore_index(255)
+        >>> check_ignore_index(-1)
+        Traceback (most recent call last):
+        ValueError: ignore_index must be an integer >= 0, the value of unlabelled pixels (e.g. 255); got -1
+    """
+    if ignore_index is None:
+        return
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral) \
+            or ignore_index < 0:
+        raise ValueError(
+            f"ignore_index must be an integer >= 0, the value of unlabelled pixels "
+            f"(e.g. 255); got {ignore_index!r}"
+        )
+
+
 def _check_mode(mode, palette, threshold=None, ignore_index=None):
     """The checked ``mask_mode`` (its alias resolved) of these arguments."""
     mode = _MODE_ALIASES.get(mode, mode)
@@ -1125,12 +1146,7 @@ def _check_mode(mode, palette, threshold=None, ignore_index=None):
             )
         return "binary"
     if ignore_index is not None:
-        if not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool) \
-                or ignore_index < 0:
-            raise ValueError(
-                f"ignore_index must be an integer >= 0, the value of unlabelled pixels "
-                f"(e.g. 255); got {ignore_index!r}"
-            )
+        check_ignore_index(ignore_index)
         if mode == "binary":
             raise ValueError(
                 "ignore_index= keeps unlabelled pixels in class-index masks; it does not go "

@@ -12,14 +12,18 @@ paper used ``w0 = 10`` and ``sigma ~ 5`` pixels).
 Distances are Euclidean, in pixels, from a pixel's centre to the centre of the closest
 pixel of the cell: a background pixel touching a cell is at distance 1 from it.
 
-Only numpy and scipy are used. The maps are float32 with the mask's shape, ready to be
-the per-pixel sample weights of an ``(image, mask, weights)`` training triple.
+Only numpy and scipy are used (and the loaders' ignore_index rule,
+:func:`keras_unet.datasets.check_ignore_index`). The maps are float32 with the mask's
+shape, ready to be the per-pixel sample weights of an ``(image, mask, weights)``
+training triple.
 """
 
 import numbers
 
 import numpy as np
 from scipy import ndimage
+
+from keras_unet.datasets import check_ignore_index
 
 #: The border term is exact wherever it is at least ``TOLERANCE * w0``, that is where
 #: ``d1 + d2 <= sigma * sqrt(2 ln(1 / TOLERANCE))`` (3.72 sigma); below, it may be left
@@ -52,12 +56,7 @@ def _check_labels(labels, argument, ignore_index=None):
         raise ValueError(f"{argument} is empty: shape {np.shape(labels)}")
     ignored = np.zeros(array.shape, bool)
     if ignore_index is not None:
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral) \
-                or ignore_index < 0:
-            raise ValueError(
-                f"ignore_index must be an integer >= 0, the value of unlabelled pixels "
-                f"(e.g. 255); got {ignore_index!r}"
-            )
+        check_ignore_index(ignore_index)
         ignored = array == ignore_index
         array = np.where(ignored, 0, array).astype(array.dtype)
     if array.dtype == bool:
