@@ -63,8 +63,17 @@ _OUTSIDE, _UNREACHED, _QUEUED = -3, -1, -2
 # ---------------------------------------------------------------------- arguments
 
 
-def _numeric(value, argument):
-    """``value`` as a non-empty numeric (or bool) array without NaN."""
+def check_numeric(value, argument):
+    """``value`` as a non-empty numeric (or bool) array without NaN, else a ValueError
+    naming ``argument``: the one array check of the scores and of :mod:`keras_unet.viz`.
+
+    Example:
+        >>> check_numeric([0, 1], "prediction").tolist()
+        [0, 1]
+        >>> check_numeric([0.5, float("nan")], "prediction")
+        Traceback (most recent call last):
+        ValueError: prediction contains 1 NaN value(s)
+    """
     array = np.asarray(value)
     if array.dtype != bool and not (np.issubdtype(array.dtype, np.integer)
                                     or np.issubdtype(array.dtype, np.floating)):
@@ -78,7 +87,7 @@ def _numeric(value, argument):
 
 def _binary(value, argument):
     """A mask of 0 and 1 as a bool array."""
-    array = _numeric(value, argument)
+    array = check_numeric(value, argument)
     if array.dtype != bool:
         bad = np.setdiff1d(np.unique(array), [0, 1])
         if bad.size:
@@ -94,7 +103,7 @@ def _binary(value, argument):
 
 def _probabilities(value, argument):
     """Values in [0, 1] (probabilities, or a 0/1 mask)."""
-    array = _numeric(value, argument)
+    array = check_numeric(value, argument)
     low, high = array.min(), array.max()
     if low < 0 or high > 1:
         classes = array.dtype.kind in "iu" and low >= 0
@@ -107,7 +116,7 @@ def _probabilities(value, argument):
 
 def _class_indices(value, argument, n_classes):
     """Integer class indices in [0, n_classes) as an int64 array."""
-    array = _numeric(value, argument)
+    array = check_numeric(value, argument)
     if array.dtype == bool:
         array = array.astype(np.int64)
     bad = array[(array < 0) | (array >= n_classes) | (array != np.round(array))]
@@ -231,7 +240,7 @@ def check_same_kind(truth, prediction):
     """
     kinds = {}
     for argument, value in (("truth", truth), ("prediction", prediction)):
-        array = _numeric(value, argument)
+        array = check_numeric(value, argument)
         kind = _kind(array)
         if kind == "classes":
             values = np.unique(array)
@@ -260,7 +269,7 @@ def _counts(truth, prediction, n_classes, threshold):
         return _confusion(truth, prediction, 2)
     n_classes = _n_classes(n_classes)
     truth = _class_indices(truth, "truth", n_classes)
-    prediction = _numeric(prediction, "prediction")
+    prediction = check_numeric(prediction, "prediction")
     if (prediction.dtype.kind == "f" and prediction.shape != truth.shape
             and prediction.shape[-1] == n_classes):  # probabilities per class
         prediction = _probabilities(prediction, "prediction").argmax(axis=-1)

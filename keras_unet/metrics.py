@@ -20,7 +20,7 @@ import keras
 from keras import ops
 
 from keras_unet.losses import prepare
-from keras_unet.model import _check_int
+from keras_unet.model import check_int
 
 _register = keras.saving.register_keras_serializable(package="keras_unet")
 
@@ -31,7 +31,7 @@ class _HardPredictionMetric(keras.metrics.Metric):
 
     def __init__(self, n_classes, threshold=0.5, from_logits=False, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        _check_int(n_classes, "n_classes")
+        check_int(n_classes, "n_classes")
         self.n_classes, self.threshold, self.from_logits = n_classes, threshold, from_logits
 
     def _hard(self, y_true, y_pred, sample_weight):
@@ -175,7 +175,7 @@ def iou(n_classes, class_id=None, threshold=0.5, ignore_class=None, name=None):
         >>> type(metric).__name__, metric.name
         ('IoU', 'mean_iou')
     """
-    _check_int(n_classes, "n_classes")
+    check_int(n_classes, "n_classes")
     if n_classes == 1:
         return keras.metrics.BinaryIoU(target_class_ids=[1], threshold=threshold,
                                        name=name or "iou", dtype="float32")

@@ -34,7 +34,17 @@ def _check_choice(value, choices, argument):
         )
 
 
-def _check_int(value, argument, minimum=1):
+def check_int(value, argument, minimum=1):
+    """Refuse ``value`` unless it is an ``int`` (not a bool) >= ``minimum``; the
+    message names ``argument``. The one integer check of the model's arguments, and of
+    the metrics' ``n_classes``.
+
+    Example:
+        >>> check_int(4, "depth")
+        >>> check_int(0, "depth")
+        Traceback (most recent call last):
+        ValueError: depth must be an integer >= 1; got 0
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{argument} must be an integer >= {minimum}; got {value!r}")
 
@@ -72,8 +82,8 @@ def output_size(input_size, depth=4, padding="valid"):
         >>> output_size(256, depth=4, padding="same")
         256
     """
-    _check_int(input_size, "input_size")
-    _check_int(depth, "depth")
+    check_int(input_size, "input_size")
+    check_int(depth, "depth")
     _check_choice(padding, PADDINGS, "padding")
     size = _trace_size(input_size, depth, padding)
     if size is None:
@@ -114,8 +124,8 @@ def valid_input_sizes(near, depth=4, padding="valid"):
         >>> valid_input_sizes(250, depth=4, padding="same")
         [240, 256]
     """
-    _check_int(near, "near")
-    _check_int(depth, "depth")
+    check_int(near, "near")
+    check_int(depth, "depth")
     _check_choice(padding, PADDINGS, "padding")
     if _trace_size(near, depth, padding) is not None:
         return [near]
@@ -138,7 +148,7 @@ def receptive_border(depth=4):
         >>> [receptive_border(d) for d in (1, 2, 3)]
         [8, 20, 44]
     """
-    _check_int(depth, "depth")
+    check_int(depth, "depth")
     smallest = valid_input_sizes(1, depth, "valid")[-1]
     return (smallest - _trace_size(smallest, depth, "valid")) // 2
 
@@ -315,9 +325,9 @@ def build_unet(input_shape, n_classes, *, depth=4, filters=64, padding="same",
         >>> build_unet((None, None, 3), n_classes=1, filters=16).output_shape
         (None, None, None, 1)
     """
-    _check_int(n_classes, "n_classes")
-    _check_int(depth, "depth")
-    _check_int(filters, "filters")
+    check_int(n_classes, "n_classes")
+    check_int(depth, "depth")
+    check_int(filters, "filters")
     _check_choice(padding, PADDINGS, "padding")
     _check_choice(upsampling, UPSAMPLINGS, "upsampling")
     if dropout is None:

@@ -40,7 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from keras_unet.datasets import write_atomically
-from keras_unet.evaluation import _numeric  # one array check for plots and scores
+from keras_unet.evaluation import check_numeric  # one array check for plots and scores
 
 __all__ = [
     "class_colors",
@@ -97,7 +97,7 @@ def _fraction(value, argument):
 
 def _rgb(image, argument="image"):
     """An image as float32 ``(H, W, 3)`` in [0, 1] for display."""
-    array = _numeric(image, argument)
+    array = check_numeric(image, argument)
     if array.ndim == 3 and array.shape[-1] == 4:  # RGBA: the colour only
         array = array[..., :3]
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3))):
@@ -128,7 +128,7 @@ class _Mask:
     """
 
     def __init__(self, value, argument, threshold=0.5):
-        array = _numeric(value, argument)
+        array = check_numeric(value, argument)
         self.probability, self.channels = None, None
         if array.ndim == 3 and array.shape[-1] == 1:
             array = array[..., 0]
@@ -586,7 +586,7 @@ def show_weight_map(image, mask, weights):
         ['image', 'mask', 'weight map', '']
     """
     labels = _Mask(mask, "mask").labels
-    weights = _numeric(weights, "weights").astype(np.float32)
+    weights = check_numeric(weights, "weights").astype(np.float32)
     if weights.ndim == 3 and weights.shape[-1] == 1:
         weights = weights[..., 0]
     if weights.ndim != 2:
