@@ -76,7 +76,7 @@ class DiceCoefficient(_HardPredictionMetric):
     Example:
         >>> import numpy as np
         >>> metric = DiceCoefficient(1)
-        >>> metric.update_state(np.array([[1, 1, 0, 0]])[..., None, None],
+        >>> metric.update_state(np.array([[1.0, 1, 0, 0]])[..., None, None],  # binary: float 0/1
         ...                     np.array([[0.9, 0.2, 0.7, 0.1]])[..., None, None])
         >>> float(metric.result())   # 2 * 1 / (2 + 2)
         0.5
@@ -125,7 +125,7 @@ class PixelError(_HardPredictionMetric):
     Example:
         >>> import numpy as np
         >>> metric = PixelError(1)
-        >>> metric.update_state(np.array([[1, 1, 0, 0]])[..., None, None],
+        >>> metric.update_state(np.array([[1.0, 1, 0, 0]])[..., None, None],  # binary: float 0/1
         ...                     np.array([[0.9, 0.2, 0.7, 0.1]])[..., None, None])
         >>> float(metric.result())
         0.5
