@@ -18,7 +18,7 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def _trimap(height, width):
+def pet_trimap(height, width):
     """Oxford-pets trimap: 2 background, 1 pet (an ellipse), 3 its outline."""
     yy, xx = np.mgrid[:height, :width]
     r = ((yy - height / 2) / (height / 3)) ** 2 + ((xx - width / 2) / (width / 3)) ** 2
@@ -28,7 +28,7 @@ def _trimap(height, width):
     return trimap
 
 
-def _add(tar, name, data):
+def add_to_tar(tar, name, data):
     info = tarfile.TarInfo(name)
     info.size = len(data)
     tar.addfile(info, io.BytesIO(data))
@@ -83,7 +83,7 @@ def make_pets_archives(folder, pets=None, trainval=None, test=None):
     rng = np.random.default_rng(0)
     with tarfile.open(folder / "images.tar.gz", "w:gz") as tar:
         for name, (height, width, mode) in pets.items():
-            pet = (_trimap(height, width) != 2)[..., None]
+            pet = (pet_trimap(height, width) != 2)[..., None]
             colour = np.where(pet, [190, 120, 60], [60, 110, 160])
             pixels = np.clip(colour + rng.normal(0, 40, (height, width, 3)), 0, 255)
             image = Image.fromarray(pixels.astype(np.uint8))
@@ -91,16 +91,16 @@ def make_pets_archives(folder, pets=None, trainval=None, test=None):
                 data = _encoded(image, "JPEG")[:200]
             else:
                 data = _encoded(image.convert(mode), "JPEG", quality=95)
-            _add(tar, f"images/{name}.jpg", data)
-        _add(tar, "images/Abyssinian_100.mat", b"MATLAB 5.0 MAT-file")
+            add_to_tar(tar, f"images/{name}.jpg", data)
+        add_to_tar(tar, "images/Abyssinian_100.mat", b"MATLAB 5.0 MAT-file")
     with tarfile.open(folder / "annotations.tar.gz", "w:gz") as tar:
         for name, (height, width, _) in pets.items():
-            trimap = Image.fromarray(_trimap(height, width))
-            _add(tar, f"annotations/trimaps/{name}.png", _encoded(trimap, "PNG"))
-            _add(tar, f"annotations/trimaps/._{name}.png", b"\x00\x05\x16\x07 AppleDouble")
+            trimap = Image.fromarray(pet_trimap(height, width))
+            add_to_tar(tar, f"annotations/trimaps/{name}.png", _encoded(trimap, "PNG"))
+            add_to_tar(tar, f"annotations/trimaps/._{name}.png", b"\x00\x05\x16\x07 AppleDouble")
         for list_name, names in lists:
             lines = "".join(f"{name} 1 1 1\n" for name in names)
-            _add(tar, f"annotations/{list_name}", lines.encode())
+            add_to_tar(tar, f"annotations/{list_name}", lines.encode())
     return {
         name: sha256((folder / name).read_bytes())
         for name in ("images.tar.gz", "annotations.tar.gz")

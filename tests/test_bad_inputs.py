@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_datasets import BINARY, CLASSES, GRAY, RGB, _save  # the image-file writers
+from test_datasets import BINARY, CLASSES, GRAY, RGB, save_image  # the image-file writers
 
 from keras_unet.data import make_dataset
 from keras_unet.datasets import from_folder, mask_classes
@@ -107,14 +107,14 @@ def test_uint16_arrays_are_scaled_to_unit_range():
 # ------------------------------------------------------- files into from_folder
 
 def _pair(folder, image=GRAY, mask=BINARY * 255, name="a"):
-    _save(folder / "images" / f"{name}.png", image)
-    _save(folder / "masks" / f"{name}.png", mask)
+    save_image(folder / "images" / f"{name}.png", image)
+    save_image(folder / "masks" / f"{name}.png", mask)
 
 
 def _unpartnered(folder):
     _pair(folder)
-    _save(folder / "images" / "b.png", GRAY)
-    _save(folder / "masks" / "c.png", GRAY)
+    save_image(folder / "images" / "b.png", GRAY)
+    save_image(folder / "masks" / "c.png", GRAY)
 
 
 def _truncated(folder):
@@ -132,9 +132,9 @@ def _with_file(name, text):
 
 
 def _jpeg_mask(folder):
-    _save(folder / "images" / "a.png", GRAY)
+    save_image(folder / "images" / "a.png", GRAY)
     blocks = np.kron(BINARY, np.ones((4, 4), np.uint8))[:6, :8] * 255
-    _save(folder / "masks" / "a.jpg", blocks, quality=50)  # lossy: values near 0 and 255
+    save_image(folder / "masks" / "a.jpg", blocks, quality=50)  # lossy: values near 0 and 255
 
 
 def _empty(folder):
@@ -164,7 +164,7 @@ ERRORS = {
     "empty folder": (_empty, r"images_dir .*images holds no images"),
     "no folder": (lambda p: None, r"images_dir .*images is not a folder"),
     "two masks": (
-        lambda p: (_pair(p), _save(p / "masks" / "a_mask.png", BINARY)),
+        lambda p: (_pair(p), save_image(p / "masks" / "a_mask.png", BINARY)),
         r"the image a\.png has two masks: a\.png and a_mask\.png",
     ),
     "jpeg mask": (_jpeg_mask, r"the mask .*a\.jpg has the values"),
@@ -210,8 +210,8 @@ def test_gray_and_rgb_images_mixed_become_rgb(tmp_path):
 
 def test_16_bit_images_are_scaled_by_65535(tmp_path):
     deep = (GRAY.astype(np.uint16) * 257)  # 0..65535
-    _save(tmp_path / "images" / "a.tif", deep)
-    _save(tmp_path / "masks" / "a.png", BINARY * 255)
+    save_image(tmp_path / "images" / "a.tif", deep)
+    save_image(tmp_path / "masks" / "a.png", BINARY * 255)
     split = from_folder(tmp_path / "images", tmp_path / "masks")
     np.testing.assert_allclose(split.images[0, ..., 0], deep / 65535, atol=1e-6)
 
@@ -242,14 +242,14 @@ def _predict_model():
 def _cells(folder, names=("c0", "c1", "c2")):
     (folder / "in").mkdir(parents=True, exist_ok=True)
     for name in names:
-        _save(folder / "in" / f"{name}.png", RNG.integers(0, 256, (40, 48), np.uint8))
+        save_image(folder / "in" / f"{name}.png", RNG.integers(0, 256, (40, 48), np.uint8))
 
 
 def _own_c0(folder):
     """A folder of the user's in which c0.png is their own file."""
     _cells(folder)
     (folder / "out").mkdir()
-    _save(folder / "out" / "c0.png", GRAY)
+    save_image(folder / "out" / "c0.png", GRAY)
     return dict(output_dir=folder / "out")
 
 
@@ -486,7 +486,7 @@ PREDICT_COMMAND_CASES = {  # name: (make the folder, the arguments after the mod
         "keras-unet predict: error: output notes/out cannot be made: notes is a file: give a "
         "folder for the masks"),
     "an RGB image for a gray model": (
-        lambda p: _save(p / "rgb.png", RGB), ["rgb.png", "out"],
+        lambda p: save_image(p / "rgb.png", RGB), ["rgb.png", "out"],
         "keras-unet predict: error: rgb.png: the image has 3 channels but the model takes 1 "
         "(save the images as gray ones)"),
     "a bad file among good ones": (
@@ -535,7 +535,7 @@ def _void(folder):
 
 
 def _animated(folder):
-    _save(folder / "images" / "a.png", GRAY)
+    save_image(folder / "images" / "a.png", GRAY)
     (folder / "masks").mkdir()
     frames = [Image.fromarray(BINARY * 255), Image.fromarray(255 - BINARY * 255)]
     frames[0].save(folder / "masks" / "a.gif", save_all=True, append_images=frames[1:])
@@ -689,8 +689,8 @@ def _folders(folder, masks, name="masks", images=4):
     (one array for all, or one each)."""
     for i in range(images):
         mask = masks[i] if isinstance(masks, list) else masks
-        _save(folder / "images" / f"m{i}.png", RNG.integers(0, 256, (32, 32), np.uint8))
-        _save(folder / name / f"m{i}.png", mask)
+        save_image(folder / "images" / f"m{i}.png", RNG.integers(0, 256, (32, 32), np.uint8))
+        save_image(folder / name / f"m{i}.png", mask)
 
 
 def _train_on(masks, name="masks"):
@@ -968,7 +968,7 @@ def _palette_masks(folder):
 
 def _empty_truths(folder):
     _evaluate(CELLS * 255, np.zeros((32, 32), np.uint8))(folder)
-    _save(folder / "predicted" / "m0.png", np.zeros((32, 32), np.uint8))  # empty, rightly
+    save_image(folder / "predicted" / "m0.png", np.zeros((32, 32), np.uint8))  # empty, rightly
     return ["evaluate", "predicted", "truth"]
 
 

@@ -25,8 +25,8 @@ from skimage.morphology import skeletonize
 from keras_unet import datasets
 from keras_unet.datasets import DownloadError, Split
 
-from archives import (PETS, PETS_TRAINVAL, LoopbackServer, _add, _trimap,
-                      make_pets_archives, sha256)
+from archives import (PETS, PETS_TRAINVAL, LoopbackServer, add_to_tar, make_pets_archives,
+                      pet_trimap, sha256)
 
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -277,7 +277,7 @@ def _tar_bytes(members):
     with tarfile.open(fileobj=out, mode="w:gz") as tar:
         for member in members:
             if len(member) == 2:
-                _add(tar, *member)
+                add_to_tar(tar, *member)
             else:
                 info = tarfile.TarInfo(member[0])
                 info.type = tarfile.SYMTYPE if member[1] == "->" else tarfile.LNKTYPE
@@ -426,7 +426,7 @@ def test_oxford_pets_download_and_load(tmp_path, server, cache, monkeypatch):
             height, width, _ = PETS[name]
             assert image.shape == (height, width, 3) and image.dtype == np.float32
             assert mask.shape == (height, width, 1) and mask.dtype == np.int32
-            expected = np.array([-1, 1, 0, 2])[_trimap(height, width)]  # 1 pet, 2 bg, 3 border
+            expected = np.array([-1, 1, 0, 2])[pet_trimap(height, width)]  # 1 pet, 2 bg, 3 border
             np.testing.assert_array_equal(mask[..., 0], expected)
     gray = train.images[1]  # beagle_1: a gray JPEG, repeated to RGB
     np.testing.assert_array_equal(gray[..., 0], gray[..., 2])
@@ -447,7 +447,7 @@ def test_oxford_pets_bad_image_size(tmp_path):
 # --------------------------------------------------------------------- from_folder
 
 
-def _save(path, array, **kwargs):
+def save_image(path, array, **kwargs):
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix in (".tif", ".tiff"):
         tifffile.imwrite(path, array, **kwargs)
@@ -465,8 +465,8 @@ CLASSES = RNG.integers(0, 4, (6, 8)).astype(np.uint8)
 
 @pytest.mark.parametrize("scale", [255, 1])
 def test_from_folder_binary_masks(tmp_path, scale):
-    _save(tmp_path / "images" / "a.png", GRAY)
-    _save(tmp_path / "masks" / "a.png", BINARY * scale)
+    save_image(tmp_path / "images" / "a.png", GRAY)
+    save_image(tmp_path / "masks" / "a.png", BINARY * scale)
     split = datasets.from_folder(tmp_path / "images", tmp_path / "masks")
     assert split.images.shape == split.masks.shape == (1, 6, 8, 1)
     assert split.masks.dtype == np.float32 and split.names == ["a"] and split.fov is None
@@ -476,9 +476,9 @@ def test_from_folder_binary_masks(tmp_path, scale):
 
 def test_from_folder_class_masks(tmp_path):
     for name in ("a", "b"):
-        _save(tmp_path / "images" / f"{name}.png", RGB)
-    _save(tmp_path / "masks" / "a.png", CLASSES)
-    _save(tmp_path / "masks" / "b.png", BINARY)  # 0/1 alone, but the folder has 0..3
+        save_image(tmp_path / "images" / f"{name}.png", RGB)
+    save_image(tmp_path / "masks" / "a.png", CLASSES)
+    save_image(tmp_path / "masks" / "b.png", BINARY)  # 0/1 alone, but the folder has 0..3
     split = datasets.from_folder(tmp_path / "images", tmp_path / "masks")
     assert split.masks.dtype == np.int32 and split.masks.shape == (2, 6, 8, 1)
     np.testing.assert_array_equal(split.masks[0, ..., 0], CLASSES)
@@ -489,14 +489,14 @@ def test_from_folder_class_masks(tmp_path):
 def test_from_folder_palette_masks(tmp_path):
     palette = {(0, 0, 0): 0, (255, 0, 0): 1, (0, 128, 255): 2}
     colours = np.array(list(palette), np.uint8)
-    _save(tmp_path / "images" / "a.jpg", RGB, quality=95)
-    _save(tmp_path / "masks" / "a.png", colours[CLASSES % 3])
+    save_image(tmp_path / "images" / "a.jpg", RGB, quality=95)
+    save_image(tmp_path / "masks" / "a.png", colours[CLASSES % 3])
     split = datasets.from_folder(tmp_path / "images", tmp_path / "masks", palette=palette)
     np.testing.assert_array_equal(split.masks[0, ..., 0], CLASSES % 3)
     assert split.masks.dtype == np.int32
 
     stray = np.where(CLASSES[..., None] == 3, [9, 9, 9], colours[CLASSES % 3])
-    _save(tmp_path / "masks" / "a.png", stray.astype(np.uint8))
+    save_image(tmp_path / "masks" / "a.png", stray.astype(np.uint8))
     message = r"a\.png has colours that are not in palette: \(9, 9, 9\)"
     with pytest.raises(ValueError, match=message):
         datasets.from_folder(tmp_path / "images", tmp_path / "masks", palette=palette)
@@ -506,7 +506,7 @@ def test_from_folder_palette_masks(tmp_path):
 
 def test_from_folder_indexed_png_masks(tmp_path):
     # PASCAL VOC style: palette PNG, the index is the class and the colours are for show
-    _save(tmp_path / "images" / "a.png", RGB)
+    save_image(tmp_path / "images" / "a.png", RGB)
     mask = Image.fromarray(CLASSES, "P")
     mask.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0] + [0] * 744)
     (tmp_path / "masks").mkdir()
@@ -517,11 +517,11 @@ def test_from_folder_indexed_png_masks(tmp_path):
 
 def test_from_folder_16_bit_and_float_tiff(tmp_path):
     deep = RNG.integers(0, 65536, (6, 8), np.uint16)
-    _save(tmp_path / "images" / "a.tif", deep)
-    _save(tmp_path / "images" / "b.tiff", (RGB.astype(np.uint16) * 257))
-    _save(tmp_path / "images" / "c.tif", GRAY.astype(np.float32) / 255)
+    save_image(tmp_path / "images" / "a.tif", deep)
+    save_image(tmp_path / "images" / "b.tiff", (RGB.astype(np.uint16) * 257))
+    save_image(tmp_path / "images" / "c.tif", GRAY.astype(np.float32) / 255)
     for name in "abc":
-        _save(tmp_path / "masks" / f"{name}.png", BINARY * 255)
+        save_image(tmp_path / "masks" / f"{name}.png", BINARY * 255)
     split = datasets.from_folder(tmp_path / "images", tmp_path / "masks")
     assert split.images.shape == (3, 6, 8, 3)  # the gray ones repeated to RGB
     np.testing.assert_allclose(split.images[0, ..., 1], deep / 65535, atol=1e-7)
@@ -530,10 +530,10 @@ def test_from_folder_16_bit_and_float_tiff(tmp_path):
 
     nan = GRAY.astype(np.float32) / 255
     nan[2, 3] = np.nan
-    _save(tmp_path / "images" / "c.tif", nan)
+    save_image(tmp_path / "images" / "c.tif", nan)
     with pytest.raises(ValueError, match=r"c\.tif has NaN pixels \(1 of them\)"):
         datasets.from_folder(tmp_path / "images", tmp_path / "masks")
-    _save(tmp_path / "images" / "c.tif", GRAY.astype(np.float32))
+    save_image(tmp_path / "images" / "c.tif", GRAY.astype(np.float32))
     message = r"c\.tif is a float image with values in \[4, 248\]; float images must be in \[0, 1"
     with pytest.raises(ValueError, match=message):
         datasets.from_folder(tmp_path / "images", tmp_path / "masks")
@@ -541,21 +541,21 @@ def test_from_folder_16_bit_and_float_tiff(tmp_path):
 
 def test_from_folder_rgba_images(tmp_path):
     rgba = np.dstack([RGB, np.full((6, 8), 255, np.uint8)])
-    _save(tmp_path / "images" / "a.png", rgba)
-    _save(tmp_path / "masks" / "a.png", BINARY * 255)
+    save_image(tmp_path / "images" / "a.png", rgba)
+    save_image(tmp_path / "masks" / "a.png", BINARY * 255)
     split = datasets.from_folder(tmp_path / "images", tmp_path / "masks")
     np.testing.assert_allclose(split.images[0], RGB / 255, atol=1e-7)
     rgba[0, 0, 3] = 10
-    _save(tmp_path / "images" / "a.png", rgba)
+    save_image(tmp_path / "images" / "a.png", rgba)
     with pytest.raises(ValueError, match=r"a\.png has an alpha channel with 1 transparent pixels"):
         datasets.from_folder(tmp_path / "images", tmp_path / "masks")
 
 
 def test_from_folder_jpeg_with_mask_suffix_and_sizes(tmp_path):
-    _save(tmp_path / "images" / "cat.jpg", RGB, quality=95)
-    _save(tmp_path / "images" / "dog.jpeg", RNG.integers(0, 256, (10, 4, 3), np.uint8))
-    _save(tmp_path / "masks" / "cat_mask.png", BINARY * 255)
-    _save(tmp_path / "masks" / "dog.gif", np.zeros((10, 4), np.uint8))
+    save_image(tmp_path / "images" / "cat.jpg", RGB, quality=95)
+    save_image(tmp_path / "images" / "dog.jpeg", RNG.integers(0, 256, (10, 4, 3), np.uint8))
+    save_image(tmp_path / "masks" / "cat_mask.png", BINARY * 255)
+    save_image(tmp_path / "masks" / "dog.gif", np.zeros((10, 4), np.uint8))
     (tmp_path / "masks" / ".DS_Store").write_bytes(b"junk")  # hidden: skipped
     split = datasets.from_folder(tmp_path / "images", tmp_path / "masks")
     assert split.names == ["cat", "dog"]
@@ -566,7 +566,7 @@ def test_from_folder_jpeg_with_mask_suffix_and_sizes(tmp_path):
 
 
 def test_read_image_modes(tmp_path):
-    cmyk = _save(tmp_path / "cmyk.jpg", RGB, quality=100)
+    cmyk = save_image(tmp_path / "cmyk.jpg", RGB, quality=100)
     Image.open(cmyk).convert("CMYK").save(cmyk, quality=100)
     assert datasets.read_image(cmyk).shape == (6, 8, 3)
     palette = tmp_path / "palette.png"
@@ -575,12 +575,12 @@ def test_read_image_modes(tmp_path):
     two_bit = tmp_path / "bits.png"
     Image.fromarray(BINARY.astype(bool)).save(two_bit)
     np.testing.assert_array_equal(datasets.read_image(two_bit)[..., 0], BINARY)
-    deep = _save(tmp_path / "deep.png", (GRAY.astype(np.uint16) * 257))
+    deep = save_image(tmp_path / "deep.png", (GRAY.astype(np.uint16) * 257))
     np.testing.assert_allclose(datasets.read_image(deep)[..., 0], GRAY / 255, atol=1e-7)
     lzw = tmp_path / "lzw.tif"  # tifffile needs imagecodecs for LZW: PIL reads it
     Image.fromarray(RGB).save(lzw, compression="tiff_lzw")
     np.testing.assert_allclose(datasets.read_image(lzw), RGB / 255, atol=1e-7)
-    stack = _save(tmp_path / "stack.tif", np.zeros((3, 6, 8), np.uint8), photometric="minisblack")
+    stack = save_image(tmp_path / "stack.tif", np.zeros((3, 6, 8), np.uint8), photometric="minisblack")
     with pytest.raises(ValueError, match=r"stack\.tif is a multi-page TIFF \(3 pages\)"):
         datasets.read_image(stack)
 
@@ -679,8 +679,8 @@ def test_bad_registry_file(tmp_path, cache, monkeypatch, text, message):
 def _folder(tmp_path, masks, suffix=".png", **kwargs):
     """An images/ and masks/ folder with one gray image per mask, named a, b, c, ..."""
     for name, mask in zip("abcdefgh", masks):
-        _save(tmp_path / "images" / f"{name}.png", np.zeros(mask.shape[:2], np.uint8))
-        _save(tmp_path / "masks" / f"{name}{suffix}", mask, **kwargs)
+        save_image(tmp_path / "images" / f"{name}.png", np.zeros(mask.shape[:2], np.uint8))
+        save_image(tmp_path / "masks" / f"{name}{suffix}", mask, **kwargs)
     return tmp_path / "images", tmp_path / "masks"
 
 
@@ -703,7 +703,7 @@ def test_threshold_reads_a_jpeg_mask_as_binary(tmp_path):
     mask = datasets.read_mask(masks / "a.jpg", "binary", threshold=127)
     np.testing.assert_array_equal(mask, split.masks[0])
     # 16-bit: the threshold is in the file's own scale
-    deep = _save(tmp_path / "deep.png", _disc().astype(np.uint16) * 60000 + 300)
+    deep = save_image(tmp_path / "deep.png", _disc().astype(np.uint16) * 60000 + 300)
     assert datasets.read_mask(deep, threshold=30000).sum() == _disc().sum()
 
 
@@ -845,8 +845,8 @@ def test_from_folder_checks_class_masks_as_a_whole(tmp_path):
             f"make 51 classes, 46 of them never used. If 50 marks unlabelled pixels, pass "
             f"ignore_index=50")):
         datasets.from_folder(images, masks)
-    _save(masks / "b.png", CLASSES)  # each mask alone may use few classes: the folder counts
-    _save(masks / "c.png", (CLASSES == 3).astype(np.uint8) * 3)  # 0 and 3 only
+    save_image(masks / "b.png", CLASSES)  # each mask alone may use few classes: the folder counts
+    save_image(masks / "c.png", (CLASSES == 3).astype(np.uint8) * 3)  # 0 and 3 only
     assert datasets.from_folder(images, masks).masks.dtype == np.int32
 
 
@@ -871,7 +871,7 @@ def test_animated_gif_is_refused_and_a_gray_gif_reads_gray(tmp_path):
     frames = [Image.fromarray(GRAY), Image.fromarray(255 - GRAY), Image.fromarray(GRAY // 2)]
     (tmp_path / "images").mkdir()
     frames[0].save(tmp_path / "images" / "a.gif", save_all=True, append_images=frames[1:])
-    _save(tmp_path / "masks" / "a.png", BINARY * 255)
+    save_image(tmp_path / "masks" / "a.png", BINARY * 255)
     message = re.escape(f"{tmp_path / 'images' / 'a.gif'} has 3 frames (an animated or "
                         f"multi-page image); expected one image")
     with pytest.raises(ValueError, match=message):
@@ -881,8 +881,8 @@ def test_animated_gif_is_refused_and_a_gray_gif_reads_gray(tmp_path):
     # one frame, gray palette: a gray image (was RGB, which turned the folder RGB)
     frames[0].save(tmp_path / "images" / "a.gif")
     assert Image.open(tmp_path / "images" / "a.gif").mode == "P"
-    _save(tmp_path / "images" / "b.png", GRAY)
-    _save(tmp_path / "masks" / "b.png", BINARY * 255)
+    save_image(tmp_path / "images" / "b.png", GRAY)
+    save_image(tmp_path / "masks" / "b.png", BINARY * 255)
     split = datasets.from_folder(tmp_path / "images", tmp_path / "masks")
     assert split.images.shape == (2, 6, 8, 1)
     np.testing.assert_allclose(split.images[0, ..., 0], GRAY / 255, atol=1e-7)
