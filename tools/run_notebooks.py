@@ -60,7 +60,7 @@ def main(names):
     from archives import LoopbackServer, make_pets_archives, tutorial_pets
 
     root = Path(tempfile.mkdtemp(prefix="keras-unet-notebooks-"))
-    checksums = make_pets_archives(root / "served", *tutorial_pets())
+    checksums = make_pets_archives(root / "served", *tutorial_pets(n_trainval=2100, n_test=500))
     server = LoopbackServer()
     for name in checksums:
         server.files[f"pets/{name}"] = (root / "served" / name).read_bytes()
