@@ -7,12 +7,10 @@ as documented (16-bit and RGBA images, gray mixed with RGB).
 import json
 import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from commands import run_command
 from PIL import Image
 from test_datasets import BINARY, CLASSES, GRAY, RGB, save_image  # the image-file writers
 
@@ -506,17 +504,9 @@ def predict_model_file(tmp_path_factory):
 
 @pytest.mark.parametrize("case", sorted(PREDICT_COMMAND_CASES))
 def test_predict_command_stops_with_one_line(tmp_path, predict_model_file, case):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     make, arguments, line = PREDICT_COMMAND_CASES[case]
     make(tmp_path)
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    done = subprocess.run([str(Path(sys.executable).parent / "keras-unet"), "predict",
-                           str(predict_model_file), *arguments], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=600)
+    done = run_command("predict", str(predict_model_file), *arguments, cwd=tmp_path)
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [line], done.stderr[-3000:]  # one line, this one
     assert done.returncode == 2
@@ -677,7 +667,6 @@ def test_empty_truth_scores_without_nan():
 # line that says what is wrong and what to do, in the command's options (never a Python
 # argument), without a traceback; nothing is written that looks like a result.
 
-KERAS_UNET = str(Path(sys.executable).parent / "keras-unet")
 SMALL = ["--depth", "2", "--filters", "4", "--tile", "32", "--steps-per-epoch", "1",
          "--epochs", "1"]
 FOUR = np.kron(np.arange(4), np.ones((32, 8), np.uint8)).astype(np.uint8)  # 0 1 2 3 bands
@@ -943,10 +932,8 @@ PYTHON = re.compile(r"\b(mask_mode|threshold|ignore_index|palette|n_classes|tile
 
 
 def _command(folder, arguments, **environment):
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", **environment)
-    env.pop("KERAS_UNET_FAST", None)  # the epochs and steps asked for
-    return subprocess.run([KERAS_UNET, *arguments], capture_output=True, text=True, env=env,
-                          cwd=folder, timeout=600)
+    """The epochs and steps asked for; ``environment``: more variables."""
+    return run_command(*arguments, cwd=folder, env=dict(os.environ, **environment), fast=False)
 
 
 @pytest.mark.parametrize("case", sorted(COMMAND_CASES))

@@ -8,20 +8,15 @@ import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from commands import KERAS_UNET, command_env, run_command
 
 import keras_unet
 
-# The console script installed beside this interpreter (by `pip install -e .`).
-KERAS_UNET = str(Path(sys.executable).parent / "keras-unet")
-
 
 def run(*args):
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    return subprocess.run([KERAS_UNET, *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return run_command(*args, timeout=300)
 
 
 # What TensorFlow prints at start-up (absl, oneDNN, CUDA probing), which no command shows.
@@ -35,10 +30,7 @@ def test_version():
 
 
 def test_info_lists_versions_backend_and_devices():
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user runs it
-    done = subprocess.run([KERAS_UNET, "info"], capture_output=True, text=True, env=env,
-                          timeout=300)
+    done = run_command("info", quiet=False, timeout=300)  # as a user runs it
     assert not NOISE.search(done.stderr), done.stderr
     assert done.returncode == 0, done.stderr
     rows = dict(line.split(None, 1) for line in done.stdout.strip().splitlines())
@@ -100,12 +92,9 @@ def cell_folders(tmp_path_factory):
 TINY = ["--tile", "64", "--filters", "4", "--depth", "2", "--steps-per-epoch", "3"]
 
 
-def run_in(folder, *args, env=None, **popen):
-    env = dict(env or os.environ, KERAS_BACKEND="tensorflow")
-    env.pop("KERAS_UNET_FAST", None)  # the real epochs and steps asked for
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user runs it
-    return subprocess.run([KERAS_UNET, *args], capture_output=True, text=True, env=env,
-                          cwd=folder, timeout=600, **popen)
+def run_in(folder, *args, **popen):
+    """As a user runs it: the real epochs and steps asked for, TensorFlow's log on."""
+    return run_command(*args, cwd=folder, fast=False, quiet=False, **popen)
 
 
 @pytest.fixture(scope="module")
@@ -113,13 +102,9 @@ def trained(cell_folders, tmp_path_factory):
     """``(folder, finished train command)``: a tiny model ``cells.keras`` trained by the
     command in ``folder``, under the umask 002."""
     folder = tmp_path_factory.mktemp("trained")
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    for name in ("KERAS_UNET_FAST", "TF_CPP_MIN_LOG_LEVEL"):  # as a user runs it
-        env.pop(name, None)
-    done = subprocess.run(
-        [KERAS_UNET, "train", "--images", str(cell_folders / "images"), "--masks",
-         str(cell_folders / "masks"), "--output", "cells.keras", "--epochs", "2", *TINY],
-        capture_output=True, text=True, env=env, cwd=folder, timeout=600, umask=0o002)
+    done = run_in(folder, "train", "--images", str(cell_folders / "images"), "--masks",
+                  str(cell_folders / "masks"), "--output", "cells.keras", "--epochs", "2",
+                  *TINY, umask=0o002)
     assert done.returncode == 0, done.stderr[-2000:]
     return folder, done
 
@@ -202,9 +187,8 @@ def test_train_resumes_after_an_interruption(cell_folders, tmp_path):
 
     arguments = ["train", "--images", str(cell_folders / "images"), "--masks",
                  str(cell_folders / "masks"), "--output", "cells.keras", "--epochs", "40", *TINY]
-    env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    env.pop("KERAS_UNET_FAST", None)
-    process = subprocess.Popen([KERAS_UNET, *arguments], cwd=tmp_path, env=env,
+    process = subprocess.Popen([KERAS_UNET, *arguments], cwd=tmp_path,
+                               env=command_env(fast=False),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = tmp_path / "cells_training" / "history.csv"
     deadline = time.monotonic() + 300
@@ -349,10 +333,8 @@ def test_mismatched_folders(cell_folders, tmp_path):
 
 
 def test_demo_in_fast_mode(tmp_path):
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", KERAS_UNET_FAST="1")
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    done = subprocess.run([KERAS_UNET, "demo", "--output", "demo"], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=600)
+    done = run_command("demo", "--output", "demo", cwd=tmp_path,
+                       env=dict(os.environ, KERAS_UNET_FAST="1"), quiet=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert not NOISE.search(done.stderr), done.stderr[-2000:]
     assert "4/4  held-out scores: dice" in done.stdout
