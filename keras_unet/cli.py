@@ -886,7 +886,8 @@ def cmd_demo(args):
               "pixel_error": evaluation.pixel_error(test_masks[..., 0], predictions),
               "V_rand": evaluation.isbi_scores(predictions, test_masks[..., 0])["V_rand"]}
     print("4/4  held-out scores: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-    figure = viz.show_predictions(test_images, test_masks, predictions, n=len(test_images))
+    figure = viz.show_predictions(test_images, test_masks, predictions, n=len(test_images),
+                                  class_names=["membrane", "cell"])
     figure.suptitle(f"keras-unet demo: Dice {scores['dice']:.3f}, V_rand {scores['V_rand']:.3f}")
     picture = viz.save_figure(figure, output / "demo.png")
     if history is not None:  # None: the model was trained by an earlier run
