@@ -78,18 +78,10 @@ def pytest_collection_modifyitems(config, items):
 
 def _start(tmp_root):
     sys.path.insert(0, str(TESTS))
-    from archives import LoopbackServer, make_pets_archives, tutorial_pets
+    from archives import LoopbackServer, serve_pets_mirror, tutorial_pets
 
-    served = tmp_root / "served"
-    checksums = make_pets_archives(served, *tutorial_pets())
     server = LoopbackServer()
-    for name in checksums:
-        server.files[f"pets/{name}"] = (served / name).read_bytes()
-    files = [{"url": name, "sha256": sha, "filename": name, "kind": "tar"}
-             for name, sha in checksums.items()]
-    registry = tmp_root / "registry.json"
-    registry.write_text(json.dumps({"oxford_pets": {"base_url": server.url + "pets/",
-                                                    "files": files}}))
+    registry = serve_pets_mirror(server, tmp_root, *tutorial_pets())
     _environment.update(
         KERAS_UNET_FAST="1",
         KERAS_UNET_DATA=str(tmp_root / "cache"),

@@ -144,3 +144,19 @@ class LoopbackServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def serve_pets_mirror(server, folder, *pets, prefix="pets/"):
+    """Serve Oxford-pets archives in the real layout (``make_pets_archives(folder, *pets)``)
+    from ``server`` under ``prefix``, and write ``folder/registry.json``, the
+    ``KERAS_UNET_REGISTRY`` file that points the real download code at them. Returns its path."""
+    import json
+
+    checksums = make_pets_archives(folder / "served", *pets)
+    for name in checksums:
+        server.files[f"{prefix}{name}"] = (folder / "served" / name).read_bytes()
+    files = [{"url": n, "sha256": s, "filename": n, "kind": "tar"} for n, s in checksums.items()]
+    registry = folder / "registry.json"
+    registry.write_text(json.dumps({"oxford_pets": {"base_url": server.url + prefix,
+                                                    "files": files}}))
+    return registry

@@ -5,7 +5,6 @@ Nothing here touches the internet: downloads are served from 127.0.0.1.
 """
 
 import io
-import json
 import multiprocessing
 import os
 import re
@@ -26,7 +25,7 @@ from keras_unet import datasets
 from keras_unet.datasets import DownloadError, Split
 
 from archives import (PETS, PETS_TRAINVAL, LoopbackServer, add_to_tar, make_pets_archives,
-                      pet_trimap, sha256)
+                      pet_trimap, serve_pets_mirror, sha256)
 
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -642,13 +641,7 @@ def test_synthetic_cells_bad_arguments(kwargs):
 def test_registry_file_replaces_a_source(tmp_path, server, cache, monkeypatch):
     """What the tutorials' test set-up does: the real download code, pointed by
     $KERAS_UNET_REGISTRY at small archives with their own checksums."""
-    checksums = make_pets_archives(tmp_path / "served")
-    for name in checksums:
-        server.files[f"mirror/{name}"] = (tmp_path / "served" / name).read_bytes()
-    files = [{"url": n, "sha256": s, "filename": n, "kind": "tar"} for n, s in checksums.items()]
-    registry = tmp_path / "registry.json"
-    registry.write_text(json.dumps({"oxford_pets": {"base_url": server.url + "mirror/",
-                                                    "files": files}}))
+    registry = serve_pets_mirror(server, tmp_path, prefix="mirror/")
     monkeypatch.setenv("KERAS_UNET_REGISTRY", str(registry))
     with pytest.warns(UserWarning, match="Egyptian_Mau_14"):
         train, test = datasets.load_oxford_pets(image_size=(16, 16))

@@ -57,17 +57,11 @@ def record_run_time(notebook):
 
 def main(names):
     sys.path.insert(0, str(ROOT / "tests"))
-    from archives import LoopbackServer, make_pets_archives, tutorial_pets
+    from archives import LoopbackServer, serve_pets_mirror, tutorial_pets
 
     root = Path(tempfile.mkdtemp(prefix="keras-unet-notebooks-"))
-    checksums = make_pets_archives(root / "served", *tutorial_pets(n_trainval=2100, n_test=500))
     server = LoopbackServer()
-    for name in checksums:
-        server.files[f"pets/{name}"] = (root / "served" / name).read_bytes()
-    files = [{"url": n, "sha256": s, "filename": n, "kind": "tar"} for n, s in checksums.items()]
-    registry = root / "registry.json"
-    registry.write_text(json.dumps({"oxford_pets": {"base_url": server.url + "pets/",
-                                                    "files": files}}))
+    registry = serve_pets_mirror(server, root, *tutorial_pets(n_trainval=2100, n_test=500))
     env = dict(os.environ, KERAS_UNET_DATA=str(root / "cache"), KERAS_UNET_REGISTRY=str(registry),
                SHELL="/bin/sh", TF_CPP_MIN_LOG_LEVEL="2")
     env.setdefault("KERAS_UNET_DATA_DIR", str((ROOT.parent / "shared" / "data").resolve()))
