@@ -423,24 +423,20 @@ def _save_atomically(model, target):
 def _check_writable(path, option, folder=False):
     """Refuse, before any training, a ``path`` that could not be written at the end: its
     nearest existing folder must be a folder in which a file can be created (tried with
-    a probe file, created and removed: permissions alone say nothing for root)."""
-    import tempfile
+    a probe, as :func:`keras_unet.datasets.writable_folder` does)."""
+    from keras_unet.datasets import writable_folder
 
-    existing = path if folder else path.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
+    try:
+        writable_folder(path if folder else path.parent)
+    except NotADirectoryError as error:
+        existing = Path(error.filename)
         where = "is a file" if existing == path else f"cannot be made: {existing} is a file"
         raise CommandError(f"{option} {path} {where}, not a folder; give a path in a folder "
-                           f"you can write to")
-    try:
-        descriptor, probe = tempfile.mkstemp(dir=existing, prefix=".keras-unet-probe-")
-        os.close(descriptor)
-        os.unlink(probe)
+                           f"you can write to") from None
     except OSError as error:
         raise CommandError(f"{option} {path} cannot be written: no file can be created in "
-                           f"{existing} ({error.strerror or error}); give a path in a folder "
-                           f"you can write to") from None
+                           f"{error.filename} ({error.strerror or error}); give a path in a "
+                           f"folder you can write to") from None
 
 
 # What a run records in <workdir>/options.json, and how a message names each.

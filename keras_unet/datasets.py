@@ -358,6 +358,32 @@ def _new_file_beside(path):
             continue
 
 
+def writable_folder(path):
+    """The nearest folder at or above ``path`` that exists (where ``path`` would be
+    made), checked to take new entries by making and removing a probe folder there
+    (permissions alone say nothing for root). Changes nothing.
+
+    Raises:
+        NotADirectoryError: the nearest existing path (its ``filename``) is not a folder.
+        OSError: nothing can be created in that folder (its ``filename``).
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> writable_folder(folder / "new" / "deeper") == folder
+        True
+    """
+    path = Path(path)
+    existing = next(f for f in (path, *path.parents) if os.path.lexists(f))
+    if not existing.is_dir():
+        raise NotADirectoryError(20, "not a folder", str(existing))
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".keras-unet-probe-", dir=existing))
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(existing)) from None
+    return existing
+
+
 def write_atomically(path, write):
     """Call ``write(file)`` on a temporary file beside ``path``, then move it into
     place: ``path`` ends up whole or untouched, never half-written. Creates the folder.

@@ -28,12 +28,12 @@ so it works on every Keras backend.
 import contextlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from keras_unet.datasets import image_files, locked, read_image, to_float_image, write_atomically
+from keras_unet.datasets import (image_files, locked, read_image, to_float_image, writable_folder,
+                                 write_atomically)
 from keras_unet.model import output_size, receptive_border, valid_input_sizes
 
 BLENDS = ("gaussian", "uniform")
@@ -393,16 +393,16 @@ def check_output_dir(output_dir, names=(), *, probabilities=False, overwrite=Fal
         ValueError: output_dir ... already holds files this run would write (a.png): pass overwrite=True ...
     """
     output_dir = Path(output_dir)
-    existing = next(f for f in (output_dir, *output_dir.parents) if os.path.lexists(f))
-    if not existing.is_dir():
+    try:
+        writable_folder(output_dir)
+    except NotADirectoryError as error:
+        existing = Path(error.filename)
         what = "is a file" if existing.is_file() else "is not a folder"
         where = what if existing == output_dir else f"cannot be made: {existing} {what}"
-        raise ValueError(f"output_dir {output_dir} {where}: give a folder for the masks")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".keras-unet-probe-", dir=existing))
+        raise ValueError(f"output_dir {output_dir} {where}: give a folder for the masks") from None
     except OSError as error:
         raise ValueError(
-            f"cannot write to output_dir {output_dir}: {existing} takes no new files "
+            f"cannot write to output_dir {output_dir}: {error.filename} takes no new files "
             f"({error.strerror}); give a folder where you can write") from None
     if probabilities and os.path.lexists(output_dir / "probabilities") and not (
             output_dir / "probabilities").is_dir():
