@@ -270,7 +270,7 @@ def _palette_text(palette):
 
 
 def _mask_advice(error, command="train"):
-    """A :class:`~keras_unet.datasets.MaskValuesError`'s message, its fix (the last
+    """A :class:`~keras_unet.MaskValuesError`'s message, its fix (the last
     sentence) worded in the options of ``keras-unet command``."""
     facts = str(error).rsplit(". ", 1)[0] if error.fix else str(error)
     if command != "train":  # evaluate reads mask files as they are
@@ -293,6 +293,7 @@ def _mask_advice(error, command="train"):
 def _load_data(args):
     """(images, masks) lists from --images/--masks or --dataset."""
     from keras_unet import datasets
+    from keras_unet.images import MaskValuesError, from_folder
 
     palette, ignore = getattr(args, "palette", None), getattr(args, "ignore_index", None)
     if args.dataset:
@@ -324,13 +325,13 @@ def _load_data(args):
                 n_classes=classes if classes and classes > 1 else None)  # 1: _classes says
     try:
         try:
-            split = datasets.from_folder(args.images, args.masks, mask_mode=mode, **read)
-        except datasets.MaskValuesError as error:
+            split = from_folder(args.images, args.masks, mask_mode=mode, **read)
+        except MaskValuesError as error:
             if mode != "multiclass" or error.fix != {"mask_mode": "binary"}:
                 raise
             # --mask-mode multiclass: masks of only 0 and 255 are the classes 0 and 1
-            split = datasets.from_folder(args.images, args.masks, mask_mode="binary")
-    except datasets.MaskValuesError as error:
+            split = from_folder(args.images, args.masks, mask_mode="binary")
+    except MaskValuesError as error:
         raise CommandError(_mask_advice(error)) from None
     return list(split.images), list(split.masks)
 
@@ -338,11 +339,11 @@ def _load_data(args):
 def _classes(masks, args):
     """(masks in the package convention, n_classes of the model) for --mask-mode,
     --classes, --ignore-index and --palette: the classes the masks use
-    (:func:`keras_unet.datasets.mask_classes`), or --classes, which every value must be
+    (:func:`keras_unet.images.mask_classes`), or --classes, which every value must be
     below (or be --ignore-index)."""
     import numpy as np
 
-    from keras_unet import datasets
+    from keras_unet.images import MaskValuesError, mask_classes
 
     classes, ignore = getattr(args, "classes", None), getattr(args, "ignore_index", None)
     palette = getattr(args, "palette", None)
@@ -368,8 +369,8 @@ def _classes(masks, args):
     if palette and not classes:  # the classes the palette names, used or not
         classes = max(2, 1 + max((c for c in palette.values() if c != ignore), default=1))
     try:
-        return masks, datasets.mask_classes(masks, ignore, n_classes=classes)
-    except datasets.MaskValuesError as error:
+        return masks, mask_classes(masks, ignore, n_classes=classes)
+    except MaskValuesError as error:
         raise CommandError(_mask_advice(error)) from None
 
 
@@ -423,8 +424,8 @@ def _save_atomically(model, target):
 def _check_writable(path, option, folder=False):
     """Refuse, before any training, a ``path`` that could not be written at the end: its
     nearest existing folder must be a folder in which a file can be created (tried with
-    a probe, as :func:`keras_unet.datasets.writable_folder` does)."""
-    from keras_unet.datasets import writable_folder
+    a probe, as :func:`keras_unet.images.writable_folder` does)."""
+    from keras_unet.images import writable_folder
 
     try:
         writable_folder(path if folder else path.parent)
@@ -469,7 +470,7 @@ def _check_restart(workdir, options):
                 f"--workdir, or delete {workdir} to start again")
     if not left:  # a fresh run: an earlier run's log would mix with this one's
         (workdir / "history.csv").unlink(missing_ok=True)
-    from keras_unet.datasets import write_atomically
+    from keras_unet.images import write_atomically
 
     text = json.dumps(options, indent=1, sort_keys=True) + "\n"
     write_atomically(recorded, lambda file: file.write(text.encode()))
@@ -680,7 +681,7 @@ def cmd_train(args):
         _start_keras(args)  # a download shows Keras's progress bar
     images, masks = _load_data(args)
     masks, n_classes = _classes(masks, args)
-    from keras_unet.datasets import check_not_empty
+    from keras_unet.images import check_not_empty
 
     empty = check_not_empty(masks, args.ignore_index)
     if empty:
@@ -722,7 +723,7 @@ def cmd_predict(args):
     if not args.input.exists():
         raise CommandError(f"input {args.input} is neither an image file nor a folder")
     _start_keras(args)
-    from keras_unet.datasets import image_files
+    from keras_unet.images import image_files
     from keras_unet.inference import check_output_dir, predict_file, predict_folder
 
     options = dict(threshold=args.threshold, probabilities=args.probabilities, tile=args.tile,
@@ -751,11 +752,11 @@ def _read_masks(pairs):
     indices anywhere reads its 0/1 masks as the classes 0 and 1 too."""
     import numpy as np
 
-    from keras_unet import datasets
+    from keras_unet.images import MaskValuesError, read_mask
 
     try:
-        loaded = [[p, datasets.read_mask(p), datasets.read_mask(t)] for p, t in pairs]
-    except datasets.MaskValuesError as error:
+        loaded = [[p, read_mask(p), read_mask(t)] for p, t in pairs]
+    except MaskValuesError as error:
         raise CommandError(_mask_advice(error, "evaluate")) from None
     for side in (1, 2):  # predictions, truths
         if any(row[side].dtype != np.float32 for row in loaded):
@@ -774,7 +775,7 @@ def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
     import numpy as np
 
     from keras_unet import evaluation
-    from keras_unet.datasets import mask_classes, pair_files
+    from keras_unet.images import mask_classes, pair_files
 
     pairs = pair_files(predictions_dir, truths_dir, names=("predictions", "truths"),
                        unmatched=("predictions without a true mask", "true masks without a prediction"))
@@ -824,7 +825,7 @@ def _write_csv(path, rows):
     import csv
     import io
 
-    from keras_unet.datasets import write_atomically
+    from keras_unet.images import write_atomically
 
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")

@@ -17,14 +17,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_unet.augment import Augmentation
-from keras_unet.datasets import to_float_image
+from keras_unet.images import to_float_image
 
 
 # ------------------------------------------------------------------- conversion
 
 
 def _as_image(array, where):
-    """One image as float32 (H, W, C) in [0, 1] (see datasets.to_float_image)."""
+    """One image as float32 (H, W, C) in [0, 1] (see images.to_float_image)."""
     array = np.asarray(array)
     if array.ndim not in (2, 3):
         raise ValueError(f"{where}: an image must be (height, width[, channels]); got shape {array.shape}")
@@ -39,7 +39,7 @@ def _as_mask(array, where):
     if array.ndim != 3 or array.shape[-1] != 1:
         raise ValueError(
             f"{where}: a mask must be (height, width) or (height, width, 1); got shape "
-            f"{array.shape} (one-hot or colour masks: use keras_unet.datasets.from_folder "
+            f"{array.shape} (one-hot or colour masks: use keras_unet.images.from_folder "
             f"with a palette, or argmax)")
     if array.dtype == bool:
         return array.astype(np.float32)

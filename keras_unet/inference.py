@@ -32,8 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_unet.datasets import (image_files, locked, read_image, to_float_image, writable_folder,
-                                 write_atomically)
+from keras_unet.images import image_files, locked, read_image, to_float_image, writable_folder, write_atomically
 from keras_unet.model import output_size, receptive_border, valid_input_sizes
 
 BLENDS = ("gaussian", "uniform")

@@ -39,7 +39,7 @@ from matplotlib.colors import is_color_like, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from keras_unet.datasets import write_atomically
+from keras_unet.images import write_atomically
 from keras_unet.evaluation import check_numeric  # one array check for plots and scores
 
 __all__ = [

@@ -13,7 +13,7 @@ Distances are Euclidean, in pixels, from a pixel's centre to the centre of the c
 pixel of the cell: a background pixel touching a cell is at distance 1 from it.
 
 Only numpy and scipy are used (and the loaders' ignore_index rule,
-:func:`keras_unet.datasets.check_ignore_index`). The maps are float32 with the mask's
+:func:`keras_unet.images.check_ignore_index`). The maps are float32 with the mask's
 shape, ready to be the per-pixel sample weights of an ``(image, mask, weights)``
 training triple.
 """
@@ -23,7 +23,7 @@ import numbers
 import numpy as np
 from scipy import ndimage
 
-from keras_unet.datasets import check_ignore_index
+from keras_unet.images import check_ignore_index
 
 #: The border term is exact wherever it is at least ``TOLERANCE * w0``, that is where
 #: ``d1 + d2 <= sigma * sqrt(2 ln(1 / TOLERANCE))`` (3.72 sigma); below, it may be left

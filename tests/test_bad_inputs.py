@@ -15,7 +15,7 @@ from PIL import Image
 from test_datasets import BINARY, CLASSES, GRAY, RGB, save_image  # the image-file writers
 
 from keras_unet.data import make_dataset
-from keras_unet.datasets import from_folder, mask_classes
+from keras_unet.images import from_folder, mask_classes
 from keras_unet.evaluation import check_same_kind, dice, isbi_scores
 from keras_unet.weights import border_weight_map
 
@@ -354,7 +354,7 @@ def test_predict_folder_overwrite_replaces_and_runs_again(tmp_path):
 
 
 def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path):
-    from keras_unet.datasets import locked
+    from keras_unet.images import locked
     from keras_unet.inference import predict_file, predict_folder
 
     _cells(tmp_path)

@@ -19,7 +19,8 @@ from scipy import ndimage
 from skimage.segmentation import find_boundaries
 
 from keras_unet import build_unet, viz
-from keras_unet.datasets import read_image, read_mask, synthetic_cells
+from keras_unet.datasets import synthetic_cells
+from keras_unet.images import read_image, read_mask
 from keras_unet.viz import (
     ERROR_COLORS,
     FOREGROUND_COLOR,
