@@ -1,5 +1,5 @@
 """keras_unet.datasets: loaders on the real data, downloads against a loopback HTTP
-server, from_folder on every mask encoding, synthetic cells.
+server, synthetic cells (the image and mask readers: tests/test_images.py).
 
 Nothing here touches the internet: downloads are served from 127.0.0.1.
 """
@@ -7,21 +7,18 @@ Nothing here touches the internet: downloads are served from 127.0.0.1.
 import io
 import multiprocessing
 import os
-import re
 import tarfile
 import time
-import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tifffile
 from PIL import Image
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-from keras_unet import datasets, images
+from keras_unet import datasets
 from keras_unet.datasets import DownloadError
 from keras_unet.images import Split
 
@@ -30,16 +27,13 @@ from archives import (PETS, PETS_TRAINVAL, LoopbackServer, add_to_tar, make_pets
 
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
-
 # --------------------------------------------------------------------- helpers
-
 
 @pytest.fixture
 def server():
     server = LoopbackServer()
     yield server
     server.close()
-
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
@@ -48,30 +42,24 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_UNET_DATA", str(folder))
     return folder
 
-
 def _toy(monkeypatch, server, entries):
     """Register the dataset "toy" served by ``server`` under ``toy/``."""
     monkeypatch.setitem(datasets.BASE_URLS, "toy", server.url + "toy/")
     monkeypatch.setitem(datasets.REGISTRY, "toy", entries)
 
-
 def _entry(filename, sha, kind="file"):
     """A registry entry served as ``toy/<filename>``."""
     return {"url": filename, "sha256": sha, "filename": filename, "kind": kind}
-
 
 def _left_in(folder):
     """Every path under ``folder``, relative, sorted."""
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
 
-
 # --------------------------------------------------------------- real: ISBI 2012
-
 
 @pytest.fixture(scope="module")
 def isbi(shared_data):
     return datasets.load_isbi2012(shared_data / "isbi2012_em")
-
 
 def test_isbi2012_real_data(isbi):
     train, test = isbi
@@ -92,14 +80,11 @@ def test_isbi2012_real_data(isbi):
     # membranes are dark: the mean image on membrane pixels is far below cell interiors
     assert train.images[train.masks == 0].mean() < train.images[train.masks == 1].mean() - 0.15
 
-
 # ------------------------------------------------------------------ real: DRIVE
-
 
 @pytest.fixture(scope="module")
 def drive(shared_data):
     return datasets.load_drive(shared_data / "drive")
-
 
 def test_drive_real_data(drive):
     train, test = drive
@@ -121,7 +106,6 @@ def test_drive_real_data(drive):
     red, green, blue = inside.mean(axis=0)
     assert red > green > blue
 
-
 def _write_original_drive(root, shared_drive, names, with_test_manual=True):
     """DRIVE's own layout (TIFF images, GIF masks) for a few images of the shared copy."""
     for name in names:
@@ -141,7 +125,6 @@ def _write_original_drive(root, shared_drive, names, with_test_manual=True):
     if not with_test_manual:
         (root / "test" / "1st_manual").rmdir()
 
-
 def test_drive_original_layout_matches_flat_copy(tmp_path, shared_data, drive):
     _write_original_drive(tmp_path / "DRIVE", shared_data / "drive", ["21", "22", "01"])
     train, test = datasets.load_drive(tmp_path)  # finds DRIVE/ inside
@@ -153,14 +136,12 @@ def test_drive_original_layout_matches_flat_copy(tmp_path, shared_data, drive):
     np.testing.assert_array_equal(test.masks, flat_test.masks[:1])
     assert test.fov.shape == (1, 584, 565, 1)
 
-
 def test_drive_without_test_labels_and_from_cache(tmp_path, shared_data, cache):
     # the grand-challenge download has no test vessel masks; unpacked into the cache
     _write_original_drive(cache / "drive", shared_data / "drive", ["23", "02"], False)
     train, test = datasets.load_drive()
     assert train.masks.shape == (1, 584, 565, 1)
     assert test.masks is None and test.fov.shape == (1, 584, 565, 1)
-
 
 def test_drive_not_downloaded_says_where_to_get_it(cache):
     with pytest.raises(FileNotFoundError) as error:
@@ -169,14 +150,11 @@ def test_drive_not_downloaded_says_where_to_get_it(cache):
     assert "https://drive.grand-challenge.org/" in message and "regist" in message
     assert str(cache / "drive") in message and "data_dir=" in message
 
-
 def test_drive_data_dir_without_drive(tmp_path):
     with pytest.raises(ValueError, match="holds no DRIVE copy"):
         datasets.load_drive(tmp_path)
 
-
 # ----------------------------------------------------------------------- downloads
-
 
 def test_isbi2012_download_from_loopback(shared_data, server, cache, monkeypatch, isbi, capsys):
     local = shared_data / "isbi2012_em"
@@ -204,7 +182,6 @@ def test_isbi2012_download_from_loopback(shared_data, server, cache, monkeypatch
     datasets.load_isbi2012()
     assert server.requests[90:] == ["membrane/train/label/7.png"]
 
-
 def test_download_wrong_checksum_is_refused(server, cache, monkeypatch):
     server.files["toy/blob.bin"] = b"x" * 1000
     wrong = sha256(b"y" * 1000)
@@ -216,7 +193,6 @@ def test_download_wrong_checksum_is_refused(server, cache, monkeypatch):
     assert wrong in message and sha256(b"x" * 1000) in message
     assert _left_in(cache) == [".toy.lock"]
 
-
 def test_download_cut_off_is_refused(server, cache, monkeypatch):
     data = bytes(range(256)) * 4000
     server.files["toy/blob.bin"] = data
@@ -226,14 +202,12 @@ def test_download_cut_off_is_refused(server, cache, monkeypatch):
         datasets.fetch("toy", progress=False)
     assert _left_in(cache) == [".toy.lock"]
 
-
 def test_download_http_error_names_the_url(server, cache, monkeypatch):
     _toy(monkeypatch, server, [_entry("gone.bin", "0" * 64)])
     message = r"could not download http://127\.0\.0\.1:\d+/toy/gone\.bin: HTTP Error 404"
     with pytest.raises(DownloadError, match=message):
         datasets.fetch("toy", progress=False)
     assert _left_in(cache) == [".toy.lock"]
-
 
 @pytest.fixture(params=[0o022, 0o002], ids=["umask022", "umask002"])
 def umask(request):
@@ -242,33 +216,11 @@ def umask(request):
     yield request.param
     os.umask(saved)
 
-
-def test_write_atomically_keeps_the_umask_mode(tmp_path, umask):
-    path = images.write_atomically(tmp_path / "new" / "scores.txt", lambda f: f.write(b"1"))
-    plain = tmp_path / "plain.txt"
-    plain.write_bytes(b"1")
-    expected = 0o666 & ~umask  # 0o644 under umask 022, 0o664 under 002
-    assert oct(path.stat().st_mode & 0o777) == oct(expected) == oct(plain.stat().st_mode & 0o777)
-    assert os.listdir(path.parent) == ["scores.txt"]
-
-
 def test_downloaded_file_gets_the_umask_mode(server, cache, monkeypatch, umask):
     server.files["toy/blob.bin"] = b"x" * 1000
     _toy(monkeypatch, server, [_entry("blob.bin", sha256(b"x" * 1000))])
     folder = datasets.fetch("toy", progress=False)
     assert oct((folder / "blob.bin").stat().st_mode & 0o777) == oct(0o666 & ~umask)
-
-
-def test_write_atomically_failure_leaves_nothing(tmp_path):
-    def broken(file):
-        file.write(b"half")
-        raise RuntimeError("disk full")
-
-    (tmp_path / "kept.txt").write_bytes(b"old")
-    with pytest.raises(RuntimeError, match="disk full"):
-        images.write_atomically(tmp_path / "kept.txt", broken)
-    assert os.listdir(tmp_path) == ["kept.txt"] and (tmp_path / "kept.txt").read_bytes() == b"old"
-
 
 def _tar_bytes(members):
     """A .tar.gz of ``members``: (name, data) files or (name, "->", target) symlinks
@@ -285,14 +237,12 @@ def _tar_bytes(members):
                 tar.addfile(info)
     return out.getvalue()
 
-
 def _zip_bytes(members):
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         for name, data in members:
             archive.writestr(name, data)
     return out.getvalue()
-
 
 def test_download_archive_zip_and_tar(server, cache, monkeypatch):
     tar = _tar_bytes(
@@ -313,7 +263,6 @@ def test_download_archive_zip_and_tar(server, cache, monkeypatch):
     assert (folder / "data" / "link").read_text() == "alpha"
     assert datasets.fetch("toy", progress=False) == folder and len(server.requests) == 2
 
-
 UNSAFE = {
     "dotdot": ("tar", [("data/ok.txt", b"ok"), ("data/../../evil.txt", b"evil")], "../evil.txt"),
     "absolute": ("tar", [("/tmp/evil.txt", b"evil")], "/tmp/evil.txt"),
@@ -322,7 +271,6 @@ UNSAFE = {
     "hardlink": ("tar", [("data/hard", "=>", "../evil.txt")], "data/hard -> ../evil.txt"),
     "zip_dotdot": ("zip", [("ok.txt", b"ok"), ("../evil.txt", b"evil")], "../evil.txt"),
 }
-
 
 @pytest.mark.parametrize("case", sorted(UNSAFE))
 def test_download_unsafe_archive_is_refused(case, server, cache, monkeypatch, tmp_path):
@@ -336,7 +284,6 @@ def test_download_unsafe_archive_is_refused(case, server, cache, monkeypatch, tm
     assert _left_in(cache) == [".toy.lock"]  # nothing extracted, archive deleted
     assert not list(tmp_path.rglob("evil.txt")) and not Path("/tmp/evil.txt").exists()
 
-
 def _fetch_in_child(cache, base_url, entries, start, results):
     """Run in a fresh process: when both are ready, fetch the dataset "toy"; put the
     SHA-256 of its file in ``results``."""
@@ -346,7 +293,6 @@ def _fetch_in_child(cache, base_url, entries, start, results):
     start.wait()
     folder = datasets.fetch("toy", progress=False)
     results.put(sha256((folder / "blob.bin").read_bytes()))
-
 
 def test_download_two_processes_at_once(server, cache):
     data = np.random.default_rng(0).bytes(1 << 20)
@@ -367,29 +313,10 @@ def test_download_two_processes_at_once(server, cache):
     assert server.requests == ["toy/blob.bin"]  # the second waited and found it complete
     assert _left_in(cache) == [".toy.lock", "toy", "toy/.complete", "toy/blob.bin"]
 
-
-@pytest.mark.skipif(os.name == "nt", reason="no fcntl: nothing is locked on Windows")
-def test_locked_waits_refuses_and_removes(tmp_path):
-    """The one file lock: fetch waits on it, a prediction run refuses a held one."""
-    lock = tmp_path / "made" / "run.lock"
-    with images.locked(lock):
-        assert lock.is_file()
-        with pytest.raises(BlockingIOError):
-            with images.locked(lock, wait=False):
-                pass
-    with images.locked(lock, wait=False):  # released: free again, and the file stays
-        pass
-    assert lock.is_file()
-    with images.locked(lock, wait=False, remove=True):
-        assert lock.is_file()
-    assert not lock.exists()
-
-
 def test_fetch_unknown_name():
     message = "name must be one of isbi2012_em, oxford_pets; got 'pets'"
     with pytest.raises(ValueError, match=message):
         datasets.fetch("pets")
-
 
 def test_registry_checksums():
     isbi = datasets.REGISTRY["isbi2012_em"]
@@ -401,9 +328,7 @@ def test_registry_checksums():
         "annotations.tar.gz": "52425fb6de5c424942b7626b428656fcbd798db970a937df61750c0f1d358e91",
     }
 
-
 # --------------------------------------------------------------------- Oxford pets
-
 
 def test_oxford_pets_download_and_load(tmp_path, server, cache, monkeypatch):
     served = tmp_path / "served"
@@ -438,155 +363,11 @@ def test_oxford_pets_download_and_load(tmp_path, server, cache, monkeypatch):
     assert set(np.unique(train.masks).tolist()) == {0, 1, 2}
     assert datasets.PET_CLASSES == {"background": 0, "pet": 1, "border": 2}
 
-
 def test_oxford_pets_bad_image_size(tmp_path):
     with pytest.raises(ValueError, match="image_size must be"):
         datasets.load_oxford_pets(tmp_path, image_size=128)
 
-
-# --------------------------------------------------------------------- from_folder
-
-
-def save_image(path, array, **kwargs):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix in (".tif", ".tiff"):
-        tifffile.imwrite(path, array, **kwargs)
-    else:
-        Image.fromarray(array).save(path, **kwargs)
-    return path
-
-
-RNG = np.random.default_rng(0)
-GRAY = RNG.integers(0, 256, (6, 8), np.uint8)
-RGB = RNG.integers(0, 256, (6, 8, 3), np.uint8)
-BINARY = (RNG.random((6, 8)) > 0.5).astype(np.uint8)
-CLASSES = RNG.integers(0, 4, (6, 8)).astype(np.uint8)
-
-
-@pytest.mark.parametrize("scale", [255, 1])
-def test_from_folder_binary_masks(tmp_path, scale):
-    save_image(tmp_path / "images" / "a.png", GRAY)
-    save_image(tmp_path / "masks" / "a.png", BINARY * scale)
-    split = images.from_folder(tmp_path / "images", tmp_path / "masks")
-    assert split.images.shape == split.masks.shape == (1, 6, 8, 1)
-    assert split.masks.dtype == np.float32 and split.names == ["a"] and split.fov is None
-    np.testing.assert_array_equal(split.masks[0, ..., 0], BINARY)
-    np.testing.assert_allclose(split.images[0, ..., 0], GRAY / 255, atol=1e-7)
-
-
-def test_from_folder_class_masks(tmp_path):
-    for name in ("a", "b"):
-        save_image(tmp_path / "images" / f"{name}.png", RGB)
-    save_image(tmp_path / "masks" / "a.png", CLASSES)
-    save_image(tmp_path / "masks" / "b.png", BINARY)  # 0/1 alone, but the folder has 0..3
-    split = images.from_folder(tmp_path / "images", tmp_path / "masks")
-    assert split.masks.dtype == np.int32 and split.masks.shape == (2, 6, 8, 1)
-    np.testing.assert_array_equal(split.masks[0, ..., 0], CLASSES)
-    np.testing.assert_array_equal(split.masks[1, ..., 0], BINARY)
-    assert split.images.shape == (2, 6, 8, 3)
-
-
-def test_from_folder_palette_masks(tmp_path):
-    palette = {(0, 0, 0): 0, (255, 0, 0): 1, (0, 128, 255): 2}
-    colours = np.array(list(palette), np.uint8)
-    save_image(tmp_path / "images" / "a.jpg", RGB, quality=95)
-    save_image(tmp_path / "masks" / "a.png", colours[CLASSES % 3])
-    split = images.from_folder(tmp_path / "images", tmp_path / "masks", palette=palette)
-    np.testing.assert_array_equal(split.masks[0, ..., 0], CLASSES % 3)
-    assert split.masks.dtype == np.int32
-
-    stray = np.where(CLASSES[..., None] == 3, [9, 9, 9], colours[CLASSES % 3])
-    save_image(tmp_path / "masks" / "a.png", stray.astype(np.uint8))
-    message = r"a\.png has colours that are not in palette: \(9, 9, 9\)"
-    with pytest.raises(ValueError, match=message):
-        images.from_folder(tmp_path / "images", tmp_path / "masks", palette=palette)
-    with pytest.raises(ValueError, match="colour-coded; pass mask_mode='palette'"):
-        images.from_folder(tmp_path / "images", tmp_path / "masks")
-
-
-def test_from_folder_indexed_png_masks(tmp_path):
-    # PASCAL VOC style: palette PNG, the index is the class and the colours are for show
-    save_image(tmp_path / "images" / "a.png", RGB)
-    mask = Image.fromarray(CLASSES, "P")
-    mask.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0] + [0] * 744)
-    (tmp_path / "masks").mkdir()
-    mask.save(tmp_path / "masks" / "a.png")
-    split = images.from_folder(tmp_path / "images", tmp_path / "masks")
-    np.testing.assert_array_equal(split.masks[0, ..., 0], CLASSES)
-
-
-def test_from_folder_16_bit_and_float_tiff(tmp_path):
-    deep = RNG.integers(0, 65536, (6, 8), np.uint16)
-    save_image(tmp_path / "images" / "a.tif", deep)
-    save_image(tmp_path / "images" / "b.tiff", (RGB.astype(np.uint16) * 257))
-    save_image(tmp_path / "images" / "c.tif", GRAY.astype(np.float32) / 255)
-    for name in "abc":
-        save_image(tmp_path / "masks" / f"{name}.png", BINARY * 255)
-    split = images.from_folder(tmp_path / "images", tmp_path / "masks")
-    assert split.images.shape == (3, 6, 8, 3)  # the gray ones repeated to RGB
-    np.testing.assert_allclose(split.images[0, ..., 1], deep / 65535, atol=1e-7)
-    np.testing.assert_allclose(split.images[1], RGB / 255, atol=1e-7)
-    np.testing.assert_allclose(split.images[2, ..., 0], GRAY / 255, atol=1e-7)
-
-    nan = GRAY.astype(np.float32) / 255
-    nan[2, 3] = np.nan
-    save_image(tmp_path / "images" / "c.tif", nan)
-    with pytest.raises(ValueError, match=r"c\.tif has NaN pixels \(1 of them\)"):
-        images.from_folder(tmp_path / "images", tmp_path / "masks")
-    save_image(tmp_path / "images" / "c.tif", GRAY.astype(np.float32))
-    message = r"c\.tif is a float image with values in \[4, 248\]; float images must be in \[0, 1"
-    with pytest.raises(ValueError, match=message):
-        images.from_folder(tmp_path / "images", tmp_path / "masks")
-
-
-def test_from_folder_rgba_images(tmp_path):
-    rgba = np.dstack([RGB, np.full((6, 8), 255, np.uint8)])
-    save_image(tmp_path / "images" / "a.png", rgba)
-    save_image(tmp_path / "masks" / "a.png", BINARY * 255)
-    split = images.from_folder(tmp_path / "images", tmp_path / "masks")
-    np.testing.assert_allclose(split.images[0], RGB / 255, atol=1e-7)
-    rgba[0, 0, 3] = 10
-    save_image(tmp_path / "images" / "a.png", rgba)
-    with pytest.raises(ValueError, match=r"a\.png has an alpha channel with 1 transparent pixels"):
-        images.from_folder(tmp_path / "images", tmp_path / "masks")
-
-
-def test_from_folder_jpeg_with_mask_suffix_and_sizes(tmp_path):
-    save_image(tmp_path / "images" / "cat.jpg", RGB, quality=95)
-    save_image(tmp_path / "images" / "dog.jpeg", RNG.integers(0, 256, (10, 4, 3), np.uint8))
-    save_image(tmp_path / "masks" / "cat_mask.png", BINARY * 255)
-    save_image(tmp_path / "masks" / "dog.gif", np.zeros((10, 4), np.uint8))
-    (tmp_path / "masks" / ".DS_Store").write_bytes(b"junk")  # hidden: skipped
-    split = images.from_folder(tmp_path / "images", tmp_path / "masks")
-    assert split.names == ["cat", "dog"]
-    assert isinstance(split.images, list) and isinstance(split.masks, list)
-    assert [i.shape for i in split.images] == [(6, 8, 3), (10, 4, 3)]
-    assert [m.shape for m in split.masks] == [(6, 8, 1), (10, 4, 1)]
-    assert abs(split.images[0].mean() - RGB.mean() / 255) < 0.01  # JPEG is lossy
-
-
-def test_read_image_modes(tmp_path):
-    cmyk = save_image(tmp_path / "cmyk.jpg", RGB, quality=100)
-    Image.open(cmyk).convert("CMYK").save(cmyk, quality=100)
-    assert images.read_image(cmyk).shape == (6, 8, 3)
-    palette = tmp_path / "palette.png"
-    Image.fromarray(RGB).convert("P").save(palette)
-    assert images.read_image(palette).shape == (6, 8, 3)
-    two_bit = tmp_path / "bits.png"
-    Image.fromarray(BINARY.astype(bool)).save(two_bit)
-    np.testing.assert_array_equal(images.read_image(two_bit)[..., 0], BINARY)
-    deep = save_image(tmp_path / "deep.png", (GRAY.astype(np.uint16) * 257))
-    np.testing.assert_allclose(images.read_image(deep)[..., 0], GRAY / 255, atol=1e-7)
-    lzw = tmp_path / "lzw.tif"  # tifffile needs imagecodecs for LZW: PIL reads it
-    Image.fromarray(RGB).save(lzw, compression="tiff_lzw")
-    np.testing.assert_allclose(images.read_image(lzw), RGB / 255, atol=1e-7)
-    stack = save_image(tmp_path / "stack.tif", np.zeros((3, 6, 8), np.uint8), photometric="minisblack")
-    with pytest.raises(ValueError, match=r"stack\.tif is a multi-page TIFF \(3 pages\)"):
-        images.read_image(stack)
-
-
 # ---------------------------------------------------------------- synthetic cells
-
 
 def test_synthetic_cells_shapes_and_contrast():
     start = time.perf_counter()
@@ -606,7 +387,6 @@ def test_synthetic_cells_shapes_and_contrast():
     cells = labels.max(axis=(1, 2))
     assert 50 < cells.mean() < 60 and 40 <= cells.min() and cells.max() <= 64
 
-
 def test_synthetic_cells_labels_are_the_mask_components():
     images, masks, labels = datasets.synthetic_cells(4, size=128, seed=3)
     np.testing.assert_array_equal(labels > 0, masks[..., 0] == 1)
@@ -620,7 +400,6 @@ def test_synthetic_cells_labels_are_the_mask_components():
     widths = [m.sum() / skeletonize(m).sum() for m in membranes]
     assert 1.8 < np.mean(widths) < 2.8
 
-
 def test_synthetic_cells_deterministic():
     a = datasets.synthetic_cells(3, size=64, seed=7)
     b = datasets.synthetic_cells(3, size=64, seed=7)
@@ -629,15 +408,12 @@ def test_synthetic_cells_deterministic():
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(a[0], c[0])
 
-
 @pytest.mark.parametrize("kwargs", [{"n": 0}, {"n": 2.0}, {"n": 1, "size": 16}])
 def test_synthetic_cells_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="must be an integer"):
         datasets.synthetic_cells(**kwargs)
 
-
 # ------------------------------------------------------- KERAS_UNET_REGISTRY mirrors
-
 
 def test_registry_file_replaces_a_source(tmp_path, server, cache, monkeypatch):
     """What the tutorials' test set-up does: the real download code, pointed by
@@ -652,7 +428,6 @@ def test_registry_file_replaces_a_source(tmp_path, server, cache, monkeypatch):
     assert datasets._source("isbi2012_em") == (datasets.BASE_URLS["isbi2012_em"],
                                                datasets.REGISTRY["isbi2012_em"])
 
-
 @pytest.mark.parametrize("text, message", [
     ("{not json", r"KERAS_UNET_REGISTRY=.*registry\.json: cannot read it as JSON"),
     ('{"oxford_pets": ["x"]}',
@@ -666,238 +441,3 @@ def test_bad_registry_file(tmp_path, cache, monkeypatch, text, message):
         datasets.fetch("oxford_pets")
     assert not (cache / "oxford_pets").exists()
 
-
-# ----------------------------------------------------- masks that would read wrong
-
-
-def _folder(tmp_path, masks, suffix=".png", **kwargs):
-    """An images/ and masks/ folder with one gray image per mask, named a, b, c, ..."""
-    for name, mask in zip("abcdefgh", masks):
-        save_image(tmp_path / "images" / f"{name}.png", np.zeros(mask.shape[:2], np.uint8))
-        save_image(tmp_path / "masks" / f"{name}{suffix}", mask, **kwargs)
-    return tmp_path / "images", tmp_path / "masks"
-
-
-def _disc(size=64):
-    yy, xx = np.mgrid[:size, :size]
-    return (((yy - 30) ** 2 + (xx - 28) ** 2) < 300).astype(np.uint8)
-
-
-def test_threshold_reads_a_jpeg_mask_as_binary(tmp_path):
-    image_dir, masks = _folder(tmp_path, [_disc() * 255], ".jpg", quality=75)
-    noisy = np.asarray(Image.open(masks / "a.jpg"))
-    assert len(np.unique(noisy)) > 10  # JPEG: values near 0 and 255, not 0/255
-    with pytest.raises(images.MaskValuesError, match="pass threshold=127") as error:
-        images.from_folder(image_dir, masks)
-    assert error.value.fix == {"threshold": 127} and error.value.files == [masks / "a.jpg"]
-    split = images.from_folder(image_dir, masks, threshold=127)
-    assert split.masks.dtype == np.float32
-    np.testing.assert_array_equal(split.masks[0, ..., 0], noisy > 127)
-    assert np.mean(split.masks[0, ..., 0] != _disc()) < 0.01  # the disc, edges aside
-    mask = images.read_mask(masks / "a.jpg", "binary", threshold=127)
-    np.testing.assert_array_equal(mask, split.masks[0])
-    # 16-bit: the threshold is in the file's own scale
-    deep = save_image(tmp_path / "deep.png", _disc().astype(np.uint16) * 60000 + 300)
-    assert images.read_mask(deep, threshold=30000).sum() == _disc().sum()
-
-
-def test_threshold_refuses_what_would_read_as_all_background(tmp_path):
-    image_dir, masks = _folder(tmp_path, [BINARY])  # 0/1: binary already
-    with pytest.raises(ValueError, match=r"a\.png holds 0 and 1 only, which threshold=127 "
-                                         r"reads as all 0"):
-        images.from_folder(image_dir, masks, threshold=127)
-    assert images.from_folder(image_dir, masks, threshold=0).masks.sum() == BINARY.sum()
-    with pytest.raises(ValueError, match=r"threshold=255 is not below 255, the top value"):
-        images.read_mask(masks / "a.png", threshold=255)
-    for kwargs, message in [
-        (dict(threshold=-1), "threshold must be a number >= 0 in the masks' own scale"),
-        (dict(threshold="127"), "threshold must be a number >= 0"),
-        (dict(threshold=True), "threshold must be a number >= 0"),
-        (dict(threshold=127, ignore_index=255), "give threshold= (binary masks) or "
-                                                "ignore_index= (class masks), not both"),
-        (dict(threshold=127, mask_mode="multiclass"),
-         "threshold= reads binary masks; it does not go with mask_mode='multiclass'"),
-        (dict(threshold=127, palette={(0, 0, 0): 0}),
-         "threshold= reads binary masks; it does not go with palette="),
-    ]:
-        with pytest.raises(ValueError, match=re.escape(message)):
-            images.from_folder(image_dir, masks, **kwargs)
-
-
-def test_ignore_index_keeps_void_pixels_out_of_the_classes(tmp_path):
-    void = CLASSES.copy() % 2
-    void[0] = 255  # an unlabelled border, as PASCAL VOC's
-    image_dir, masks = _folder(tmp_path, [void, BINARY])
-    for mode in ("auto", "multiclass"):  # without ignore_index: refused, with the advice
-        with pytest.raises(images.MaskValuesError, match=r"a\.png has the values 0, 1, "
-                           r"255.*If 255 marks unlabelled pixels, pass ignore_index=255$") as e:
-            images.from_folder(image_dir, masks, mask_mode=mode)
-        assert e.value.fix == {"ignore_index": 255} and e.value.files == [masks / "a.png"]
-    split = images.from_folder(image_dir, masks, ignore_index=255)
-    assert split.masks.dtype == np.int32
-    np.testing.assert_array_equal(split.masks[0, ..., 0], void)
-    assert images.mask_classes(split.masks, ignore_index=255) == 2
-    np.testing.assert_array_equal(images.read_mask(masks / "a.png", ignore_index=255)[..., 0],
-                                  void)
-    with pytest.raises(ValueError, match="ignore_index= keeps unlabelled pixels in class-index "
-                                         "masks; it does not go with mask_mode='binary'"):
-        images.read_mask(masks / "a.png", "binary", ignore_index=255)
-    with pytest.raises(ValueError, match=r"ignore_index must be an integer >= 0.*got 2\.5"):
-        images.from_folder(image_dir, masks, ignore_index=2.5)
-
-
-def test_mask_classes_counts_dense_values_and_refuses_gaps():
-    assert images.mask_classes([np.array([0, 1, 2]), np.array([[3, 0]])]) == 4
-    assert images.mask_classes(np.array([[0, 1, 2, 4]])) == 5  # one index unused: fine
-    assert images.mask_classes([np.array([0, 2])]) == 3
-    assert images.mask_classes([np.zeros(3, int)]) == 2  # a model needs two outputs
-    assert images.mask_classes([np.array([True, False])]) == 2
-    cases = [  # values -> (what the message advises, fix)
-        ([0, 3], "They look like binary masks of 0 and 3: pass threshold=1",
-         {"threshold": 1}),
-        ([0, 85, 170, 255], "If each value is a class, number them with palette={(0, 0, 0): 0, "
-                            "(85, 85, 85): 1, (170, 170, 170): 2, (255, 255, 255): 3}",
-         {"palette": {(0, 0, 0): 0, (85, 85, 85): 1, (170, 170, 170): 2, (255, 255, 255): 3}}),
-        ([0, 255], "They are binary masks: pass mask_mode='binary'", {"mask_mode": "binary"}),
-        ([0, 128], "They look like binary masks of 0 and 128: pass threshold=64 to read the "
-                   "pixels above 64 as 1", {"threshold": 64}),
-        ([0, 1, 2, 255], "If 255 marks unlabelled pixels, pass ignore_index=255",
-         {"ignore_index": 255}),
-        (list(range(13)) + list(range(240, 256)) + [0] * 500 + [255] * 500,
-         "They look like binary masks with in-between values at the edges (JPEG, smoothing): "
-         "pass threshold=127", {"threshold": 127}),
-        (list(range(0, 200, 10)), "Renumber the classes 0, 1, 2, ... in the files", {}),
-    ]
-    for values, advice, fix in cases:
-        with pytest.raises(images.MaskValuesError, match=re.escape(advice)) as error:
-            images.mask_classes([np.zeros(4, np.uint8), np.array(values)], names=["a", "b"])
-        assert error.value.fix == fix and error.value.files == ["b"]
-        assert error.value.values == sorted(set(values) | {0})
-    with pytest.raises(images.MaskValuesError, match=re.escape(
-            "the mask masks[0] has the values 0, 1, 255, which as class indices make 256 "
-            "classes, 253 of them never used.")):
-        images.mask_classes([np.array([0, 1, 255])])
-    with pytest.raises(ValueError, match=re.escape(
-            "masks[1] has float32 values; mask_classes counts the classes of class-index "
-            "(integer) masks, a float mask is binary")):
-        images.mask_classes([np.array([0, 1]), np.array([0.0, 1.0], np.float32)])
-    with pytest.raises(ValueError, match=re.escape("masks[0]: class indices must be >= 0; "
-                                                   "found -1")):
-        images.mask_classes([np.array([-1, 0, 1])])
-    with pytest.raises(ValueError, match=re.escape(
-            "ignore_index=1 is below the class 2 of the masks: the ignored value must be above "
-            "every class (e.g. ignore_index=255)")):
-        images.mask_classes([np.array([0, 1, 2])], ignore_index=1)
-    with pytest.raises(ValueError, match=re.escape("every pixel of the masks is "
-                                                   "ignore_index=255: no class")):
-        images.mask_classes([np.full(3, 255)], ignore_index=255)
-
-
-def test_mask_classes_n_classes_takes_sparse_values_and_refuses_values_above():
-    # 21 classes, of which these masks use 0 and 15: sparse, but said by n_classes
-    assert images.mask_classes([np.array([0, 15, 15])], n_classes=21) == 21
-    assert images.mask_classes([np.array([0, 1, 255])], 255, n_classes=3) == 3
-    four = np.array([0] * 7 + [2] * 5 + [3] * 4)  # with a's 4 zeros: 45% of the pixels above 1
-    with pytest.raises(ValueError, match="^" + re.escape(
-            "the mask b has the values 0, 2, 3, but n_classes=2 makes the classes 0 and 1: "
-            "the pixels of 2, 3 (45% of them) would be left out of training and scores. "
-            "Pass n_classes=4") + "$"):
-        images.mask_classes([np.zeros(4, int), four], names=["a", "b"], n_classes=2)
-    with pytest.raises(ValueError, match=re.escape(
-            "makes the classes 0 to 2: the pixels of 3 (0.5% of them) would be left out of "
-            "training and scores. Pass n_classes=4, or ignore_index=3 if 3 marks unlabelled "
-            "pixels")):
-        images.mask_classes([np.array([0] * 199 + [3])], n_classes=3)
-    with pytest.raises(ValueError, match=re.escape(
-            "ignore_index=15 is one of the n_classes=21 classes (0 to 20)")):
-        images.mask_classes([np.array([0, 1])], 15, n_classes=21)
-    for bad in (1, 2.0, True):
-        with pytest.raises(ValueError, match=re.escape(
-                f"n_classes must be an integer >= 2 (or None to count the classes from the "
-                f"masks); got {bad!r}")):
-            images.mask_classes([np.array([0, 1])], n_classes=bad)
-
-
-def test_from_folder_n_classes(tmp_path):
-    sparse = (CLASSES > 1).astype(np.uint8) * 15  # 0 and 15 of 21 classes
-    image_dir, masks = _folder(tmp_path, [sparse, sparse])
-    with pytest.raises(images.MaskValuesError):
-        images.from_folder(image_dir, masks)
-    split = images.from_folder(image_dir, masks, mask_mode="multiclass", n_classes=21)
-    assert np.unique(split.masks).tolist() == [0, 15]
-    with pytest.raises(ValueError, match=re.escape(
-            f"the masks {masks / 'a.png'}, {masks / 'b.png'} have the values 0, 15, but "
-            f"n_classes=8 makes the classes 0 to 7")):
-        images.from_folder(image_dir, masks, mask_mode="multiclass", n_classes=8)
-
-
-def test_from_folder_checks_class_masks_as_a_whole(tmp_path):
-    sparse = (CLASSES > 1).astype(np.uint8) * 50  # 0 and 50: 51 classes, 49 never used
-    image_dir, masks = _folder(tmp_path, [CLASSES, sparse, CLASSES])
-    with pytest.raises(images.MaskValuesError, match=re.escape(
-            f"the mask {masks / 'b.png'} has the values 0, 1, 2, 3, 50, which as class indices "
-            f"make 51 classes, 46 of them never used. If 50 marks unlabelled pixels, pass "
-            f"ignore_index=50")):
-        images.from_folder(image_dir, masks)
-    save_image(masks / "b.png", CLASSES)  # each mask alone may use few classes: the folder counts
-    save_image(masks / "c.png", (CLASSES == 3).astype(np.uint8) * 3)  # 0 and 3 only
-    assert images.from_folder(image_dir, masks).masks.dtype == np.int32
-
-
-def test_folder_of_0_1_and_0_255_masks_reads_binary_and_says_so(tmp_path):
-    image_dir, masks = _folder(tmp_path, [BINARY, BINARY * 255, BINARY, BINARY * 255, BINARY,
-                                       BINARY, np.zeros((6, 8), np.uint8)])
-    with pytest.warns(UserWarning) as record:
-        split = images.from_folder(image_dir, masks)
-    assert [str(w.message) for w in record] == [
-        f"{masks} mixes two binary encodings: 4 masks 0/1 (a.png, c.png, e.png, ...) and 2 0/255 "
-        f"(b.png, d.png); all are read as binary masks of 0 and 1"]
-    assert split.masks.dtype == np.float32
-    np.testing.assert_array_equal(split.masks[:6, ..., 0], np.stack([BINARY] * 6))
-    with pytest.warns(UserWarning, match="mixes two binary encodings"):
-        images.from_folder(image_dir, masks, mask_mode="binary")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # one encoding: no warning
-        images.from_folder(*_folder(tmp_path / "one", [BINARY * 255, BINARY * 255]))
-
-
-def test_animated_gif_is_refused_and_a_gray_gif_reads_gray(tmp_path):
-    frames = [Image.fromarray(GRAY), Image.fromarray(255 - GRAY), Image.fromarray(GRAY // 2)]
-    (tmp_path / "images").mkdir()
-    frames[0].save(tmp_path / "images" / "a.gif", save_all=True, append_images=frames[1:])
-    save_image(tmp_path / "masks" / "a.png", BINARY * 255)
-    message = re.escape(f"{tmp_path / 'images' / 'a.gif'} has 3 frames (an animated or "
-                        f"multi-page image); expected one image")
-    with pytest.raises(ValueError, match=message):
-        images.from_folder(tmp_path / "images", tmp_path / "masks")
-    with pytest.raises(ValueError, match="has 3 frames"):
-        images.read_mask(tmp_path / "images" / "a.gif")
-    # one frame, gray palette: a gray image (was RGB, which turned the folder RGB)
-    frames[0].save(tmp_path / "images" / "a.gif")
-    assert Image.open(tmp_path / "images" / "a.gif").mode == "P"
-    save_image(tmp_path / "images" / "b.png", GRAY)
-    save_image(tmp_path / "masks" / "b.png", BINARY * 255)
-    split = images.from_folder(tmp_path / "images", tmp_path / "masks")
-    assert split.images.shape == (2, 6, 8, 1)
-    np.testing.assert_allclose(split.images[0, ..., 0], GRAY / 255, atol=1e-7)
-    Image.fromarray(BINARY * 255).save(tmp_path / "masks" / "a.gif")
-    (tmp_path / "masks" / "a.png").unlink()
-    np.testing.assert_array_equal(images.from_folder(tmp_path / "images", tmp_path / "masks")
-                                  .masks[0, ..., 0], BINARY)
-    colour = tmp_path / "colour.gif"
-    Image.fromarray(RGB).convert("P").save(colour)
-    assert images.read_image(colour).shape == (6, 8, 3)
-
-
-def test_check_not_empty_says_when_every_mask_is_background():
-    empty = np.zeros((2, 6, 8, 1), np.float32)
-    assert images.check_not_empty(empty) == (
-        "every mask is all background (2 masks, no pixel above 0): a model trained on them "
-        "learns to predict nothing; check the masks and mask_mode")
-    void = np.zeros((6, 8), np.int32)
-    void[0] = 255
-    assert images.check_not_empty([void], ignore_index=255) == (
-        "every mask is all background (1 mask, no pixel above 0 but ignore_index=255): a model "
-        "trained on them learns to predict nothing; check the masks and mask_mode")
-    assert images.check_not_empty([void]) is None
-    assert images.check_not_empty([empty[0], BINARY]) is None
