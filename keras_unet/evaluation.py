@@ -34,12 +34,15 @@ challenge's scripts run them; see each function for the details.
 """
 
 import numbers
+import re
 from collections import deque
 
 import numpy as np
 from scipy import ndimage
 from scipy.stats import rankdata
 from skimage.metrics import contingency_table
+
+from keras_unet.images import mask_classes, pair_files, read_mask
 
 
 def _fiji_thresholds():
@@ -760,3 +763,71 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
         "V_rand_per_threshold": v_rand,
         "V_info_per_threshold": v_info,
     }
+
+
+# ------------------------------------------------------------- folders of masks
+
+
+def _read_pairs(pairs):
+    """``[path, prediction, truth]`` of each pair of mask files; a folder holding class
+    indices anywhere reads its 0/1 masks as the classes 0 and 1 too."""
+    loaded = [[p, read_mask(p), read_mask(t)] for p, t in pairs]
+    for side in (1, 2):  # predictions, truths
+        if any(row[side].dtype != np.float32 for row in loaded):
+            for row in loaded:
+                row[side] = row[side].astype(np.int64)
+    return loaded
+
+
+def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
+    """Score predicted mask files against true ones, matched by file stem.
+
+    Returns a list of rows ``{"name", "dice", "iou", "pixel_error"[, "V_rand"]}``, one
+    per image (V_rand for binary masks, at threshold 0.5), and their mean
+    ``{"name": "mean", ...}``. A binary prediction against class-index truths (or the
+    reverse) is refused (:func:`check_same_kind`), and so are class values at or above
+    ``classes``; an empty true mask scores V_rand 1.0 if nothing is predicted, else 0.0.
+    Mask values that do not read as a mask raise :class:`keras_unet.images.MaskValuesError`.
+    """
+    pairs = pair_files(predictions_dir, truths_dir, names=("predictions", "truths"),
+                       unmatched=("predictions without a true mask",
+                                  "true masks without a prediction"))
+    loaded = _read_pairs(pairs)
+    for (path, pred, truth), (_, truth_path) in zip(loaded, pairs):
+        if pred.shape != truth.shape:
+            raise ValueError(f"{path.name}: the prediction is {pred.shape[:2]} but the true "
+                             f"mask is {truth.shape[:2]}")
+        try:
+            check_same_kind(truth, pred)
+        except ValueError as error:
+            raise ValueError(f"{path} against {truth_path}: the {error}") from None
+    binary = all(pred.dtype == np.float32 and truth.dtype == np.float32
+                 for _, pred, truth in loaded)
+    n_classes = None
+    if not binary:
+        masks = [m for _, pred, truth in loaded for m in (pred, truth)]
+        names = [str(p) for pair in pairs for p in pair]
+        try:
+            n_classes = (mask_classes(masks, names=names, n_classes=classes) if classes else
+                         max(int(max(p.max(), t.max())) for _, p, t in loaded) + 1)
+        except ValueError as error:  # a folder of masks has no unlabelled pixels to offer
+            raise ValueError(re.sub(r", or ignore_index=\d+ if \d+ marks unlabelled pixels",
+                                    "", str(error))) from None
+    rows = []
+    for path, pred, truth in loaded:
+        row = {"name": path.name}
+        if binary:
+            row["dice"] = dice(truth, pred)
+            row["iou"] = iou(truth, pred)
+            row["pixel_error"] = pixel_error(truth, pred)
+            row["V_rand"] = isbi_scores(pred[..., 0], truth[..., 0], thresholds=[0.5])["V_rand"]
+        else:
+            row["dice"] = dice(truth, pred, n_classes=n_classes)["mean"]
+            row["iou"] = iou(truth, pred, n_classes=n_classes)["mean"]
+            row["pixel_error"] = pixel_error(truth, pred, n_classes=n_classes)
+        rows.append(row)
+    mean = {"name": "mean"}
+    for key in rows[0]:
+        if key != "name":
+            mean[key] = float(np.mean([row[key] for row in rows]))
+    return rows, mean

@@ -18,8 +18,8 @@ from skimage import io
 from skimage.metrics import adapted_rand_error
 
 from keras_unet.evaluation import (
-    ISBI_THRESHOLDS, check_same_kind, dice, flood_proposal, iou, isbi_pixel_error, isbi_scores,
-    pixel_error, precision_recall_f1, roc_auc, roc_curve,
+    ISBI_THRESHOLDS, check_same_kind, dice, evaluate_folders, flood_proposal, iou,
+    isbi_pixel_error, isbi_scores, pixel_error, precision_recall_f1, roc_auc, roc_curve,
 )
 
 def _read_mask(path):
@@ -552,3 +552,45 @@ def test_roc_curve_needs_both_classes():
     with pytest.raises(ValueError, match="roc_curve needs positive and negative truth pixels; "
                                          "every scored pixel is negative"):
         roc_curve(np.zeros((4, 4)), np.full((4, 4), 0.5))
+
+
+# ------------------------------------------------------------- folders of masks
+
+
+def _write_pngs(folder, masks):
+    folder.mkdir()
+    for name, mask in masks.items():
+        io.imsave(folder / f"{name}.png", mask.astype(np.uint8), check_contrast=False)
+
+
+def test_evaluate_folders_scores_binary_pngs_by_stem(tmp_path):
+    truth = np.zeros((8, 8), np.uint8)
+    truth[:4] = 255  # rows 0-3: 32 pixels
+    half = np.zeros((8, 8), np.uint8)
+    half[:2] = 255  # 16 of them found, none extra
+    _write_pngs(tmp_path / "pred", {"a": truth, "b": half})
+    _write_pngs(tmp_path / "truth", {"a": truth, "b_mask": truth})
+    rows, mean = evaluate_folders(tmp_path / "pred", tmp_path / "truth")
+    assert [row["name"] for row in rows] == ["a.png", "b.png"]
+    assert rows[0] == {"name": "a.png", "dice": 1.0, "iou": 1.0, "pixel_error": 0.0,
+                       "V_rand": 1.0}
+    assert rows[1]["dice"] == pytest.approx(2 * 16 / (16 + 32))
+    assert rows[1]["iou"] == pytest.approx(0.5)
+    assert rows[1]["pixel_error"] == pytest.approx(16 / 64)
+    assert mean["name"] == "mean" and mean["dice"] == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_evaluate_folders_scores_class_indices_and_refuses_a_mix(tmp_path):
+    truth = np.repeat(np.array([0, 1, 2, 2]), 2)[None].repeat(4, axis=0)
+    pred = np.repeat(np.array([0, 1, 1, 2]), 2)[None].repeat(4, axis=0)
+    _write_pngs(tmp_path / "pred", {"a": pred})
+    _write_pngs(tmp_path / "truth", {"a": truth})
+    (row,), mean = evaluate_folders(tmp_path / "pred", tmp_path / "truth")
+    assert set(row) == {"name", "dice", "iou", "pixel_error"}  # no V_rand for classes
+    assert row["dice"] == pytest.approx(dice(truth, pred, n_classes=3)["mean"])
+    assert row["pixel_error"] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="n_classes=2 makes the classes 0 and 1"):
+        evaluate_folders(tmp_path / "pred", tmp_path / "truth", classes=2)
+    _write_pngs(tmp_path / "binary", {"a": (truth > 0) * 255})
+    with pytest.raises(ValueError, match=r"binary/a.png against .*truth/a.png: the truth holds class"):
+        evaluate_folders(tmp_path / "binary", tmp_path / "truth")
