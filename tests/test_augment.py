@@ -409,7 +409,7 @@ def test_remap_mirrors_like_numpy_reflect():
 
 # ------------------------------------------------------------------- errors
 
-GRID_RULE = "an integer >= 2 (points per side of the coarse grid)"
+GRID_RULE = "an integer >= 2"
 PROBABILITY = "a finite number >= 0 and <= 1"
 
 
@@ -472,7 +472,7 @@ def test_bad_inputs():
         aug(image, np.zeros((8, 9, 1)), seed=[0, 0])
     with raises("weights must have the image's height and width (8, 8); got shape (4, 4, 1)"):
         aug(image, mask, np.ones((4, 4)), seed=[0, 0])
-    with raises("method must be 'bilinear' or 'nearest'; got 'cubic'"):
+    with raises("method must be one of 'bilinear', 'nearest'; got 'cubic'"):
         remap(image, np.zeros((2, 2, 2)), "cubic")
 
 
