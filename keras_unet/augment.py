@@ -1,15 +1,9 @@
 """Aligned augmentation: one random transform for an image, its mask and its pixel weights.
 
-Flips and quarter turns permute the pixels exactly. Rotation, scaling, shift and the 2015
-paper's elastic deformation (``N(0, sigma)`` displacements on a coarse grid, bicubically
-interpolated to every pixel) compose into ONE sampling field applied once by :func:`remap`:
-bilinear for the image and the weights, nearest neighbour for the mask (its values stay
-values of the input), the image mirrored past its borders. Brightness, contrast and gamma
-change the image only. (Keras's ``RandomElasticTransform`` deforms a mask with another
-random field than its image: do not use it for segmentation.)
-
-Randomness is stateless: ``seed`` is an integer tensor of shape [2]; the same seed gives the
-same result, also in a parallel ``tf.data`` map. TensorFlow ops only, shapes may be dynamic.
+Flips and turns permute pixels; rotation, scale, shift and the paper's elastic deformation
+make ONE sampling field applied once (bilinear for image and weights, nearest for the mask,
+mirrored borders); intensity changes the image only. (Keras's ``RandomElasticTransform``
+warps a mask with another field than its image.) Stateless: one ``seed``, one result.
 """
 
 import difflib
@@ -22,24 +16,22 @@ from keras_unet.checks import check_bool, check_choice, check_int, check_number,
 
 #: Sub-seed of each random component: switching one option off changes no other draw.
 _FLIP_SEED, _AFFINE_SEED, _ELASTIC_SEED, _INTENSITY_SEED = 1, 2, 3, 4
-METHODS = ("bilinear", "nearest")
+_fold_in = tf.random.experimental.stateless_fold_in
 #: The spatial axes of an ``(H, W, C)`` tensor, which flips and turns permute.
 SPATIAL_AXES = (0, 1)
 _SWITCHES = ("flip_horizontal", "flip_vertical", "rotate90", "elastic")
-_PROBABILITIES = ("affine_probability", "elastic_probability", "intensity_probability")
-
-
-# ---------------------------------------------------------------------- arguments
+#: The numeric options >= 0, and their upper bound.
+_NUMBERS = dict(rotation=180, elastic_sigma=None, brightness=1, affine_probability=1,
+                elastic_probability=1, intensity_probability=1)
 
 
 def _factors(value, argument):
     """``None`` (off: (1, 1)) or a pair ``(low, high)`` with ``0 < low <= high``."""
     if value is None:
         return (1.0, 1.0)
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+    if not hasattr(value, "__len__") or len(value) != 2:
         fail(argument, "None or a pair (low, high) of factors > 0", value)
-    low, high = (check_number(v, f"{argument}[{i}]", 0, open_low=True)
-                 for i, v in enumerate(value))
+    low, high = (check_number(v, f"{argument}[{i}]", 0, open_low=True) for i, v in enumerate(value))
     if low > high:
         fail(argument, "a range (low, high) with low <= high", tuple(value))
     return (low, high)
@@ -48,67 +40,43 @@ def _factors(value, argument):
 def _valid_options(options):
     """A checked, normalised copy of an :class:`Augmentation`'s options."""
     valid = {name: check_bool(options[name], name) for name in _SWITCHES}
-    valid.update({name: check_number(options[name], name, 0, 1) for name in _PROBABILITIES})
-    valid["rotation"] = check_number(options["rotation"], "rotation", 0, 180)
+    valid.update({name: check_number(options[name], name, 0, high)
+                  for name, high in _NUMBERS.items()})
     valid["shift"] = check_number(options["shift"], "shift", 0, 1, open_high=True)
-    valid["elastic_sigma"] = check_number(options["elastic_sigma"], "elastic_sigma", 0)
     valid["elastic_grid"] = check_int(options["elastic_grid"], "elastic_grid", 2)
-    valid["brightness"] = check_number(options["brightness"], "brightness", 0, 1)
-    for name in ("scale", "contrast", "gamma"):
-        valid[name] = _factors(options[name], name)
+    valid.update({name: _factors(options[name], name) for name in ("scale", "contrast", "gamma")})
     return valid
 
 
-def _as_seed(seed):
-    seed = tf.convert_to_tensor(seed)
-    if not seed.dtype.is_integer or seed.shape.rank != 1 or seed.shape[0] not in (2, None):
-        raise ValueError(
-            "seed must be an integer tensor of shape [2] (e.g. from tf.random.experimental."
-            f"stateless_split); got {seed.dtype.name} of shape {seed.shape}")
-    return tf.cast(seed, tf.int64)
-
-
-def _with_channel(tensor, argument, ranks):
-    """``tensor`` as rank 3 (H, W, C), and whether a channel axis was added."""
+def _with_channel(tensor, argument, image=None):
+    """``tensor`` as (H, W, C), and whether a channel axis was added (not to an image)."""
     tensor = tf.convert_to_tensor(tensor)
-    if tensor.shape.rank not in ranks:
-        shapes = " or ".join(("(H, W)", "(H, W, C)")[r - 2] for r in ranks)
+    if tensor.shape.rank not in ((3,) if image is None else (2, 3)):
+        shapes = "(H, W, C)" if image is None else "(H, W) or (H, W, C)"
         raise ValueError(f"{argument} must have shape {shapes}; got shape {tensor.shape}")
-    return (tensor[..., None], True) if tensor.shape.rank == 2 else (tensor, False)
-
-
-def _same_size(image, other, argument):
-    if not image.shape[:2].is_compatible_with(other.shape[:2]):
+    added = tensor.shape.rank == 2
+    tensor = tensor[..., None] if added else tensor
+    if image is not None and not image.shape[:2].is_compatible_with(tensor.shape[:2]):
         raise ValueError(f"{argument} must have the image's height and width "
-                         f"{image.shape[:2]}; got shape {other.shape}")
-
-
-# ----------------------------------------------------------------------- sampling
-
-
-def _mirrored(x, size):
-    """Coordinates mirrored into ``[0, size - 1]`` about the edge pixels' centres
-    (``d c b | a b c d | c b a``)."""
-    last = tf.cast(size - 1, tf.float32)
-    period = tf.maximum(2.0 * last, 1.0)
-    x = tf.math.floormod(tf.abs(x), period)
-    return tf.clip_by_value(tf.where(x > last, period - x, x), 0.0, last)
+                         f"{image.shape[:2]}; got shape {tensor.shape}")
+    return tensor, added
 
 
 def _source_pixels(rows, cols, image):
-    """Where to read in ``image``: the flat index of the top-left neighbour of each
-    (mirrored) coordinate, and the fractions of the way to the next row and column."""
-    shape = tf.shape(image)
-    rows, cols = _mirrored(rows, shape[0]), _mirrored(cols, shape[1])
-    row, col = tf.floor(rows), tf.floor(cols)
-    index = tf.cast(row, tf.int32) * shape[1] + tf.cast(col, tf.int32)
-    return index, rows - row, cols - col
+    """Coordinates mirrored about the edge pixels (``d c b | a b c d | c b a``): the flat
+    index of the top-left neighbour, the fractions of the way to the next row and column."""
+    last = tf.cast(tf.shape(image)[:2] - 1, tf.float32)
+    period = tf.maximum(2.0 * last, 1.0)
+    x = tf.math.floormod(tf.abs(tf.stack([rows, cols], -1)), period)
+    x = tf.clip_by_value(tf.where(x > last, period - x, x), 0.0, last)
+    corner, fraction = tf.floor(x), x - tf.floor(x)
+    row, col = tf.unstack(tf.cast(corner, tf.int32), axis=-1)
+    return row * tf.shape(image)[1] + col, fraction[..., 0], fraction[..., 1]
 
 
 def _sample(image, source, method):
-    """``image`` (H, W, C) read at :func:`_source_pixels`: bilinear (a neighbour is read only
-    with a fraction > 0; equal neighbours give their value exactly) or nearest (ties go to
-    the next row or column)."""
+    """``image`` (H, W, C) read at :func:`_source_pixels`, bilinear (equal neighbours give
+    their value exactly) or nearest (ties go to the next row or column)."""
     index, down, right = source
     flat = tf.reshape(image, (-1, tf.shape(image)[2]))
     width = tf.shape(image)[1]
@@ -126,16 +94,9 @@ def _sample(image, source, method):
 
 
 def remap(image, coords, method="bilinear"):
-    """Sample ``image`` at arbitrary coordinates: ``out[i, j] = image[coords[i, j]]``.
-
-    Args:
-        image: ``(H, W, C)`` tensor; float for ``"bilinear"``, any dtype for ``"nearest"``.
-        coords: ``(H2, W2, 2)`` float32 ``(row, column)`` in pixels, centres at integers;
-            outside the image it is mirrored about its edge pixels (``d c b | a b c d``).
-        method: ``"bilinear"`` (images, weights) or ``"nearest"`` (masks).
-
-    Returns:
-        ``(H2, W2, C)`` tensor of ``image``'s dtype.
+    """``out[i, j] = image[coords[i, j]]``: ``image`` ``(H, W, C)`` (float for
+    ``"bilinear"``, any dtype for ``"nearest"``) read at ``coords`` ``(H2, W2, 2)``, (row,
+    column) in pixels, mirrored about the edge pixels outside the image.
 
     Example:
         >>> image = tf.reshape(tf.range(4.0), (1, 4, 1))  # one row: 0 1 2 3
@@ -143,8 +104,8 @@ def remap(image, coords, method="bilinear"):
         >>> remap(image, coords)[..., 0].numpy().tolist()  # between, mirrored left/right
         [[0.5, 1.0, 2.0]]
     """
-    check_choice(method, METHODS, "method")
-    image, _ = _with_channel(image, "image", (3,))
+    check_choice(method, ("bilinear", "nearest"), "method")
+    image, _ = _with_channel(image, "image")
     coords = tf.convert_to_tensor(coords, tf.float32)
     if coords.shape.rank != 3 or coords.shape[-1] not in (2, None):
         raise ValueError(f"coords must have shape (H, W, 2); got shape {coords.shape}")
@@ -154,34 +115,27 @@ def remap(image, coords, method="bilinear"):
     return _sample(image, _source_pixels(coords[..., 0], coords[..., 1], image), method)
 
 
-def _between(u, low, high):
+def _between(u, low, high):  # u uniform in [0, 1)
     return low + u * (high - low)
 
 
-def _elastic_displacement(seed, size, options):
-    """The paper's displacement field (H, W, 2) in pixels: ``N(0, elastic_sigma)`` vectors on
-    a coarse grid whose points sit at the centres of a tiling of the image, bicubically
-    interpolated; applied with probability ``elastic_probability``."""
-    normal_seed, apply_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    grid = options["elastic_grid"]
-    coarse = tf.random.stateless_normal((grid, grid, 2), normal_seed,
-                                        stddev=options["elastic_sigma"])
-    apply = tf.random.stateless_uniform((), apply_seed) < options["elastic_probability"]
-    return tf.image.resize(coarse * tf.cast(apply, tf.float32), size, method="bicubic")
-
-
-def _sampling_field(seed, height, width, options):
-    """Where each output pixel reads in the input (rows and columns, (H, W) each): the
-    elastic displacement, then the inverse of a rotation/scaling/shift about the centre."""
+def _sampling_field(seed, image, options):
+    """Where each output pixel reads (rows, columns): the paper's elastic displacement (coarse
+    grid vectors, bicubically interpolated), then the inverse rotation/scale/shift."""
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
     rows, cols = tf.meshgrid(tf.range(height, dtype=tf.float32),
                              tf.range(width, dtype=tf.float32), indexing="ij")
     if options["elastic"]:
-        elastic_seed = tf.random.experimental.stateless_fold_in(seed, _ELASTIC_SEED)
-        moved = _elastic_displacement(elastic_seed, tf.stack([height, width]), options)
+        normal_seed, apply_seed = tf.unstack(tf.random.experimental.stateless_split(
+            _fold_in(seed, _ELASTIC_SEED), 2))
+        grid, sigma = options["elastic_grid"], options["elastic_sigma"]
+        coarse = tf.random.stateless_normal((grid, grid, 2), normal_seed, stddev=sigma)
+        coarse *= tf.cast(tf.random.stateless_uniform((), apply_seed)
+                          < options["elastic_probability"], tf.float32)
+        moved = tf.image.resize(coarse, tf.stack([height, width]), method="bicubic")
         rows, cols = rows + moved[..., 0], cols + moved[..., 1]
-    if _affine_enabled(options):
-        u = tf.random.stateless_uniform(
-            (5,), tf.random.experimental.stateless_fold_in(seed, _AFFINE_SEED))
+    if _active(options)[1]:
+        u = tf.random.stateless_uniform((5,), _fold_in(seed, _AFFINE_SEED))
         apply, limit = u[0] < options["affine_probability"], options["rotation"] * math.pi / 180
         angle = tf.where(apply, _between(u[1], -limit, limit), 0.0)
         scale = tf.where(apply, _between(u[2], *options["scale"]), 1.0)
@@ -195,30 +149,25 @@ def _sampling_field(seed, height, width, options):
 
 
 def _warp(image, mask, weights, seed, options):
-    """The one sampling field, bilinear for the image and the ``weights`` (a list of 0 or 1
-    tensors), nearest neighbour for the mask."""
-    source = _source_pixels(
-        *_sampling_field(seed, tf.shape(image)[0], tf.shape(image)[1], options), image)
+    """One sampling field: bilinear for the image and ``weights`` (a list), nearest for the mask."""
+    source = _source_pixels(*_sampling_field(seed, image, options), image)
     floats = [tf.cast(_sample(tf.cast(t, tf.float32), source, "bilinear"), t.dtype)
               for t in (image, *weights)]
     return floats[0], _sample(mask, source, "nearest"), floats[1:]
 
 
-def _affine_enabled(options):
-    moves = options["rotation"] > 0 or options["scale"] != (1.0, 1.0) or options["shift"] > 0
-    return moves and options["affine_probability"] > 0
-
-
-def _quarter_turns(tensor, turns):
-    """``tensor`` turned by ``turns`` quarter turns in the plane of :data:`SPATIAL_AXES`."""
-    turned = tf.image.rot90(tensor, turns)
-    turned.set_shape(tensor.shape)
-    return turned
+def _active(options):
+    """Which stages change anything: flips and turns, affine, elastic, intensity."""
+    o, off = options, (1.0, 1.0)
+    affine = o["rotation"] > 0 or o["scale"] != off or o["shift"] > 0
+    intensity = o["brightness"] > 0 or o["contrast"] != off or o["gamma"] != off
+    return (o["flip_horizontal"] or o["flip_vertical"] or o["rotate90"],
+            affine and o["affine_probability"] > 0, o["elastic"],
+            intensity and o["intensity_probability"] > 0)
 
 
 def _flip_rotate(tensors, seed, options):
-    """Random flips and quarter turns of all ``tensors`` (H, W, C) together; odd quarter
-    turns only for square images, so that shapes never change."""
+    """Random flips and quarter turns (odd ones only if square) of all ``tensors`` together."""
     u = tf.random.stateless_uniform((3,), seed)
     rows, cols = SPATIAL_AXES
 
@@ -233,7 +182,7 @@ def _flip_rotate(tensors, seed, options):
         turns = tf.minimum(tf.cast(u[2] * 4, tf.int32), 3)
         shape = tf.shape(tensors[0])
         turns = tf.where(tf.equal(shape[rows], shape[cols]), turns, 2 * (turns // 2))
-        tensors = [_quarter_turns(t, turns) for t in tensors]
+        tensors = [tf.ensure_shape(tf.image.rot90(t, turns), t.shape) for t in tensors]
     return list(tensors)
 
 
@@ -248,40 +197,22 @@ def _adjust_intensity(image, seed, options):
     return tf.clip_by_value((image + brightness - mean) * contrast + mean, 0.0, 1.0) ** gamma
 
 
-def _intensity_enabled(options):
-    changes = options["brightness"] > 0 or options["contrast"] != (1.0, 1.0) or (
-        options["gamma"] != (1.0, 1.0))
-    return changes and options["intensity_probability"] > 0
-
-
-# ------------------------------------------------------------------------- public
-
-
 class Augmentation:
     """A random transform applied jointly to an image, its mask and its weights.
 
-    The defaults suit microscopy (the 2015 paper's setting). Geometry:
-    ``flip_horizontal``, ``flip_vertical`` (each with probability 1/2), ``rotate90`` (0, 90,
-    180 or 270 degrees; 0 or 180 for non-square images); ``rotation`` (uniform in
-    ``[-rotation, rotation]`` degrees, 0 to 180), ``scale`` (a factor uniform in ``(low,
-    high)``, > 1 enlarges; None = off), ``shift`` (a fraction of the height and of the width
-    in ``[-shift, shift]``, 0 <= shift < 1), all three with ``affine_probability``;
-    ``elastic`` (the paper's deformation: ``N(0, elastic_sigma)`` pixel displacements, 10 in
-    the paper, on an ``elastic_grid`` x ``elastic_grid`` grid, 3 in the paper) with
-    ``elastic_probability``. Intensity, the image only, clipped to [0, 1]: ``brightness``
-    (added, uniform in ``[-brightness, brightness]``), ``contrast`` and ``gamma`` (factor
-    ranges, None = off), with ``intensity_probability``. A value of 0 (or None) switches an
-    option off.
-
-    Call ``aug(image, mask, weights=None, *, seed)``: ``image`` float ``(H, W, C)`` in
-    [0, 1]; ``mask`` ``(H, W)`` or ``(H, W, K)`` of any dtype (binary, class indices or one
-    channel per label); ``weights`` float ``(H, W)`` or ``(H, W, 1)``; ``seed`` an integer
-    tensor of shape [2]. Returns ``(image, mask[, weights])`` with the inputs' shapes and
-    dtypes. An unknown option or a bad value is a ValueError naming it.
+    Defaults suit microscopy (the 2015 paper). Each flip with probability 1/2; ``rotate90``:
+    0, 90, 180 or 270 degrees (0 or 180 if not square). With ``affine_probability``: an
+    angle in ``[-rotation, rotation]`` degrees (0 to 180), a zoom factor in ``scale`` and a
+    shift in ``[-shift, shift]`` of the height and width (0 <= shift < 1). With
+    ``elastic_probability``: ``N(0, elastic_sigma)`` px displacements on an ``elastic_grid``
+    square grid (the paper's 10 and 3). With ``intensity_probability``, the image only,
+    clipped to [0, 1]: ``brightness`` added in ``[-brightness, brightness]``, ``contrast``
+    and ``gamma`` factor ranges. 0 or None: off. ``aug(image, mask, weights=None, *, seed)``:
+    image float (H, W, C) in [0, 1], mask (H, W[, K]) of any dtype, weights (H, W[, 1]), seed
+    an integer tensor of shape [2]; returns ``(image, mask[, weights])`` in their shapes.
 
     Example:
-        >>> import numpy as np
-        >>> image = np.random.default_rng(0).random((64, 64, 1), dtype=np.float32)
+        >>> image = tf.random.stateless_uniform((64, 64, 1), [0, 0])
         >>> warped, mask = Augmentation(rotation=10)(image, image > 0.5, seed=[4, 2])
         >>> warped.shape, mask.dtype.name
         (TensorShape([64, 64, 1]), 'bool')
@@ -310,9 +241,8 @@ class Augmentation:
     @classmethod
     def none(cls):
         """An augmentation that changes nothing (every option off)."""
-        return cls(flip_horizontal=False, flip_vertical=False, rotate90=False, rotation=0.0,
-                   scale=None, shift=0.0, elastic=False, brightness=0.0, contrast=None,
-                   gamma=None)
+        return cls(flip_horizontal=False, flip_vertical=False, rotate90=False, elastic=False,
+                   rotation=0.0, scale=None, shift=0.0, brightness=0.0, contrast=None, gamma=None)
 
     def get_config(self):
         """The options as a dict; ``Augmentation(**config)`` rebuilds it."""
@@ -329,31 +259,30 @@ class Augmentation:
 
     def __call__(self, image, mask, weights=None, *, seed):
         options = _valid_options(self.get_config())  # attributes may have been edited
-        seed = _as_seed(seed)
-        image, _ = _with_channel(image, "image", (3,))
+        seed = tf.convert_to_tensor(seed)
+        if not seed.dtype.is_integer or seed.shape.rank != 1 or seed.shape[0] not in (2, None):
+            raise ValueError(
+                "seed must be an integer tensor of shape [2] (e.g. from tf.random.experimental."
+                f"stateless_split); got {seed.dtype.name} of shape {seed.shape}")
+        seed = tf.cast(seed, tf.int64)
+        image, _ = _with_channel(image, "image")
         if not image.dtype.is_floating:
             raise ValueError(f"image must be float in [0, 1]; got dtype {image.dtype.name}")
-        mask, mask_channel = _with_channel(mask, "mask", (2, 3))
-        _same_size(image, mask, "mask")
-        tensors = [image, mask]
-        if weights is not None:
-            weights, weights_channel = _with_channel(weights, "weights", (2, 3))
-            _same_size(image, weights, "weights")
-            tensors.append(weights)
-        if options["flip_horizontal"] or options["flip_vertical"] or options["rotate90"]:
-            flip_seed = tf.random.experimental.stateless_fold_in(seed, _FLIP_SEED)
-            tensors = _flip_rotate(tensors, flip_seed, options)
+        given = zip([mask] if weights is None else [mask, weights], ("mask", "weights"))
+        shaped = [_with_channel(tensor, name, image) for tensor, name in given]
+        tensors = [image] + [tensor for tensor, _ in shaped]
+        flips, affine, elastic, intensity = _active(options)
+        if flips:
+            tensors = _flip_rotate(tensors, _fold_in(seed, _FLIP_SEED), options)
         image, mask, *rest = tensors
-        if options["elastic"] or _affine_enabled(options):
+        if elastic or affine:
             image, mask, rest = _warp(image, mask, rest, seed, options)
-        if _intensity_enabled(options):
-            intensity_seed = tf.random.experimental.stateless_fold_in(seed, _INTENSITY_SEED)
-            adjusted = _adjust_intensity(tf.cast(image, tf.float32), intensity_seed, options)
+        if intensity:
+            adjusted = _adjust_intensity(tf.cast(image, tf.float32),
+                                         _fold_in(seed, _INTENSITY_SEED), options)
             image = tf.cast(adjusted, image.dtype)
-        mask = mask[..., 0] if mask_channel else mask
-        if weights is None:
-            return image, mask
-        return image, mask, (rest[0][..., 0] if weights_channel else rest[0])
+        others = zip([mask, *rest], (added for _, added in shaped))
+        return (image, *(tensor[..., 0] if added else tensor for tensor, added in others))
 
 
 def elastic_deform(image, mask, weights=None, *, sigma=10.0, grid=3, seed):
@@ -361,11 +290,9 @@ def elastic_deform(image, mask, weights=None, *, sigma=10.0, grid=3, seed):
     ``elastic_sigma=sigma``, ``elastic_grid=grid``), of an image, its mask and its weights.
 
     Example:
-        >>> import numpy as np
-        >>> image = np.zeros((32, 32, 1), np.float32)
-        >>> image[::8] = 1.0  # horizontal lines, 8 pixels apart
+        >>> image = tf.cast(tf.range(32)[:, None, None] % 8 == 0, tf.float32) * tf.ones((32, 32, 1))
         >>> bent, bent_mask = elastic_deform(image, image > 0, sigma=4.0, seed=[0, 1])
-        >>> bool(np.any(bent != image)), bent_mask.dtype.name
+        >>> bool(tf.reduce_any(bent != image)), bent_mask.dtype.name
         (True, 'bool')
     """
     options = Augmentation.none().get_config()
