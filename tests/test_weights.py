@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from keras_unet.images import as_mask
 from keras_unet.weights import (
     TOLERANCE,
     border_weight_map,
@@ -206,15 +207,54 @@ def test_real_isbi_mask(shared_data):
     peak = w_background + 10 * np.exp(-((1 + np.sqrt(2)) ** 2) / 50)
     assert w.max() == pytest.approx(peak, rel=1e-6)
     assert not cells[np.unravel_index(np.argmax(w), w.shape)]
-    # A raw 0/255 PNG is refused rather than read as one object numbered 255.
-    with pytest.raises(ValueError, match="uint8 image of 0 and 255"):
+    # A raw 0/255 PNG is refused rather than read as one object numbered 255, as every
+    # stage refuses it.
+    with pytest.raises(ValueError, match="^" + re.escape(as_mask_error(mask, "labels")) + "$"):
         border_weight_map(mask)
 
 
 # ------------------------------------------------------------------------- errors
 
 GOOD = np.zeros((8, 8), np.int32)
-NDIM = "labels must be 2-D (height, width) or (height, width, 1); got shape "
+
+
+def as_mask_error(array, name, **kwargs):
+    """The message of images.as_mask for ``array``: every stage refuses a mask in its words."""
+    with pytest.raises(ValueError) as error:
+        as_mask(array, name, **kwargs)
+    return str(error.value)
+
+
+#: Masks that images.as_mask refuses: the weight maps refuse them with the same text.
+BAD_MASKS = {
+    "1-D": np.zeros(8),
+    "empty": np.zeros((0, 8)),
+    "negative": np.array([[0, -1], [2, 3]]),
+    "soft": np.array([[0.0, 0.5], [1.0, 1.0]]),
+    "NaN": np.array([[0.0, np.nan], [1.0, 1.0]]),
+    "strings": np.array([["a", "b"]]),
+    "uint8 0/255": np.array([[0, 255]], np.uint8),
+    "int64 0/255": np.array([[0, 255]], np.int64),  # accepted as instance labels once
+    "0/1/255 without ignore_index": np.array([[0, 1, 255]], np.uint8),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MASKS))
+@pytest.mark.parametrize("function, name", [(border_weight_map, "labels"),
+                                            (class_weight_map, "mask"),
+                                            (label_objects, "labels")])
+def test_bad_masks_are_refused_as_images_as_mask_refuses_them(case, function, name):
+    expected = as_mask_error(BAD_MASKS[case], name)
+    assert expected.startswith(name)
+    with pytest.raises(ValueError, match="^" + re.escape(expected) + "$"):
+        function(BAD_MASKS[case])
+
+
+def test_a_multilabel_mask_is_not_one_set_of_objects():
+    with pytest.raises(ValueError, match=re.escape(
+            "labels must be one mask, (height, width) or (height, width, 1) (binary, or "
+            "instance labels); got shape (8, 8, 3)")):
+        border_weight_map(np.zeros((8, 8, 3)))
 CLASS_WEIGHTS = ("class_weights must be 'balanced', None or a dict "
                  "{0: w_background, 1: w_foreground}; got ")
 KEYS = "class_weights must have exactly the keys 0 (background) and 1 (foreground); got the keys "
@@ -223,20 +263,6 @@ KEYS = "class_weights must have exactly the keys 0 (background) and 1 (foregroun
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(labels=np.zeros(8)), NDIM + "(8,)"),
-        (dict(labels=np.zeros((8, 8, 3))), NDIM + "(8, 8, 3)"),
-        (dict(labels=np.zeros((0, 8))), "labels is empty: shape (0, 8)"),
-        (dict(labels=np.array([[0, -1], [2, 3]])),
-         "labels must be >= 0 (0 = background, 1..K = objects); got the value -1"),
-        (dict(labels=np.array([[0.0, 0.5], [1.0, 1.0]])),
-         "float labels must be a binary mask of 0 and 1 only; got the value 0.5. "
-         "Instance labels must be integers"),
-        (dict(labels=np.array([[0.0, np.nan], [1.0, 1.0]])), "labels contains NaN"),
-        (dict(labels=np.array([["a", "b"]])),
-         "labels must be a bool, integer or float array; got dtype <U1"),
-        (dict(labels=np.array([[0, 255]], np.uint8)),
-         "labels is a uint8 image of 0 and 255 only, which would read as one object "
-         "numbered 255; pass a binary mask (labels > 0) or instance labels numbered 1..K"),
         (dict(labels=GOOD, sigma=0), "sigma must be a finite number > 0; got 0"),
         (dict(labels=GOOD, sigma=-2.0), "sigma must be a finite number > 0; got -2.0"),
         (dict(labels=GOOD, sigma=float("inf")), "sigma must be a finite number > 0; got inf"),
@@ -258,8 +284,6 @@ def test_bad_input_raises(kwargs, message):
 
 
 def test_class_weight_map_names_its_mask_argument():
-    with pytest.raises(ValueError, match=r"^mask must be >= 0 \(0 = background"):
-        class_weight_map(np.array([[0, -3]]))
     with pytest.raises(ValueError, match=r"^class_weights\[0\] must be a finite number"):
         class_weight_map(GOOD, {0: "x", 1: 1})
 
@@ -270,11 +294,9 @@ def test_void_pixels_weigh_zero_and_are_no_object():
     void = cells.copy()
     void[0] = void[:, -1] = 255  # an unlabelled border, as read_mask(ignore_index=255) keeps it
     # without ignore_index the 1s would be one object (label 1) and the border another
-    with pytest.raises(ValueError, match=re.escape(
-            "labels holds 0, 1 and 255, which would read as two objects numbered 1 and 255; if "
-            "255 marks unlabelled pixels, pass ignore_index=255, else a binary mask (labels == "
-            "1)")):
+    with pytest.raises(ValueError, match=re.escape(as_mask_error(void, "labels"))):
         border_weight_map(void)
+    assert "ignore_index=255" in as_mask_error(void, "labels")
     weights = border_weight_map(void, class_weights=None, ignore_index=255)
     expected = border_weight_map(np.where(void == 255, 0, void), class_weights=None)
     expected[void == 255] = 0
