@@ -21,6 +21,7 @@ from keras_unet.evaluation import (
     ISBI_THRESHOLDS, check_same_kind, dice, evaluate_folders, flood_proposal, iou,
     isbi_pixel_error, isbi_scores, pixel_error, precision_recall_f1, roc_auc, roc_curve,
 )
+from keras_unet.images import as_mask, as_prediction
 
 def _read_mask(path):
     return io.imread(path) // 255  # 255 = cell interior / vessel -> 1
@@ -117,9 +118,8 @@ def test_binary_and_class_masks_do_not_mix():
     assert dice(np.array([0, 1]), np.array([0.0, 1.0]), n_classes=2)["mean"] == 1.0
     probabilities = np.eye(4)[classes.ravel()].reshape(2, 2, 4)
     assert iou(classes, probabilities, n_classes=4)["mean"] == 1.0
-    with pytest.raises(ValueError, match=re.escape(
-            "prediction must lie in [0, 1]; found values from 0 to 3 (class indices? pass "
-            "n_classes=)")):
+    with _raises("prediction holds class indices (0, 1, 2, 3): pass n_classes= to score "
+                 "classes"):
         dice(np.array([[0, 1], [1, 1]]), classes)
 
 
@@ -153,6 +153,32 @@ def test_multiclass_dice_and_iou_by_hand():
     scores = dice(truth[:, None], prediction, n_classes=4)
     assert scores["per_class"][3] == 1.0
     assert scores["mean"] == pytest.approx((2 / 3 + 4 / 5 + 1 / 2 + 1) / 4)
+
+
+def test_multilabel_dice_and_iou_per_label_then_averaged():
+    truth = np.zeros((2, 2, 2))
+    truth[0, :, 0] = 1  # label 0: the top row
+    truth[:, 0, 1] = 1  # label 1: the left column
+    prediction = truth * 0.9
+    prediction[1, 1, 1] = 0.8  # one extra pixel of label 1: dice 4/5, iou 2/3
+    scores = dice(truth, prediction, mode="multilabel")
+    assert scores["per_label"].tolist() == pytest.approx([1.0, 4 / 5])
+    assert scores["mean"] == pytest.approx(0.9)
+    assert iou(truth, prediction, mode="multilabel")["per_label"].tolist() == pytest.approx(
+        [1.0, 2 / 3])
+    assert pixel_error(truth, prediction, mode="multilabel") == 1 / 8
+    with pytest.raises(ValueError, match=r"must have the same shape; got \(2, 2, 2\)"):
+        dice(truth, prediction[..., :1], mode="multilabel")
+
+
+def test_a_0_255_mask_is_refused_whatever_its_integer_type():
+    for dtype in (np.uint8, np.int32, np.int64):
+        mask = np.array([[0, 255], [255, 0]], dtype)
+        message = re.escape(_message(lambda: as_mask(mask, "truth")))
+        for call in (lambda: dice(mask, mask > 0), lambda: dice(mask, mask, n_classes=256),
+                     lambda: isbi_scores(np.ones((2, 2)), mask)):
+            with pytest.raises(ValueError, match=message.replace("truth", "(truth|prediction)")):
+                call()
 
 
 # ---------------------------------------------------------------- pixel error
@@ -483,6 +509,12 @@ def _raises(message):
     return pytest.raises(ValueError, match="^" + re.escape(message) + "$")
 
 
+def _message(call):
+    with pytest.raises(ValueError) as caught:
+        call()
+    return str(caught.value)
+
+
 def test_bad_inputs_raise_clear_errors():
     good = np.array([[0.2, 0.9]])
     with _raises("probabilities contains 1 NaN value(s)"):
@@ -491,18 +523,21 @@ def test_bad_inputs_raise_clear_errors():
         dice(np.array([[1, 0]]), np.array([[np.nan, 0.5]]))
     with _raises("truth and prediction must have the same shape; got (1, 2) and (1, 3)"):
         dice(np.array([[1, 0]]), np.array([[0.1, 0.2, 0.3]]))
-    with _raises("truth must be a binary mask of 0 and 1; found 255 (a 0/255 mask needs "
-                 "mask // 255)"):
-        dice(np.array([[255, 0]]), good)
-    with _raises("prediction must lie in [0, 1]; found values from -0.5 to 2"):
-        precision_recall_f1(np.array([[1, 0]]), np.array([[-0.5, 2.0]]))
-    with _raises("truth must hold integer class indices in [0, 3); found [3, 7]"):
+    # the rules of what a mask is are images.as_mask's, worded as it words them
+    for truth in (np.array([[255, 0]]), np.array([[255, 0]], np.uint8)):
+        with _raises(_message(lambda: as_mask(truth, "truth"))):
+            dice(truth, good)
+    assert "pass (mask > 0)" in _message(lambda: dice(np.array([[255, 0]]), good))
+    bad = np.array([[-0.5, 2.0]])
+    with _raises(_message(lambda: as_prediction(bad, "prediction"))):
+        precision_recall_f1(np.array([[1, 0]]), bad)
+    with _raises(_message(lambda: as_mask(np.array([[0, 3, 7]]), "truth", n_classes=3))):
         dice(np.array([0, 3, 7]), np.array([0, 1, 2]), n_classes=3)
-    with _raises("prediction must hold integer class indices in [0, 3); found [1.5]"):
+    with _raises(_message(lambda: as_prediction(np.array([[0, 1.5, 2]]), "prediction"))):
         iou(np.array([0, 1, 2]), np.array([0, 1.5, 2]), n_classes=3)
-    with _raises("n_classes must be an integer >= 2, or None for a binary mask; got 1"):
+    with _raises("n_classes must be an integer >= 2; got 1"):
         dice(np.array([0, 1]), np.array([0, 1]), n_classes=1)
-    with _raises("threshold must be a number in [0, 1]; got 1.5"):
+    with _raises("threshold must be a finite number >= 0 and <= 1; got 1.5"):
         iou(np.array([[1, 0]]), good, threshold=1.5)
     with _raises("thresholds must be a non-empty sequence of numbers in [0, 1]; got []"):
         isbi_pixel_error(good, np.array([[1, 0]]), thresholds=[])
@@ -515,8 +550,7 @@ def test_bad_inputs_raise_clear_errors():
                  "(float32 in [0, 1]): score a binary prediction against binary truths and "
                  "class indices against class indices"):
         dice(np.array([0, 1, 2, 3]), np.array([0, 1, 1, 0], np.float32), n_classes=4)
-    with _raises("truth must be a binary mask of 0 and 1; found 2, 3 (class indices? pass "
-                 "n_classes=)"):
+    with _raises("truth holds class indices (0, 1, 2, 3): pass n_classes= to score classes"):
         iou(np.array([0, 1, 2, 3]), np.array([0, 1, 2, 3]))
     with _raises("isbi_scores needs 2-D images: (H, W), (H, W, 1), (N, H, W) or "
                  "(N, H, W, 1); got shape (4,)"):
@@ -525,6 +559,8 @@ def test_bad_inputs_raise_clear_errors():
         iou(np.array([["a", "b"]]), good)
     with _raises("truth is empty (shape (0,))"):
         dice(np.array([]), np.array([]))
+    with _raises("mode must be one of None, 'binary', 'multiclass', 'multilabel'; got 'x'"):
+        dice(np.array([0, 1]), np.array([0, 1]), mode="x")
 
 
 def test_roc_curve_matches_brute_force_and_roc_auc():
