@@ -1,35 +1,25 @@
 """Look at images, masks, predictions, weight maps and training curves (matplotlib).
 
-Every plotting function returns its :class:`matplotlib.figure.Figure`: a notebook
-displays it as the cell's value, a script saves it with :func:`save_figure` (or
-``fig.savefig``). Nothing calls ``plt.show()`` and nothing chooses a backend, so the
-functions work headless (Agg) and inline in Jupyter. In a notebook with the inline
-backend the figure is released from pyplot before it is returned, so it is drawn once
-(as the cell's value, or with ``display(fig)``), not twice.
+Every plotting function returns its :class:`matplotlib.figure.Figure` (a notebook shows it
+as the cell's value, a script saves it with :func:`save_figure`). Nothing calls
+``plt.show()`` or chooses a backend; with a notebook's inline backend the figure is
+released from pyplot before it is returned, so it is drawn once.
 
-The package's conventions are read as they come:
-
-* images: ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``; float in [0, 1] (floats outside
-  it, e.g. standardised images, are stretched min-max for display), uint8 or uint16;
-* masks: binary {0, 1} or integer class indices, ``(H, W)`` or ``(H, W, 1)``;
-* predictions: a binary model's probabilities ``(H, W)`` (as
-  :func:`keras_unet.inference.predict_tiled` returns them; ``> threshold`` is the
-  foreground), class scores ``(H, W, classes)`` (arg-max), or hard masks;
-* batches: an ``(N, ...)`` array or a list.
-
-Class ``k`` is drawn in ``class_colors(n)[k]`` whatever ``n``: black background, then
-the tab10 colours, then the light tab20 ones, then generated hues. A binary mask's
-foreground is tinted in :data:`FOREGROUND_COLOR` in overlays; probability maps are drawn
-with the ``magma`` colour map (0 to 1) and a colour bar.
+Images are read by :func:`keras_unet.images.as_image` (stretched min-max for display),
+masks by :func:`keras_unet.images.as_mask`, predictions by
+:func:`keras_unet.images.as_prediction`; batches are ``(N, ...)`` arrays or lists. Class
+``k`` is drawn in ``class_colors(n)[k]`` (label ``l`` of a multilabel mask in
+``class_colors(L + 1)[l + 1]``), a binary foreground in :data:`FOREGROUND_COLOR`,
+probabilities in ``magma`` with a colour bar.
 """
 
 import colorsys
 import csv
 import math
-import numbers
 import os
 import textwrap
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import matplotlib
@@ -38,164 +28,88 @@ import numpy as np
 from matplotlib.colors import is_color_like, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
+from skimage.color import rgb2gray
+from skimage.segmentation import find_boundaries
 
-from keras_unet.images import write_atomically
-from keras_unet.evaluation import check_numeric  # one array check for plots and scores
+from keras_unet.checks import check_array, check_int, check_number, count
+from keras_unet.images import as_image, as_mask, as_prediction, write_atomically
 
-__all__ = [
-    "class_colors",
-    "overlay",
-    "show_predictions",
-    "show_weight_map",
-    "show_errors",
-    "show_tiles",
-    "plot_history",
-    "PredictionCallback",
-    "save_figure",
-]
+__all__ = ["class_colors", "overlay", "show_predictions", "show_weight_map", "show_errors",
+           "show_tiles", "plot_history", "PredictionCallback", "save_figure"]
 
-#: Tint of a binary mask's foreground in :func:`overlay` (and the overlay column of
-#: :func:`show_predictions`): a vivid green that reads on gray, dark and warm images.
-FOREGROUND_COLOR = (0.0, 1.0, 0.0)
-FOREGROUND_NAME = "green"
-#: Luma weights (ITU-R BT.709) with which a colour image is drawn in gray under a tint.
-GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
-#: Colour map of probability panels.
+#: A binary foreground's tint in overlays: a vivid green that reads on gray and warm images.
+FOREGROUND_COLOR, FOREGROUND_NAME = (0.0, 1.0, 0.0), "green"
 PROBABILITY_CMAP = "magma"
-#: Colours of :func:`show_errors`'s binary error map.
-ERROR_COLORS = {
-    "true positive": (1.0, 1.0, 1.0),
-    "false positive": (0.9, 0.1, 0.1),
-    "false negative": (0.0, 0.75, 1.0),
-    "true negative": (0.0, 0.0, 0.0),
-}
-#: Colours of :func:`show_errors`'s multi-class map.
+#: The colours of :func:`show_errors`: binary cases, then classes right and wrong.
+ERROR_COLORS = {"true positive": (1.0, 1.0, 1.0), "false positive": (0.9, 0.1, 0.1),
+                "false negative": (0.0, 0.75, 1.0), "true negative": (0.0, 0.0, 0.0)}
 CORRECT_COLOR, WRONG_COLOR = (0.2, 0.2, 0.2), (0.9, 0.1, 0.1)
-#: Colour of the tile outlines of :func:`show_tiles`.
 TILE_COLOR = (0.0, 0.9, 1.0)
 #: Where :class:`PredictionCallback` writes outside a notebook when no folder is given.
 DEFAULT_OUTPUT_DIR = "predictions"
 PANEL_INCHES = 3.0
+#: The scores a :class:`PredictionCallback` title shows beside the losses: the first logged.
+TITLE_SCORES = ("val_dice", "dice", "val_mean_iou", "mean_iou")
 
 
-# ---------------------------------------------------------------------- arguments
+# ------------------------------------------------------------------ reading
 
 
-def _count(value, argument):
-    """A positive integer argument (``n``, ``every``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{argument} must be an integer >= 1; got {value!r}")
-    return int(value)
+class _Mask(NamedTuple):
+    """What the plots need of a mask: ``labels`` (int ``(H, W)`` classes, or bool
+    ``(H, W, L)`` labels), a soft binary prediction's ``probability`` and ``n_classes``."""
+
+    labels: np.ndarray
+    probability: object
+    n_classes: int
 
 
-def _fraction(value, argument):
-    """A number in [0, 1] (``alpha``, ``threshold``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-        raise ValueError(f"{argument} must be a number in [0, 1]; got {value!r}")
-    return float(value)
-
-
-def _rgb(image, argument="image"):
-    """An image as float32 ``(H, W, 3)`` in [0, 1] for display."""
-    array = check_numeric(image, argument)
-    if array.ndim == 3 and array.shape[-1] == 4:  # RGBA: the colour only
-        array = array[..., :3]
-    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3))):
-        raise ValueError(
-            f"{argument} must be (H, W), (H, W, 1) or (H, W, 3); got shape {array.shape}"
-        )
-    if array.dtype == np.uint8:
-        array = array / 255.0
-    elif array.dtype == np.uint16:
-        array = array / 65535.0
+def _read(value, name, threshold=None, mode=None):
+    """A truth (no ``threshold``: :func:`as_mask`) or a prediction (:func:`as_prediction`)."""
+    if threshold is None:
+        labels, scores = as_mask(value, name, mode), None
     else:
-        floating = array.dtype.kind == "f"
-        array = array.astype(np.float64)
-        low, high = array.min(), array.max()
-        if low < 0 or high > 1 or not floating:  # stretch for display
-            array = (array - low) / (high - low) if high > low else np.zeros_like(array)
-    if array.ndim == 2:
-        array = array[..., None]
-    return np.repeat(array, 3 // array.shape[-1], axis=-1).astype(np.float32)
+        labels, scores = as_prediction(value, name, threshold=threshold, mode=mode)
+    labels = np.asarray(labels)
+    if labels.shape[-1] > 1:  # multilabel: one channel per label
+        return _Mask(labels > 0, None, labels.shape[-1] + 1)
+    channels = 0 if scores is None else scores.shape[-1]
+    soft = 0 < channels <= 2 and scores.min() >= 0 and scores.max() <= 1 and not np.isin(
+        scores, (0, 1)).all()
+    return _Mask(labels[..., 0].astype(np.int64), scores[..., -1] if soft else None,
+                 max(2, channels, int(labels.max()) + 1))
 
 
-class _Mask:
-    """A mask or prediction read in the package's conventions.
+def _layers(mask, n_classes=None):
+    """One bool map per foreground class (or label) of a :class:`_Mask`."""
+    if mask.labels.ndim == 3:
+        return list(np.moveaxis(mask.labels, -1, 0))
+    return [mask.labels == k for k in range(1, n_classes or mask.n_classes)]
 
-    ``labels``: int64 ``(H, W)`` class indices (a binary mask as 0/1); ``probability``:
-    the foreground probability ``(H, W)`` of a soft binary prediction, else None;
-    ``channels``: the class count of an ``(H, W, classes)`` array, else None.
-    """
 
-    def __init__(self, value, argument, threshold=0.5):
-        array = check_numeric(value, argument)
-        self.probability, self.channels = None, None
-        if array.ndim == 3 and array.shape[-1] == 1:
-            array = array[..., 0]
-        if array.ndim == 3:  # class scores: arg-max (a 2-class softmax: its threshold)
-            self.channels = array.shape[-1]
-            soft = array.dtype.kind == "f" and array.min() >= 0 and array.max() <= 1
-            if self.channels == 2 and soft:
-                self.probability = array[..., 1].astype(np.float32)
-                self.labels = (self.probability > threshold).astype(np.int64)
-            else:
-                self.labels = np.argmax(array, axis=-1).astype(np.int64)
-            return
-        if array.ndim != 2:
-            raise ValueError(
-                f"{argument} must be (H, W), (H, W, 1) or (H, W, classes); "
-                f"got shape {np.shape(value)}"
-            )
-        if array.dtype == bool:
-            self.labels = array.astype(np.int64)
-        elif array.dtype.kind == "f":
-            low, high = array.min(), array.max()
-            if low >= 0 and high <= 1:  # probabilities, or a {0, 1} mask
-                self.labels = (array > threshold).astype(np.int64)
-                if not np.isin(array, (0, 1)).all():
-                    self.probability = array.astype(np.float32)
-            elif low >= 0 and (array == np.round(array)).all():
-                self.labels = array.astype(np.int64)
-            else:
-                raise ValueError(
-                    f"float {argument} must hold probabilities in [0, 1] or integer class "
-                    f"indices >= 0; found values from {low:g} to {high:g}"
-                )
-        else:
-            if array.min() < 0:
-                raise ValueError(
-                    f"{argument} must hold class indices >= 0; found {array.min()}"
-                )
-            if array.max() == 255 and np.isin(array, (0, 255)).all():
-                raise ValueError(
-                    f"{argument} holds only 0 and 255, which would read as class 255; "
-                    f"pass a binary mask ({argument} > 0)"
-                )
-            self.labels = array.astype(np.int64)
+def _rgb(image, gray=False):
+    """An :func:`as_image` result as float32 RGB (a colour one in gray with ``gray``)."""
+    if gray and image.shape[-1] == 3:
+        image = rgb2gray(image)[..., None]
+    return np.repeat(image, 3 // image.shape[-1], axis=-1).astype(np.float32)
 
-    @property
-    def shape(self):
-        return self.labels.shape
 
-    @property
-    def n_classes(self):
-        return max(2, self.channels or 0, int(self.labels.max()) + 1)
+def _same_size(first, second, names):
+    if first.shape[:2] != second.shape[:2]:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same height and width; "
+                         f"got {first.shape[:2]} and {second.shape[:2]}")
 
 
 def _fit(array, size, argument, reference):
-    """``array`` (image-like, ``(H, W, ...)``) at ``size``: equal, or larger by an even
-    border on each axis and centre-cropped (a valid-padding U-Net's input context)."""
-    height, width = array.shape[:2]
-    dh, dw = height - size[0], width - size[1]
-    if (dh, dw) == (0, 0):
-        return array
+    """``array`` at ``size``: equal, or larger by an even border, centre-cropped (a
+    valid-padding U-Net's input context)."""
+    (height, width), (dh, dw) = array.shape[:2], np.subtract(array.shape[:2], size)
     if dh < 0 or dw < 0 or dh % 2 or dw % 2:
         raise ValueError(
             f"{argument} is {height}x{width} but {reference} is {size[0]}x{size[1]}: they "
             f"must be the same size (or {argument} larger by an even border, which is "
-            f"centre-cropped, as for a valid-padding U-Net)"
-        )
-    return array[dh // 2 : height - dh // 2, dw // 2 : width - dw // 2]
+            f"centre-cropped, as for a valid-padding U-Net)")
+    return array[dh // 2: height - dh // 2, dw // 2: width - dw // 2]
 
 
 def _batch(images):
@@ -207,32 +121,22 @@ def _batch(images):
     array = np.asarray(images)
     if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4)):
         return [array], True
-    if array.ndim in (3, 4):
-        if not len(array):
-            raise ValueError(f"images is empty (shape {array.shape})")
-        return list(array), False
-    raise ValueError(
-        "images must be one image (H, W[, C]), a batch (N, H, W[, C]) or a list of "
-        f"images; got shape {array.shape}"
-    )
+    if array.ndim not in (3, 4):
+        raise ValueError("images must be one image (H, W[, C]), a batch (N, H, W[, C]) or a "
+                         f"list of images; got shape {array.shape}")
+    if not len(array):
+        raise ValueError(f"images is empty (shape {array.shape})")
+    return list(array), False
 
 
 def _batch_like(values, argument, single, count):
-    """``truths`` or ``predictions`` as a list of ``count`` samples, or None."""
-    if values is None:
-        return None
-    if single:
-        return [np.asarray(values)]
-    if isinstance(values, (list, tuple)):
-        items = [np.asarray(value) for value in values]
-    else:
-        array = np.asarray(values)
-        if array.ndim < 3:
-            raise ValueError(
-                f"{argument} must be a batch (N, H, W[, C]) or a list, as images is; "
-                f"got shape {array.shape}"
-            )
-        items = list(array)
+    """``truths``, ``predictions`` or ``masks`` as a list of ``count`` samples, or None."""
+    if values is None or single:
+        return None if values is None else [np.asarray(values)]
+    if not isinstance(values, (list, tuple)) and np.ndim(values) < 3:
+        raise ValueError(f"{argument} must be a batch (N, H, W[, C]) or a list, as images is; "
+                         f"got shape {np.shape(values)}")
+    items = [np.asarray(value) for value in values]
     if len(items) != count:
         raise ValueError(f"{argument} has {len(items)} samples but images has {count}")
     return items
@@ -243,32 +147,28 @@ def _palette(colors, n_classes):
     if colors is None:
         return class_colors(n_classes)
     if isinstance(colors, str) or (np.ndim(colors) == 1 and is_color_like(colors)):
-        palette = np.repeat([to_rgb(colors)], n_classes, axis=0)
-        palette[0] = 0.0
-        return palette
-    rows = []
+        return np.array([(0.0, 0.0, 0.0)] + [to_rgb(colors)] * (n_classes - 1))
     for index, color in enumerate(colors):
         if not is_color_like(color):
             raise ValueError(f"colors[{index}] is not a matplotlib colour: {color!r}")
-        rows.append(to_rgb(color))
-    if len(rows) < n_classes:
+    if len(colors) < n_classes:
         raise ValueError(
-            f"colors has {len(rows)} colour(s) but the mask has class {n_classes - 1}: give "
-            f"one colour per class, background first, or a single colour for all classes"
-        )
-    return np.array(rows, dtype=np.float64)
+            f"colors has {len(colors)} colour(s) but the mask has class {n_classes - 1}: give "
+            f"one colour per class, background first, or a single colour for all classes")
+    return np.array([to_rgb(color) for color in colors])
 
 
-def _class_names(class_names, n_classes):
-    if class_names is None:
-        return [f"class {k}" for k in range(n_classes)]
-    names = [str(name) for name in class_names]
-    if len(names) < 2:
-        raise ValueError(f"class_names must name at least 2 classes; got {class_names!r}")
-    return names
+def _tint(rgb, mask, palette, alpha=1.0, contour=False):
+    """``rgb`` with each foreground class (label) of ``mask`` tinted, or its inner
+    boundary painted, in ``palette[k]``; overlapping labels are tinted by each."""
+    for k, where in enumerate(_layers(mask, len(palette)), 1):
+        if contour:
+            where = find_boundaries(where, mode="inner") & where
+        rgb[where] = palette[k] if contour else (1 - alpha) * rgb[where] + alpha * palette[k]
+    return np.clip(rgb, 0.0, 1.0)
 
 
-# -------------------------------------------------------------------- figures
+# ------------------------------------------------------------------ figures
 
 
 def _in_notebook():
@@ -283,7 +183,7 @@ def _in_notebook():
 
 def _finish(figure):
     """Release ``figure`` from pyplot in an inline notebook (drawn once, as the cell's
-    value); elsewhere keep it, so that ``plt.show()`` works in an interactive script."""
+    value); elsewhere keep it, so that ``plt.show()`` works in a script."""
     if _in_notebook() and "inline" in matplotlib.get_backend():
         plt.close(figure)
     return figure
@@ -294,71 +194,69 @@ def _grid(rows, columns, width=PANEL_INCHES, height=PANEL_INCHES, extra=0.0):
     return figure, figure.subplots(rows, columns, squeeze=False)
 
 
-def _image_axes(axes, picture, title, **imshow):
-    # "antialiased": nearest when a panel enlarges the image, a smoothing filter when it
-    # shrinks it (a large image's thin structures then stay visible instead of aliasing)
-    axes.imshow(picture, interpolation="antialiased", **imshow)
+def _show(axes, picture, title, **imshow):
+    # "antialiased": nearest when a panel enlarges the image, smoothed when it shrinks it
+    # (thin structures of a large image stay visible instead of aliasing)
+    drawn = axes.imshow(picture, interpolation="antialiased", **imshow)
     axes.set_title(title, fontsize=10)
     axes.set_axis_off()
+    return drawn
 
 
-def _show_mask(axes, labels, binary, palette, title):
+def _draw(axes, mask, palette, title, binary):
+    """A mask panel: probabilities, black and white (binary) or the class colours."""
+    if binary and mask.probability is not None:
+        return _show(axes, mask.probability, title, cmap=PROBABILITY_CMAP, vmin=0, vmax=1)
     if binary:
-        _image_axes(axes, labels > 0, title, cmap="gray", vmin=0, vmax=1)
-    else:
-        _image_axes(axes, palette[labels].astype(np.float32), title)
+        return _show(axes, mask.labels > 0, title, cmap="gray", vmin=0, vmax=1)
+    black = np.zeros(mask.labels.shape[:2] + (3,), np.float32)
+    return _show(axes, _tint(black, mask, palette), title)
 
 
-def _probability_panel(figure, axes, probability, title, label="probability"):
-    """A probability map (0 to 1) in :data:`PROBABILITY_CMAP` with its colour bar."""
-    _image_axes(axes, probability, title, cmap=PROBABILITY_CMAP, vmin=0, vmax=1)
-    bar = figure.colorbar(axes.images[0], ax=axes, shrink=0.8, aspect=25, pad=0.02)
-    bar.set_label(label, fontsize=8)
-    bar.ax.tick_params(labelsize=7)
-    return bar
+def _colorbar(figure, drawn, axes, label):
+    figure.colorbar(drawn, ax=axes, shrink=0.8, label=label)
+
+
+def _frame(axes, top, left, bottom, right, color, **style):
+    """Outline the pixels ``top:bottom, left:right`` on ``axes``."""
+    axes.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
+                             edgecolor=color, **style))
 
 
 def _legend(figure, entries):
-    """One legend for the whole figure, below the panels: ``entries`` = [(label, rgb)]."""
-    handles = [Patch(facecolor=color, edgecolor="0.5", label=label) for label, color in entries]
+    """One legend below the panels: ``entries`` = ``{label: rgb}``."""
+    handles = [Patch(facecolor=color, edgecolor="0.5", label=label)
+               for label, color in entries.items()]
     figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
                   fontsize=9, frameon=False)
 
 
-def _dice(truth, prediction):
-    """Mean Dice of the foreground classes present in either mask (1.0 if none)."""
-    scores = []
-    for k in np.union1d(np.unique(truth), np.unique(prediction)):
-        if k == 0:
-            continue
-        t, p = truth == k, prediction == k
-        scores.append(2 * np.count_nonzero(t & p) / (np.count_nonzero(t) + np.count_nonzero(p)))
-    return float(np.mean(scores)) if scores else 1.0
+def _dice(truth, prediction, n_classes):
+    """Mean Dice of the foreground classes (labels) present in either mask (1.0 if none)."""
+    pairs = [(t, p) for t, p in zip(_layers(truth, n_classes), _layers(prediction, n_classes))
+             if t.any() or p.any()]
+    return float(np.mean([2 * np.sum(t & p) / (t.sum() + p.sum()) for t, p in pairs])
+                 ) if pairs else 1.0
 
 
-# ------------------------------------------------------------------------ public
+# ------------------------------------------------------------------- public
 
 
 def class_colors(n_classes):
-    """One RGB colour per class: black for the background, then distinct colours.
-
-    Class ``k`` has the same colour whatever ``n_classes``: classes 1-10 take the tab10
-    colours, 11-20 the light tab20 ones, further classes generated hues.
+    """One RGB colour per class, stable across ``n_classes``: black for the background,
+    then tab10, the light tab20 colours, then generated hues.
 
     Args:
-        n_classes: the number of classes, background included; ``1`` (a binary model's
-            single sigmoid channel) is read as 2, background and foreground.
+        n_classes: the class count, background included (1, a sigmoid model's, reads as 2).
 
     Returns:
-        float ``(max(n_classes, 2), 3)`` RGB in [0, 1], row 0 black.
+        float ``(max(n_classes, 2), 3)`` in [0, 1].
 
     Example:
         >>> class_colors(3).round(3).tolist()
         [[0.0, 0.0, 0.0], [0.122, 0.467, 0.706], [1.0, 0.498, 0.055]]
-        >>> class_colors(1).shape, class_colors(30).shape
-        ((2, 3), (30, 3))
     """
-    n_classes = max(_count(n_classes, "n_classes"), 2)
+    n_classes = max(check_int(n_classes, "n_classes"), 2)
     tab20 = matplotlib.colormaps["tab20"].colors
     colors = [(0.0, 0.0, 0.0), *tab20[0::2], *tab20[1::2]]  # tab20[0::2] is tab10
     for k in range(n_classes - len(colors)):  # golden-ratio hues: all different
@@ -368,196 +266,124 @@ def class_colors(n_classes):
     return np.array(colors[:n_classes], dtype=np.float64)
 
 
-def overlay(image, mask, *, alpha=0.5, colors=None, contour=False, gray=False):
-    """The image with each non-background class tinted (or outlined) in its colour.
-
-    The background (class 0) keeps the image's own pixel values, so foreground and
-    background are told apart at a glance even where the foreground covers most of the
-    image (cells in electron microscopy): tinted pixels are coloured, the rest is the
-    image.
+def overlay(image, mask, *, alpha=0.5, colors=None, contour=False, gray=False, mode=None):
+    """The image with each foreground class (or label) tinted, or outlined, in its colour.
 
     Args:
-        image: ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``; gray becomes RGB.
-        mask: ``(H, W)`` or ``(H, W, 1)``: binary {0, 1}, class indices, or a binary
-            model's probabilities (``> 0.5`` is the foreground); or class scores
-            ``(H, W, classes)`` (arg-max). Class 0, the background, is not drawn.
-        alpha: opacity of the tint: a pixel of class ``k`` becomes
-            ``(1 - alpha) * image + alpha * colors[k]``.
-        colors: ``None``: a binary mask (classes 0 and 1 only, or a binary model's
-            probabilities) in :data:`FOREGROUND_COLOR`, a multi-class one (class
-            scores, or class indices above 1) in :func:`class_colors`; one matplotlib
-            colour for every class; or one colour per class, background first (pass
-            ``class_colors(n)`` to draw a multi-class mask in which only class 1 is
-            present in the class colours).
-        contour: draw only the classes' boundaries (the object pixels on an object's
-            edge, ``skimage.segmentation.find_boundaries(mode="inner")``), opaque in
-            the class colour; the rest of the image is left as it is.
-        gray: draw a colour image in gray (BT.709 luma) under the tint, so that the
-            class colours are not mixed with the image's own colours (a blue tint on
-            an orange image would turn gray); gray images are unchanged.
+        image: an image (:func:`keras_unet.images.as_image`, stretched for display).
+        mask: a mask or prediction (:func:`keras_unet.images.as_prediction`, threshold
+            0.5); the background keeps the image's pixels.
+        alpha: a pixel of class ``k`` becomes ``(1 - alpha) * image + alpha * colors[k]``.
+        colors: None (binary: :data:`FOREGROUND_COLOR`, else :func:`class_colors`), one
+            matplotlib colour for every class, or one per class, background first.
+        contour: paint only each class's inner boundary, opaque.
+        gray: draw a colour image in gray (BT.709 luma) under the tint.
+        mode: the mode in which ``mask`` is read (``"multilabel"``: one channel per label).
 
     Returns:
         float32 ``(H, W, 3)`` in [0, 1].
 
-    Raises:
-        ValueError: for different sizes of ``image`` and ``mask``, a mask that is not
-            one of the conventions, too few ``colors``, or ``alpha`` outside [0, 1].
-
     Example:
         >>> image = np.full((2, 2), 0.5, np.float32)
-        >>> mask = np.array([[0, 1], [0, 0]])
-        >>> overlay(image, mask, alpha=0.5, colors="red")[0].tolist()
-        [[0.5, 0.5, 0.5], [0.75, 0.25, 0.25]]
-        >>> overlay(image, mask)[0].tolist()  # the binary foreground in green
+        >>> overlay(image, np.array([[0, 1], [0, 0]]))[0].tolist()  # green foreground
         [[0.5, 0.5, 0.5], [0.25, 0.75, 0.25]]
     """
-    alpha = _fraction(alpha, "alpha")
-    rgb = _rgb(image)
-    if gray:
-        rgb = np.repeat((rgb @ np.asarray(GRAY_WEIGHTS, np.float32))[..., None], 3, axis=-1)
-    mask = _Mask(mask, "mask")
-    labels = mask.labels
-    if labels.shape != rgb.shape[:2]:
-        raise ValueError(
-            f"image and mask must have the same height and width; got {rgb.shape[:2]} "
-            f"and {labels.shape}"
-        )
+    alpha = check_number(alpha, "alpha", 0, 1)
+    rgb = _rgb(as_image(image, "image", stretch=True), gray)
+    mask = _read(mask, "mask", 0.5, mode)
+    _same_size(rgb, mask.labels, ("image", "mask"))
     if colors is None and mask.n_classes == 2:
-        colors = [(0.0, 0.0, 0.0), FOREGROUND_COLOR]
-    palette = _palette(colors, max(int(labels.max()) + 1, 2)).astype(np.float32)
-    if contour:
-        from skimage.segmentation import find_boundaries
-
-        edge = find_boundaries(labels, mode="inner") & (labels > 0)
-        rgb[edge] = palette[labels[edge]]
-    else:
-        tinted = labels > 0
-        rgb[tinted] = (1 - alpha) * rgb[tinted] + alpha * palette[labels[tinted]]
-    return np.clip(rgb, 0.0, 1.0)
+        colors = FOREGROUND_COLOR
+    return _tint(rgb, mask, _palette(colors, mask.n_classes), alpha, contour)
 
 
 def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=None,
-                     threshold=0.5, titles=None):
-    """A grid of samples: image | truth | prediction | prediction over the image.
+                     threshold=0.5, titles=None, mode=None):
+    """A grid, a row per sample: image | truth | prediction | prediction over the image.
 
-    One row per sample (the first ``n``); the truth and prediction columns appear when
-    they are given, the overlay column with the predictions. A binary prediction given
-    as probabilities is drawn as a probability map (``magma``, 0 to 1, with a colour
-    bar) and its overlay uses ``prediction > threshold``; hard masks are drawn in black
-    and white (binary) or in :func:`class_colors` with one legend for the figure
-    (multi-class). The overlay column tints the predicted foreground over the image
-    drawn in gray (:func:`overlay` with ``gray=True``): in :data:`FOREGROUND_COLOR`
-    (binary, named in the column's title) or in the class colours of the legend. With
-    truths, each prediction's title has its Dice (the mean over the foreground classes
-    present).
+    Soft binary predictions are drawn as probabilities with a colour bar, hard masks in
+    black and white (binary) or in :func:`class_colors` with one legend; the overlay
+    tints the prediction over the image in gray; with truths, a prediction's title has
+    its Dice (the mean over the classes present).
 
     Args:
-        images: a batch ``(N, H, W[, C])``, a list of images, or one image ``(H, W)``,
-            ``(H, W, 1)``, ``(H, W, 3)`` (then truths and predictions are one sample too).
-        truths: masks, one per image: binary or class indices, ``(H, W[, 1])``.
-        predictions: one per image: probabilities ``(H, W[, 1])``, class scores
-            ``(H, W, classes)``, or hard masks. They may be smaller than the images by
-            an even border (a valid-padding U-Net's output): the images (and truths)
-            are then centre-cropped for the overlay, and the image shows the region as
-            a dashed frame.
-        n: the number of samples shown.
-        class_names: one name per class for the legend (also fixes the class count);
-            default ``"class k"``. A binary model's class 1 names its overlay and
-            colour bar (``["membrane", "cell"]``: "overlay (green: cell)").
-        threshold: foreground probability threshold of binary predictions.
-        titles: one title per image (or per shown image), over its image.
-
-    Returns:
-        the :class:`matplotlib.figure.Figure`.
-
-    Raises:
-        ValueError: naming the arguments, when truths or predictions do not match the
-            images in number or size, for ``n < 1``, or for an unreadable mask.
+        images: a batch ``(N, H, W[, C])``, a list, or one image (then one truth and one
+            prediction).
+        truths: masks (:func:`keras_unet.images.as_mask`), one per image, or None.
+        predictions: one per image (:func:`keras_unet.images.as_prediction`), or None;
+            smaller than the images by an even border (valid padding): the images are
+            cropped for the overlay and framed.
+        n: how many samples are shown.
+        class_names: one name per class, background first (it also fixes the class
+            count); a binary model's class 1 names the overlay and the colour bar.
+        threshold: the foreground threshold of binary probabilities.
+        titles: one title per image (or per shown image).
+        mode: the mode in which truths and predictions are read (None: inferred;
+            predictions are multilabel when their truth is).
 
     Example:
         >>> images = np.random.default_rng(0).random((3, 16, 16, 1))
-        >>> truths = (images > 0.5).astype("float32")
-        >>> fig = show_predictions(images, truths, images[..., 0], n=2)
+        >>> fig = show_predictions(images, images > 0.5, images[..., 0], n=2)
         >>> [axes.get_title() for axes in fig.axes[:4]]
         ['image', 'truth', 'prediction (Dice 1.000)', 'overlay (green: foreground)']
-        >>> len(fig.axes), fig.axes[2].images[0].colorbar.ax.get_ylabel()  # 2 colour bars
-        (10, 'probability')
     """
-    n = _count(n, "n")
-    threshold = _fraction(threshold, "threshold")
+    n, threshold = check_int(n, "n"), check_number(threshold, "threshold", 0, 1)
     samples, single = _batch(images)
-    count = len(samples)
-    truths = _batch_like(truths, "truths", single, count)
-    predictions = _batch_like(predictions, "predictions", single, count)
-    shown = min(n, count)
-    if titles is not None:
-        titles = [str(title) for title in titles]
-        if len(titles) not in (count, shown):
-            raise ValueError(f"titles has {len(titles)} entries but images has {count}")
-
+    truths = _batch_like(truths, "truths", single, len(samples))
+    predictions = _batch_like(predictions, "predictions", single, len(samples))
+    shown = min(n, len(samples))
+    titles = ["image"] * shown if titles is None else [str(title) for title in titles]
+    if len(titles) not in (len(samples), shown):
+        raise ValueError(f"titles has {len(titles)} entries but images has {len(samples)}")
     rows = []
     for i in range(shown):
-        image = _rgb(samples[i], f"images[{i}]")
-        truth = None if truths is None else _Mask(truths[i], f"truths[{i}]")
-        prediction = (None if predictions is None
-                      else _Mask(predictions[i], f"predictions[{i}]", threshold))
-        if prediction is not None and truth is not None:
-            truth.labels = _fit(truth.labels, prediction.shape, f"truths[{i}]",
-                                f"predictions[{i}]")
-        size = (prediction.shape if prediction is not None
-                else truth.shape if truth is not None else None)
-        if size is not None:
-            _fit(image, size, f"images[{i}]",
-                 f"predictions[{i}]" if prediction is not None else f"truths[{i}]")
+        truth = None if truths is None else _read(truths[i], f"truths[{i}]", mode=mode)
+        guess = "multilabel" if mode is None and truth and truth.labels.ndim == 3 else mode
+        prediction = None if predictions is None else _read(
+            predictions[i], f"predictions[{i}]", threshold, guess)
+        if truth and prediction:
+            truth = truth._replace(labels=_fit(truth.labels, prediction.labels.shape[:2],
+                                               f"truths[{i}]", f"predictions[{i}]"))
+        size = next((m.labels.shape[:2] for m in (prediction, truth) if m), None)
+        image = as_image(samples[i], f"images[{i}]", stretch=True)
+        if size:
+            _fit(image, size, f"images[{i}]", f"{'predictions' if prediction else 'truths'}[{i}]")
         rows.append((image, truth, prediction, size))
 
-    masks = [m for _, t, p, _ in rows for m in (t, p) if m is not None]
-    n_classes = max([2] + [m.n_classes for m in masks])
+    n_classes = max([2] + [m.n_classes for row in rows for m in row[1:3] if m])
     if class_names is not None:
         if len(class_names) < n_classes:
-            raise ValueError(
-                f"class_names has {len(class_names)} names but the masks have "
-                f"{n_classes} classes"
-            )
+            raise ValueError(f"class_names has {len(class_names)} names but the masks have "
+                             f"{n_classes} classes")
         n_classes = len(class_names)
-    names = _class_names(class_names, n_classes)
-    binary = n_classes == 2
-    palette = class_colors(n_classes)
-    if binary:
-        foreground = "foreground" if class_names is None else names[1]
-        tint = [(0.0, 0.0, 0.0), FOREGROUND_COLOR]
-        overlay_title = f"overlay ({FOREGROUND_NAME}: {foreground})"
-    else:
-        tint, overlay_title = palette, "overlay"
-
-    columns = ["image"] + ["truth"] * (truths is not None)
-    columns += ["prediction", "overlay"] * (predictions is not None)
-    figure, grid = _grid(shown, len(columns), extra=0.0 if binary else 0.5)
-    for i, (image, truth, prediction, size) in enumerate(rows):
-        axes = iter(grid[i])
-        title = titles[i] if titles else "image"
-        image_axes = next(axes)
-        _image_axes(image_axes, image, title)
-        if size is not None and size != image.shape[:2]:
+    names = [str(name) for name in class_names or [f"class {k}" for k in range(n_classes)]]
+    palette, binary = class_colors(n_classes), n_classes == 2
+    foreground = names[1] if class_names else "foreground"
+    tint = np.array([(0.0, 0.0, 0.0), FOREGROUND_COLOR]) if binary else palette
+    columns = 1 + (truths is not None) + 2 * (predictions is not None)
+    figure, grid = _grid(shown, columns, extra=0.0 if binary else 0.5)
+    for axes, (image, truth, prediction, size), title in zip(grid, rows, titles):
+        axes = iter(axes)
+        first = next(axes)
+        _show(first, _rgb(image), title)
+        if size and size != image.shape[:2]:
             top, left = (image.shape[0] - size[0]) // 2, (image.shape[1] - size[1]) // 2
-            image_axes.add_patch(Rectangle((left - 0.5, top - 0.5), size[1], size[0],
-                                           fill=False, edgecolor="yellow", linestyle="--"))
-        if truth is not None:
-            _show_mask(next(axes), truth.labels, binary, palette, "truth")
-        if prediction is not None:
-            title = "prediction"
-            if truth is not None:
-                title += f" (Dice {_dice(truth.labels, prediction.labels):.3f})"
+            _frame(first, top, left, top + size[0], left + size[1], "yellow", linestyle="--")
+        if truth:
+            _draw(next(axes), truth, palette, "truth", binary)
+        if prediction:
+            dice = f" (Dice {_dice(truth, prediction, n_classes):.3f})" if truth else ""
+            panel = next(axes)
+            drawn = _draw(panel, prediction, palette, "prediction" + dice, binary)
             if binary and prediction.probability is not None:
-                label = "probability" if class_names is None else f"probability of {foreground}"
-                _probability_panel(figure, next(axes), prediction.probability, title, label)
-            else:
-                _show_mask(next(axes), prediction.labels, binary, palette, title)
-            _image_axes(next(axes), overlay(_fit(image, size, "image", "prediction"),
-                                            prediction.labels, colors=tint, gray=True),
-                        overlay_title)
+                _colorbar(figure, drawn, panel, "probability" if class_names is None
+                          else f"probability of {foreground}")
+            picture = _tint(_rgb(_fit(image, size, "image", "prediction"), gray=True),
+                            prediction, tint, 0.5)
+            _show(next(axes), picture,
+                  f"overlay ({FOREGROUND_NAME}: {foreground})" if binary else "overlay")
     if not binary:
-        _legend(figure, list(zip(names, palette)))
+        _legend(figure, dict(zip(names, palette)))
     return _finish(figure)
 
 
@@ -565,69 +391,42 @@ def show_weight_map(image, mask, weights):
     """Image | mask | pixel weights with a colour bar, as in the paper's Fig. 3.
 
     Args:
-        image: ``(H, W[, C])``; it may be larger than the mask by an even border (a
-            valid-padding input), then it is centre-cropped.
-        mask: binary or class indices ``(H, W[, 1])``.
+        image: the image; larger than the mask by an even border, it is centre-cropped.
+        mask: a mask (:func:`keras_unet.images.as_mask`).
         weights: ``(H, W[, 1])`` pixel weights, e.g. from
             :func:`keras_unet.weights.border_weight_map`.
-
-    Returns:
-        the :class:`matplotlib.figure.Figure` (three panels and the colour bar).
-
-    Raises:
-        ValueError: for sizes that do not match (naming the arguments), NaN weights,
-            or a mask that is not one of the conventions.
 
     Example:
         >>> mask = np.zeros((32, 32)); mask[8:24, 4:14] = mask[8:24, 16:28] = 1
         >>> from keras_unet.weights import border_weight_map
-        >>> fig = show_weight_map(mask, mask, border_weight_map(mask))
-        >>> [axes.get_title() for axes in fig.axes]
+        >>> [axes.get_title() for axes in show_weight_map(mask, mask, border_weight_map(mask)).axes]
         ['image', 'mask', 'weight map', '']
     """
-    labels = _Mask(mask, "mask").labels
-    weights = check_numeric(weights, "weights").astype(np.float32)
-    if weights.ndim == 3 and weights.shape[-1] == 1:
-        weights = weights[..., 0]
-    if weights.ndim != 2:
-        raise ValueError(f"weights must be (H, W) or (H, W, 1); got shape {weights.shape}")
-    if weights.shape != labels.shape:
-        raise ValueError(
-            f"mask and weights must have the same height and width; got {labels.shape} "
-            f"and {weights.shape}"
-        )
-    rgb = _fit(_rgb(image), labels.shape, "image", "mask")
-    n_classes = max(2, int(labels.max()) + 1)
+    mask = _read(mask, "mask")
+    weights = check_array(weights, "weights").astype(np.float32)
+    weights = weights[..., 0] if weights.ndim == 3 and weights.shape[-1] == 1 else weights
+    if weights.shape != mask.labels.shape[:2]:
+        raise ValueError(f"mask and weights must have the same height and width, and weights "
+                         f"(H, W[, 1]); got {mask.labels.shape[:2]} and {weights.shape}")
+    image = _fit(as_image(image, "image", stretch=True), weights.shape, "image", "mask")
     figure, grid = _grid(1, 3, extra=0.2)
-    _image_axes(grid[0, 0], rgb, "image")
-    _show_mask(grid[0, 1], labels, n_classes == 2, class_colors(n_classes), "mask")
-    picture = grid[0, 2].imshow(weights, cmap="jet", interpolation="antialiased")
-    grid[0, 2].set_title("weight map", fontsize=10)
-    grid[0, 2].set_axis_off()
-    figure.colorbar(picture, ax=grid[0, 2], shrink=0.8)
+    _show(grid[0, 0], _rgb(image), "image")
+    _draw(grid[0, 1], mask, class_colors(mask.n_classes), "mask", mask.n_classes == 2)
+    _colorbar(figure, _show(grid[0, 2], weights, "weight map", cmap="jet"), grid[0, 2], "weight")
     return _finish(figure)
 
 
 def show_errors(truth, prediction, image=None, *, threshold=0.5):
-    """Where a prediction is right and wrong.
+    """Where a prediction is right and wrong, the counts in the title.
 
-    Binary masks: true positives, false positives, false negatives and true negatives
-    in the four :data:`ERROR_COLORS`, the counts and the Dice in the title. Multi-class
-    masks: correct and wrong pixels, their counts and the pixel accuracy in the title.
+    Binary: true/false positives/negatives in :data:`ERROR_COLORS` and the Dice;
+    classes or labels: correct and wrong pixels and the pixel accuracy.
 
     Args:
-        truth: binary or class indices ``(H, W[, 1])``.
-        prediction: probabilities ``(H, W[, 1])`` (``> threshold`` is the foreground),
-            class scores ``(H, W, classes)`` or a hard mask, the truth's size.
-        image: the image, shown beside the map; it may be larger by an even border.
-        threshold: foreground threshold of binary probabilities.
-
-    Returns:
-        the :class:`matplotlib.figure.Figure`.
-
-    Raises:
-        ValueError: naming the arguments when sizes differ, or for a mask that is not
-            one of the conventions.
+        truth: a mask (:func:`keras_unet.images.as_mask`).
+        prediction: a prediction of the truth's size (:func:`keras_unet.images.as_prediction`).
+        image: the image, shown beside the map (it may be larger by an even border).
+        threshold: the foreground threshold of binary probabilities.
 
     Example:
         >>> truth = np.array([[1, 1, 1, 0], [0, 0, 0, 0]])
@@ -636,94 +435,72 @@ def show_errors(truth, prediction, image=None, *, threshold=0.5):
         TP 2 · FP 1 · FN 1 · TN 4
         Dice 0.667
     """
-    threshold = _fraction(threshold, "threshold")
-    truth = _Mask(truth, "truth")
-    prediction = _Mask(prediction, "prediction", threshold)
-    if truth.shape != prediction.shape:
-        raise ValueError(
-            f"truth and prediction must have the same height and width; got "
-            f"{truth.shape} and {prediction.shape}"
-        )
+    threshold = check_number(threshold, "threshold", 0, 1)
+    truth = _read(truth, "truth")
+    multilabel = "multilabel" if truth.labels.ndim == 3 else None
+    prediction = _read(prediction, "prediction", threshold, multilabel)
     t, p = truth.labels, prediction.labels
+    _same_size(t, p, ("truth", "prediction"))
     if max(truth.n_classes, prediction.n_classes) == 2:
-        cases = {"true positive": (t > 0) & (p > 0), "false positive": (t == 0) & (p > 0),
-                 "false negative": (t > 0) & (p == 0), "true negative": (t == 0) & (p == 0)}
-        counts = {name: int(np.count_nonzero(where)) for name, where in cases.items()}
-        tp, fp, fn, tn = counts.values()
+        t, p = t > 0, p > 0
+        cases = dict(zip(ERROR_COLORS, (t & p, ~t & p, t & ~p, ~t & ~p)))
+        tp, fp, fn, tn = (int(np.count_nonzero(where)) for where in cases.values())
         dice = 1.0 if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
-        title = f"TP {tp} · FP {fp} · FN {fn} · TN {tn}\nDice {dice:.3f}"
-        entries = [(name, ERROR_COLORS[name]) for name in cases]
+        title, colors = f"TP {tp} · FP {fp} · FN {fn} · TN {tn}\nDice {dice:.3f}", ERROR_COLORS
     else:
-        cases = {"correct": t == p, "wrong": t != p}
-        correct, wrong = (int(np.count_nonzero(where)) for where in cases.values())
-        title = f"correct {correct} · wrong {wrong}\naccuracy {correct / t.size:.3f}"
-        entries = [("correct", CORRECT_COLOR), ("wrong", WRONG_COLOR)]
-    errors = np.zeros(t.shape + (3,), np.float32)
-    for (_, where), (_, color) in zip(cases.items(), entries):
-        errors[where] = color
-    panels = 1 if image is None else 2
-    figure, grid = _grid(1, panels, width=4.5, height=4.5, extra=0.4)
+        right = (t == p).all(axis=-1) if multilabel else t == p
+        cases = {"correct": right, "wrong": ~right}
+        title = f"correct {right.sum()} · wrong {(~right).sum()}\naccuracy {right.mean():.3f}"
+        colors = {"correct": CORRECT_COLOR, "wrong": WRONG_COLOR}
+    errors = np.zeros(t.shape[:2] + (3,), np.float32)
+    for name, where in cases.items():
+        errors[where] = colors[name]
+    figure, grid = _grid(1, 1 if image is None else 2, width=4.5, height=4.5, extra=0.4)
     if image is not None:
-        _image_axes(grid[0, 0], _fit(_rgb(image), t.shape, "image", "truth"), "image")
-    _image_axes(grid[0, -1], errors, title)
-    _legend(figure, entries)
+        image = _fit(as_image(image, "image", stretch=True), t.shape[:2], "image", "truth")
+        _show(grid[0, 0], _rgb(image), "image")
+    _show(grid[0, -1], errors, title)
+    _legend(figure, colors)
     return _finish(figure)
 
 
 def _tile_boxes(boxes, size):
-    """``boxes`` as int64 ``(n, 4)`` (top, left, bottom, right) inside an image of
-    ``size``; a clear error otherwise."""
+    """``boxes`` as int64 ``(n, 4)`` rows of (top, left, bottom, right) inside ``size``."""
     array = np.asarray(boxes)
     if array.ndim != 2 or array.shape[1:] != (4,) or not len(array):
         raise ValueError(
             f"boxes must be (n_tiles, 4) rows of (top, left, bottom, right), as "
-            f"keras_unet.inference.tile_grid returns them; got shape {array.shape}"
-        )
+            f"keras_unet.inference.tile_grid returns them; got shape {array.shape}")
     if array.dtype.kind not in "iu" and not (
             array.dtype.kind == "f" and np.all(array == np.round(array))):
         raise ValueError(f"boxes must hold whole pixel coordinates; got dtype {array.dtype}")
     array = array.astype(np.int64)
     top, left, bottom, right = array.T
-    bad = (top < 0) | (left < 0) | (bottom > size[0]) | (right > size[1]) | (top >= bottom) | (
-        left >= right)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    bad = np.flatnonzero((top < 0) | (left < 0) | (bottom > size[0]) | (right > size[1])
+                         | (top >= bottom) | (left >= right))
+    if len(bad):
         raise ValueError(
-            f"boxes[{i}] = {array[i].tolist()} is not a non-empty (top, left, bottom, right) "
-            f"box inside the {size[0]}x{size[1]} prediction"
-        )
+            f"boxes[{bad[0]}] = {array[bad[0]].tolist()} is not a non-empty (top, left, "
+            f"bottom, right) box inside the {size[0]}x{size[1]} prediction")
     return array
 
 
 def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
     """An overlap-tile prediction with its tiles drawn: is there a seam where they meet?
 
-    Three panels: the image with every tile's output region outlined; the prediction
-    with the same outlines (and the close-up's window); and a close-up of the
-    prediction, ``2 * zoom`` pixels wide, centred on the first point where tile borders
-    meet (a corner of four tiles, else a border between two). A binary model's
-    probabilities (or a two-class softmax's class-1 probability) are drawn with the
-    ``magma`` colour map and a colour bar, hard masks in black and white or in
-    :func:`class_colors`.
+    Panels: the image and the prediction with every tile's output region outlined, and
+    a close-up ``2 * zoom`` pixels wide on the first point where tile borders meet (a
+    corner of four tiles, else a border of two).
 
     Args:
-        image: ``(H, W[, C])``, the image that was predicted.
-        prediction: what :func:`keras_unet.inference.predict_tiled` returned for it:
-            probabilities ``(H, W)``, class scores ``(H, W, classes)``, or a hard mask.
-        boxes: ``(n_tiles, 4)`` rows of ``(top, left, bottom, right)``, each tile's
-            output region in image pixels (bottom and right exclusive), as
-            :func:`keras_unet.inference.tile_grid` returns them.
-        zoom: half the close-up's side in pixels; ``0`` or ``None`` for no close-up
-            (there is none either when a single tile covers the image).
-        threshold: foreground threshold of binary probabilities (for hard classes).
-
-    Returns:
-        the :class:`matplotlib.figure.Figure`.
-
-    Raises:
-        ValueError: for an image and prediction of different sizes, boxes that are not
-            ``(n, 4)`` boxes inside the image (naming the first bad one), or a bad
-            ``zoom``.
+        image: the image that was predicted.
+        prediction: :func:`keras_unet.inference.predict_tiled`'s result for it
+            (:func:`keras_unet.images.as_prediction`).
+        boxes: ``(n_tiles, 4)`` rows of ``(top, left, bottom, right)``, each tile's output
+            region (bottom and right exclusive), as :func:`keras_unet.inference.tile_grid`
+            returns them.
+        zoom: half the close-up's side in pixels; 0 or None for no close-up.
+        threshold: the foreground threshold of binary probabilities.
 
     Example:
         >>> prediction = np.tile(np.linspace(0, 1, 64), (64, 1))
@@ -731,63 +508,36 @@ def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
         >>> fig = show_tiles(prediction, prediction, boxes, zoom=8)
         >>> [axes.get_title() for axes in fig.axes[:3]]
         ['image, 4 tiles', 'prediction, tile outputs outlined', 'close-up: tile corner (32, 32)']
-        >>> [float(v) for v in fig.axes[2].get_xlim() + fig.axes[2].get_ylim()]
-        [23.5, 39.5, 39.5, 23.5]
     """
-    threshold = _fraction(threshold, "threshold")
-    if zoom is None:
-        zoom = 0
-    if isinstance(zoom, bool) or not isinstance(zoom, numbers.Integral) or zoom < 0:
-        raise ValueError(f"zoom must be an integer >= 0 or None; got {zoom!r}")
-    predicted = _Mask(prediction, "prediction", threshold)
-    rgb = _rgb(image)
-    if rgb.shape[:2] != predicted.shape:
-        raise ValueError(
-            f"image and prediction must have the same height and width; got "
-            f"{rgb.shape[:2]} and {predicted.shape}"
-        )
-    boxes = _tile_boxes(boxes, predicted.shape)
-    tops, lefts = sorted({int(t) for t in boxes[:, 0] if t > 0}), sorted(
-        {int(v) for v in boxes[:, 1] if v > 0})
-    height, width = predicted.shape
-    centre = None
-    if zoom and (tops or lefts):
-        kind = "tile corner" if tops and lefts else "tile border"
-        centre = (tops[0] if tops else height // 2, lefts[0] if lefts else width // 2)
-
+    threshold = check_number(threshold, "threshold", 0, 1)
+    zoom = check_int(zoom or 0, "zoom", minimum=0)
+    predicted = _read(prediction, "prediction", threshold)
+    rgb = _rgb(as_image(image, "image", stretch=True))
+    _same_size(rgb, predicted.labels, ("image", "prediction"))
+    size = rgb.shape[:2]
+    boxes = _tile_boxes(boxes, size)
+    tops, lefts = (sorted({int(v) for v in boxes[:, axis] if v > 0}) for axis in (0, 1))
+    centre = (tops[0] if tops else size[0] // 2, lefts[0] if lefts else size[1] // 2)
+    close = bool(zoom and (tops or lefts))
+    figure, grid = _grid(1, 3 if close else 2, width=4.0, height=4.0)
+    _show(grid[0, 0], rgb, f"image, {count(boxes, 'tile')}")
     n_classes = predicted.n_classes
-    figure, grid = _grid(1, 3 if centre else 2, width=4.0, height=4.0)
-    _image_axes(grid[0, 0], rgb, f"image, {len(boxes)} tile{'s' * (len(boxes) != 1)}")
-    panels = [grid[0, 1]] + ([grid[0, 2]] if centre else [])
-    for axes in panels:
-        if predicted.probability is not None:
-            drawn = axes.imshow(predicted.probability, cmap=PROBABILITY_CMAP, vmin=0, vmax=1,
-                                interpolation="antialiased")
-        elif n_classes == 2:
-            drawn = axes.imshow(predicted.labels > 0, cmap="gray", vmin=0, vmax=1,
-                                interpolation="antialiased")
-        else:
-            drawn = axes.imshow(class_colors(n_classes)[predicted.labels].astype(np.float32),
-                                interpolation="antialiased")
-        axes.set_axis_off()
-    for axes in [grid[0, 0], *panels]:
-        for top, left, bottom, right in boxes:
-            axes.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top,
-                                     fill=False, edgecolor=TILE_COLOR, linewidth=1.2,
-                                     linestyle="--" if axes is not grid[0, 0] else "-"))
+    for axes in grid[0, 1:]:
+        drawn = _draw(axes, predicted, class_colors(n_classes), "", n_classes == 2)
+    for axes in grid[0]:
+        for box in boxes:
+            _frame(axes, *box, TILE_COLOR, linewidth=1.2,
+                   linestyle="-" if axes is grid[0, 0] else "--")
     grid[0, 1].set_title("prediction, tile outputs outlined", fontsize=10)
     if predicted.probability is not None:
-        figure.colorbar(drawn, ax=panels, shrink=0.8, label="probability")
-    if centre:
-        y, x = centre
-        window = (max(y - zoom, 0), max(x - zoom, 0), min(y + zoom, height), min(x + zoom, width))
-        grid[0, 1].add_patch(Rectangle((window[1] - 0.5, window[0] - 0.5),
-                                       window[3] - window[1], window[2] - window[0],
-                                       fill=False, edgecolor="white", linewidth=1.5))
-        close = grid[0, 2]
-        close.set_xlim(window[1] - 0.5, window[3] - 0.5)
-        close.set_ylim(window[2] - 0.5, window[0] - 0.5)
-        close.set_title(f"close-up: {kind} ({y}, {x})", fontsize=10)
+        _colorbar(figure, drawn, list(grid[0, 1:]), "probability")
+    if close:
+        (y, x), kind = centre, "tile corner" if tops and lefts else "tile border"
+        top, left = max(y - zoom, 0), max(x - zoom, 0)
+        bottom, right = min(y + zoom, size[0]), min(x + zoom, size[1])
+        _frame(grid[0, 1], top, left, bottom, right, "white", linewidth=1.5)
+        grid[0, 2].set(xlim=(left - 0.5, right - 0.5), ylim=(bottom - 0.5, top - 0.5))
+        grid[0, 2].set_title(f"close-up: {kind} ({y}, {x})", fontsize=10)
     return _finish(figure)
 
 
@@ -803,17 +553,15 @@ def _read_history(history):
         if not rows:
             raise ValueError(f"history file {path} has no rows")
         values = {key: [row[key] for row in rows] for key in rows[0] if key is not None}
-    elif isinstance(history, keras.callbacks.History) or hasattr(history, "history"):
+    elif hasattr(history, "history"):  # a keras History
         values, epochs = history.history, getattr(history, "epoch", None)
     elif hasattr(history, "to_dict"):  # a pandas DataFrame
         values = history.to_dict("list")
     elif isinstance(history, dict):
         values = history
     else:
-        raise ValueError(
-            "history must be a keras History, its .history dict or the path of a "
-            f"CSVLogger file; got {type(history).__name__}"
-        )
+        raise ValueError("history must be a keras History, its .history dict or the path of "
+                         f"a CSVLogger file; got {type(history).__name__}")
 
     def number(value):
         try:
@@ -823,8 +571,7 @@ def _read_history(history):
 
     curves = {str(key): np.array([number(v) for v in np.ravel(column)])
               for key, column in values.items()}
-    if "epoch" in curves:
-        epochs = curves.pop("epoch")
+    epochs = curves.pop("epoch", epochs)
     curves = {key: curve for key, curve in curves.items() if curve.size}
     if not curves:
         raise ValueError("history has no values to plot")
@@ -832,73 +579,51 @@ def _read_history(history):
 
 
 def plot_history(history, metrics=None):
-    """Training curves: one panel per metric, training and validation (``val_``).
+    """Training curves: a panel per metric, training and validation (``val_``) lines.
 
     Args:
-        history: what ``model.fit`` returned (a ``keras.callbacks.History``), its
-            ``.history`` dict, or the path of a ``keras.callbacks.CSVLogger`` file.
-        metrics: the metrics to draw (``"loss"``, ``"dice"``, ...; a ``val_`` name
-            means its metric), one name or a list; ``None`` for every metric, the loss
-            first. A learning rate is drawn on a log scale.
-
-    Returns:
-        the :class:`matplotlib.figure.Figure`, one panel per metric, three to a row
-        (four as two rows of two).
-
-    Raises:
-        ValueError: for a name in ``metrics`` that the history does not have (listing
-            those it has), or an empty or unreadable history.
+        history: what ``model.fit`` returned, its ``.history`` dict, or the path of a
+            ``keras.callbacks.CSVLogger`` file.
+        metrics: the metrics drawn (a ``val_`` name means its metric), one name or a list;
+            None for all, the loss first. A learning rate is drawn on a log scale.
 
     Example:
-        >>> history = {"loss": [0.9, 0.5, 0.4], "val_loss": [1.0, 0.7, 0.6],
-        ...            "dice": [0.3, 0.6, 0.7], "val_dice": [0.2, 0.5, 0.6]}
-        >>> fig = plot_history(history)
-        >>> [axes.get_title() for axes in fig.axes]
-        ['loss', 'dice']
-        >>> fig.axes[0].lines[1].get_ydata().tolist()
-        [1.0, 0.7, 0.6]
+        >>> fig = plot_history({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7], "dice": [0.3, 0.6]})
+        >>> [axes.get_title() for axes in fig.axes], fig.axes[0].lines[1].get_ydata().tolist()
+        (['loss', 'dice'], [1.0, 0.7])
     """
     curves, epochs = _read_history(history)
-    families = []
-    for key in curves:
-        family = key[4:] if key.startswith("val_") else key
-        if family not in families:
-            families.append(family)
-    if "loss" in families:
-        families.remove("loss")
-        families.insert(0, "loss")
+
+    def family(key):
+        return key[4:] if key.startswith("val_") else key
+
+    families = sorted(dict.fromkeys(map(family, curves)), key=lambda name: name != "loss")
     if metrics is not None:
-        wanted = [metrics] if isinstance(metrics, str) else list(metrics)
+        wanted = [str(name) for name in ([metrics] if isinstance(metrics, str) else metrics)]
         if not wanted:
             raise ValueError("metrics is empty: name at least one metric, or pass None")
-        chosen = []
         for name in wanted:
-            family = str(name)[4:] if str(name).startswith("val_") else str(name)
-            if family not in families:
+            if family(name) not in families:
                 raise ValueError(
-                    f"metrics: the history has no {name!r}; it has {', '.join(families)}"
-                )
-            if family not in chosen:
-                chosen.append(family)
-        families = chosen
-
+                    f"metrics: the history has no {name!r}; it has {', '.join(families)}")
+        families = list(dict.fromkeys(map(family, wanted)))
     columns = 2 if len(families) == 4 else min(len(families), 3)  # 4 panels: 2 x 2
-    rows = -(-len(families) // columns)
-    figure, grid = _grid(rows, columns, width=4.0)
+    figure, grid = _grid(-(-len(families) // columns), columns, width=4.0)
     for axes in grid.ravel()[len(families):]:
         axes.remove()
-    for axes, family in zip(grid.ravel(), families):
-        for key, label in ((family, "train"), (f"val_{family}", "validation")):
-            if key not in curves:
+    for axes, name in zip(grid.ravel(), families):
+        for key, label in ((name, "train"), (f"val_{name}", "validation")):
+            curve = curves.get(key)
+            if curve is None:
                 continue
-            curve = curves[key]
-            x = (np.asarray(epochs, float) + 1 if epochs is not None
-                 and len(epochs) == curve.size else np.arange(1, curve.size + 1))
+            x = np.arange(1, curve.size + 1)
+            if epochs is not None and len(epochs) == curve.size:
+                x = np.asarray(epochs, float) + 1
             axes.plot(x, curve, marker="o" if curve.size <= 30 else None, markersize=3,
                       label=label)
-        if family in ("lr", "learning_rate"):
+        if name in ("lr", "learning_rate"):
             axes.set_yscale("log")
-        axes.set_title(family, fontsize=10)
+        axes.set_title(name, fontsize=10)
         axes.set_xlabel("epoch")
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.grid(alpha=0.3)
@@ -906,63 +631,26 @@ def plot_history(history, metrics=None):
     return _finish(figure)
 
 
-#: The scores a :class:`PredictionCallback` title shows beside the losses: the first logged.
-TITLE_SCORES = ("val_dice", "dice", "val_mean_iou", "mean_iou")
-
-
-def _title_metrics(logs, metrics=None):
-    """The logged values a callback's title shows: ``metrics`` in order, or the loss,
-    the validation loss and one score (:data:`TITLE_SCORES`, else the first other
-    training metric)."""
-    values = {}
-    for key, value in (logs or {}).items():
-        if np.ndim(value) == 0:
-            try:
-                values[str(key)] = float(value)
-            except (TypeError, ValueError):
-                continue
-    if metrics is not None:
-        return {key: values[key] for key in metrics if key in values}
-    chosen = [key for key in ("loss", "val_loss") if key in values]
-    score = next((key for key in TITLE_SCORES if key in values), None)
-    if score is None:
-        score = next((key for key in values if key not in chosen and not key.startswith("val_")
-                      and key not in ("lr", "learning_rate")), None)
-    return {key: values[key] for key in chosen + ([score] if score else [])}
-
-
 class PredictionCallback(keras.callbacks.Callback):
     """Show the model's predictions on a few fixed images while it trains.
 
-    Every ``every`` epochs the images are predicted (``model.predict_on_batch`` on
-    them stacked: they must fit the model's input as given) and drawn with
-    :func:`show_predictions`, titled with the epoch and a few of its logs (by default
-    the loss, the validation loss and one Dice: see ``metrics``), wrapped within the
-    figure's width, which the panels fix whatever is logged. In a Jupyter notebook
-    the figure is shown inline, each epoch's replacing the previous one (the
-    training log above stays). Outside a notebook, or whenever ``output_dir`` is
-    given, it is written to ``output_dir/epoch_001.png``, ``epoch_002.png``, ...
-    (``DEFAULT_OUTPUT_DIR`` in the working folder when none is given; the paths are
-    kept in ``callback.paths``). Figures are closed after use.
+    Every ``every`` epochs the images are predicted (``model.predict_on_batch``) and drawn
+    with :func:`show_predictions`, titled with the epoch and a few logs (wrapped within
+    the figure's width). In a notebook the figure is shown inline, each epoch's replacing
+    the last; outside one, or whenever ``output_dir`` is given, it is written to
+    ``output_dir/epoch_001.png``, ... (:data:`DEFAULT_OUTPUT_DIR` by default; the paths
+    are kept in ``callback.paths``).
 
     Args:
         images: a batch ``(N, H, W, C)`` or a list of images of one shape.
         masks: their true masks (optional), shown in a column.
         every: draw every this many epochs.
-        output_dir: folder for the PNG files (created).
+        output_dir: the folder of the PNG files (created).
         n: how many of the images are used.
-        class_names: names for the multi-class legend (or a binary model's two
-            classes, naming its overlay).
-        metrics: the logged values shown in the title, by their names in the logs
-            (``["loss", "val_loss", "val_mean_iou"]``; those an epoch did not log are
-            left out); ``None`` for the loss, ``val_loss`` and the first of
-            ``val_dice``, ``dice``, ``val_mean_iou``, ``mean_iou`` that is logged
-            (else the first other training metric).
-
-    Raises:
-        ValueError: for ``every`` or ``n`` < 1, images of different shapes, masks
-            that do not match the images in number, or ``metrics`` that are not
-            names.
+        class_names: as for :func:`show_predictions`.
+        metrics: the logged values shown in the title, by name (those not logged are left
+            out); None: the loss, ``val_loss`` and the first of :data:`TITLE_SCORES`
+            logged (else the first other training metric).
 
     Example:
         >>> from keras_unet import build_unet
@@ -970,8 +658,7 @@ class PredictionCallback(keras.callbacks.Callback):
         >>> model = build_unet((32, 32, 1), 1, depth=2, filters=4)
         >>> model.compile("adam", "binary_crossentropy")
         >>> images = np.random.default_rng(0).random((4, 32, 32, 1)).astype("float32")
-        >>> masks = (images > 0.5).astype("float32")
-        >>> folder = Path(tempfile.mkdtemp())
+        >>> masks, folder = (images > 0.5).astype("float32"), Path(tempfile.mkdtemp())
         >>> callback = PredictionCallback(images, masks, n=2, output_dir=folder)
         >>> _ = model.fit(images, masks, epochs=2, verbose=0, callbacks=[callback])
         >>> sorted(path.name for path in folder.iterdir())
@@ -984,49 +671,49 @@ class PredictionCallback(keras.callbacks.Callback):
         if metrics is not None:
             metrics = [metrics] if isinstance(metrics, str) else list(metrics)
             if not metrics or not all(isinstance(name, str) for name in metrics):
-                raise ValueError(
-                    f"metrics must be names of logged values, e.g. ['loss', 'val_loss'], "
-                    f"or None; got {metrics!r}"
-                )
-        self.metrics = metrics
-        self.every, self.n = _count(every, "every"), _count(n, "n")
+                raise ValueError("metrics must be names of logged values, e.g. ['loss', "
+                                 f"'val_loss'], or None; got {metrics!r}")
+        self.metrics, self.every, self.n = metrics, check_int(every, "every"), check_int(n, "n")
         samples, single = _batch(images)
         stacked = [np.asarray(image, np.float32) for image in samples]
         stacked = [image[..., None] if image.ndim == 2 else image for image in stacked]
         if len({image.shape for image in stacked}) > 1:
-            raise ValueError(
-                "images must all have one shape to be stacked into one batch; got "
-                f"{sorted({image.shape for image in stacked})}"
-            )
+            raise ValueError("images must all have one shape to be stacked into one batch; "
+                             f"got {sorted({image.shape for image in stacked})}")
         masks = _batch_like(masks, "masks", single, len(stacked))
         self.images = np.stack(stacked[: self.n])
         self.masks = None if masks is None else masks[: self.n]
         self.output_dir = None if output_dir is None else Path(output_dir)
-        self.class_names = class_names
-        self.paths = []
-        self._handle = None
+        self.class_names, self.paths, self._handle = class_names, [], None
 
     def on_train_begin(self, logs=None):
         self._handle = None
 
     def title_metrics(self, logs):
         """``{name: value}``: the logged values an epoch's title shows (see ``metrics``)."""
-        return _title_metrics(logs, self.metrics)
+        values = {}
+        for key, value in (logs or {}).items():
+            try:
+                values[str(key)] = float(value)
+            except (TypeError, ValueError):
+                continue
+        if self.metrics is not None:
+            return {key: values[key] for key in self.metrics if key in values}
+        chosen = [key for key in ("loss", "val_loss") if key in values]
+        others = [key for key in values if key not in chosen and not key.startswith("val_")
+                  and key not in ("lr", "learning_rate")]
+        score = next((key for key in (*TITLE_SCORES, *others) if key in values), None)
+        return {key: values[key] for key in chosen + ([score] if score else [])}
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
         scores = keras.ops.convert_to_numpy(self.model.predict_on_batch(self.images))
-        if scores.ndim == 4 and scores.shape[-1] == 1:
-            scores = scores[..., 0]
         figure = show_predictions(self.images, self.masks, scores, n=len(self.images),
                                   class_names=self.class_names)
-        shown = self.title_metrics(logs)
-        title = f"epoch {epoch + 1}"
-        if shown:
-            title += " — " + ", ".join(f"{key} {value:.4g}" for key, value in shown.items())
-        # wrapped within the figure's width (10 characters an inch at 10 points): a
-        # long title never widens the figure
+        shown = ", ".join(f"{key} {value:.4g}" for key, value in self.title_metrics(logs).items())
+        title = f"epoch {epoch + 1}" + (f" — {shown}" if shown else "")
+        # wrapped within the figure's width (10 characters an inch at 10 points)
         figure.suptitle(textwrap.fill(title, max(30, int(figure.get_figwidth() * 10))),
                         fontsize=10)
         notebook = _in_notebook()
@@ -1044,46 +731,35 @@ class PredictionCallback(keras.callbacks.Callback):
 
 
 def save_figure(figure, path, dpi=120):
-    """Write a figure to a file atomically, and close it.
-
-    The file is written beside its destination and then moved into place, so an
-    interrupted run never leaves a half-written image; the folder is created.
+    """Write a figure to a file atomically (the folder is created), and close it.
 
     Args:
         figure: a :class:`matplotlib.figure.Figure`.
-        path: the file; its suffix chooses the format (PNG if it has none: ``.png`` is
-            added).
-        dpi: resolution, dots per inch.
+        path: the file; its suffix chooses the format (none: ``.png`` is added).
+        dpi: the resolution, dots per inch.
 
     Returns:
         the written file's :class:`pathlib.Path`.
 
-    Raises:
-        ValueError: for something that is not a figure, a format matplotlib cannot
-            write, or a dpi that is not a positive number.
-
     Example:
         >>> import tempfile
-        >>> fig = plot_history({"loss": [1.0, 0.5]})
-        >>> path = save_figure(fig, Path(tempfile.mkdtemp()) / "curves" / "loss")
+        >>> path = save_figure(plot_history({"loss": [1.0, 0.5]}), Path(tempfile.mkdtemp()) / "a")
         >>> path.name, path.read_bytes()[:4]
-        ('loss.png', b'\\x89PNG')
+        ('a.png', b'\\x89PNG')
     """
     if not isinstance(figure, Figure):
         raise ValueError(f"figure must be a matplotlib Figure; got {type(figure).__name__}")
-    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Real) or not 0 < dpi < math.inf:
-        raise ValueError(f"dpi must be a positive number; got {dpi!r}")
+    dpi = check_number(dpi, "dpi", 0, open_low=True)
     path = Path(path)
-    if not path.suffix:
-        path = path.with_suffix(".png")
-    kind = path.suffix[1:].lower()
-    if kind not in figure.canvas.get_supported_filetypes():
+    path = path if path.suffix else path.with_suffix(".png")
+    kinds = figure.canvas.get_supported_filetypes()
+    if path.suffix[1:].lower() not in kinds:
         raise ValueError(
             f"path {path} has the suffix {path.suffix!r}, a format matplotlib cannot write; "
-            f"use .png (or one of {', '.join(sorted(figure.canvas.get_supported_filetypes()))})"
-        )
+            f"use .png (or one of {', '.join(sorted(kinds))})")
     try:
-        write_atomically(path, lambda file: figure.savefig(file, format=kind, dpi=dpi))
+        write_atomically(path, lambda file: figure.savefig(
+            file, format=path.suffix[1:].lower(), dpi=dpi))
     finally:
         plt.close(figure)
     return path

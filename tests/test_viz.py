@@ -20,7 +20,7 @@ from skimage.segmentation import find_boundaries
 
 from keras_unet import build_unet, viz
 from keras_unet.datasets import synthetic_cells
-from keras_unet.images import read_image, read_mask
+from keras_unet.images import as_image, as_mask, as_prediction, read_image, read_mask
 from keras_unet.viz import (
     ERROR_COLORS,
     FOREGROUND_COLOR,
@@ -80,6 +80,13 @@ def spread(rgb):
 def picture(axes):
     """The array drawn in an image panel."""
     return np.asarray(axes.images[0].get_array())
+
+
+def refusal(call, *args, **kwargs):
+    """The text of the ValueError that ``call(*args, **kwargs)`` raises."""
+    with pytest.raises(ValueError) as info:
+        call(*args, **kwargs)
+    return str(info.value)
 
 
 def dice(truth, prediction):
@@ -242,25 +249,43 @@ def test_overlay_gray_draws_a_colour_image_in_gray_under_the_tint():
     np.testing.assert_array_equal(overlay(gray_image, mask, gray=True), overlay(gray_image, mask))
 
 
+def test_overlay_multilabel_tints_each_label_and_their_overlap():
+    image = np.full((2, 3), 0.5, np.float32)
+    labels = np.zeros((2, 3, 2), bool)
+    labels[0, :2, 0] = True
+    labels[0, 1:, 1] = True  # both labels at (0, 1)
+    colors = class_colors(3)  # label l in class colour l + 1
+    out = overlay(image, labels)
+    np.testing.assert_allclose(out[0, 0], 0.25 + 0.5 * colors[1], atol=1e-6)
+    np.testing.assert_allclose(out[0, 2], 0.25 + 0.5 * colors[2], atol=1e-6)
+    np.testing.assert_allclose(out[0, 1], 0.5 * (0.25 + 0.5 * colors[1]) + 0.5 * colors[2],
+                               atol=1e-6)  # tinted by each label
+    np.testing.assert_allclose(out[1], 0.5)
+    sigmoid = np.where(labels, 0.9, 0.2).astype(np.float32)  # each channel thresholded
+    np.testing.assert_allclose(overlay(image, sigmoid, mode="multilabel"), out)
+    edges = overlay(image, labels, contour=True, alpha=1)
+    np.testing.assert_allclose(edges[0, 1], colors[2])  # the later label's edge on top
+
+
 def test_overlay_errors():
     image = np.zeros((4, 4))
     with pytest.raises(ValueError, match=r"image and mask must have the same height and width; "
                                          r"got \(4, 4\) and \(4, 5\)"):
         overlay(image, np.zeros((4, 5)))
-    with pytest.raises(ValueError, match="alpha must be a number in"):
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0 and <= 1; got 1.5"):
         overlay(image, np.zeros((4, 4)), alpha=1.5)
     with pytest.raises(ValueError, match="colors has 2 colour.* class 2"):
         overlay(image, np.full((4, 4), 2), colors=["black", "red"])
     with pytest.raises(ValueError, match=r"colors\[1\] is not a matplotlib colour"):
         overlay(image, np.ones((4, 4), int), colors=["black", "not-a-colour"])
-    with pytest.raises(ValueError, match=r"mask holds only 0 and 255.*\(mask > 0\)"):
-        overlay(image, np.full((4, 4), 255, np.uint8))
-    with pytest.raises(ValueError, match="float mask must hold probabilities"):
-        overlay(image, np.full((4, 4), 1.5))
-    with pytest.raises(ValueError, match="mask contains 1 NaN"):
-        overlay(image, np.where(np.eye(4) * np.arange(4) == 3, np.nan, 0))
-    with pytest.raises(ValueError, match=r"image must be \(H, W\), \(H, W, 1\) or \(H, W, 3\)"):
-        overlay(np.zeros((4, 4, 2)), np.zeros((4, 4)))
+    # the mask and image rules are keras_unet.images': the same verdict and the same text
+    for bad in (np.eye(4, dtype=np.uint8) * 255, np.eye(4, dtype=np.int64) * 255,
+                np.full((4, 4), 1.5), np.where(np.eye(4) * np.arange(4) == 3, np.nan, 0)):
+        assert refusal(overlay, image, bad) == refusal(as_prediction, bad, "mask")
+    assert "(mask > 0)" in refusal(overlay, image, np.eye(4, dtype=np.int64) * 255)
+    bad_image = np.zeros((4, 4, 5))
+    assert refusal(overlay, bad_image, image) == refusal(as_image, bad_image, "image",
+                                                         stretch=True)
 
 
 # --------------------------------------------------------------- show_predictions
@@ -338,6 +363,27 @@ def test_show_predictions_multiclass_draws_class_colours_and_one_legend():
     assert [t.get_text() for t in figure.legends[0].get_texts()] == ["class 0", "class 1", "class 2"]
 
 
+def test_show_predictions_multilabel_truths_and_sigmoid_predictions():
+    rng = np.random.default_rng(4)
+    images = rng.random((2, 8, 8, 1)).astype(np.float32)
+    truths = rng.random((2, 8, 8, 3)) > 0.5
+    truths[0, 0, 0, 0] = True
+    sigmoid = np.where(truths, 0.8, 0.1).astype(np.float32)
+    sigmoid[0, 0, 0, 0] = 0.3  # one pixel of label 0 missed
+    figure = show_predictions(images, truths, sigmoid, class_names=["none", "a", "b", "c"])
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["none", "a", "b", "c"]
+    assert not colorbars(figure)
+    held = truths[0, ..., 0].sum()
+    first = (2 * (held - 1) / (2 * held - 1) + 2) / 3
+    assert [titles(figure)[i] for i in (2, 6)] == [f"prediction (Dice {first:.3f})",
+                                                   "prediction (Dice 1.000)"]
+    for row in (0, 1):
+        np.testing.assert_allclose(picture(figure.axes[4 * row + 3]),
+                                   overlay(images[row], sigmoid[row] > 0.5, gray=True))
+    errors = show_errors(truths[0], sigmoid[0])
+    assert errors.axes[0].get_title() == "correct 63 · wrong 1\naccuracy 0.984"
+
+
 def test_show_predictions_probability_maps_carry_a_colour_bar(isbi):
     images, masks, blurred = isbi
     figure = show_predictions(images, masks, blurred)
@@ -371,7 +417,7 @@ def test_show_predictions_overlay_reads_on_a_colour_image():
     labels[pet & ((yy - 24) ** 2 + (xx - 24) ** 2 >= 12 ** 2)] = 2  # a border ring
     figure = show_predictions(image, labels, labels, class_names=["background", "pet", "border"])
     out = picture(figure.axes[3])
-    luma = image @ np.array(viz.GRAY_WEIGHTS)
+    luma = image @ np.array([0.2125, 0.7154, 0.0721])  # BT.709
     background = labels == 0
     np.testing.assert_allclose(out[background], np.repeat(luma[background, None], 3, -1),
                                atol=1e-5)
@@ -411,12 +457,15 @@ def test_show_predictions_errors_name_the_arguments():
         show_predictions(images, titles=["a", "b"])
     with pytest.raises(ValueError, match="class_names has 2 names but the masks have 4 classes"):
         show_predictions(images, np.full((3, 8, 8), 3), class_names=["a", "b"])
-    with pytest.raises(ValueError, match="threshold must be a number in"):
+    with pytest.raises(ValueError, match="threshold must be a finite number >= 0 and <= 1"):
         show_predictions(images, threshold=2)
-    with pytest.raises(ValueError, match=r"predictions\[1\] contains 1 NaN"):
-        bad = np.zeros((3, 8, 8))
-        bad[1, 0, 0] = np.nan
-        show_predictions(images, predictions=bad)
+    bad = np.zeros((3, 8, 8))
+    bad[1, 0, 0] = np.nan
+    assert refusal(show_predictions, images, predictions=bad) == refusal(
+        as_prediction, bad[1], "predictions[1]")
+    truths = np.zeros((3, 8, 8), np.int64)
+    truths[2, :4] = 255  # {0, 255} in any integer dtype: refused as by as_mask
+    assert refusal(show_predictions, images, truths) == refusal(as_mask, truths[2], "truths[2]")
     assert plt.get_fignums() == []  # no half-drawn figure left behind
 
 
@@ -507,7 +556,7 @@ def test_show_tiles_errors():
         show_tiles(image, image, [[0, 0, 32, 16.5]])
     with pytest.raises(ValueError, match="image and prediction must have the same height and width"):
         show_tiles(np.zeros((30, 32)), image, [[0, 0, 32, 32]])
-    with pytest.raises(ValueError, match="zoom must be an integer >= 0 or None; got -1"):
+    with pytest.raises(ValueError, match="zoom must be an integer >= 0; got -1"):
         show_tiles(image, image, [[0, 0, 32, 32]], zoom=-1)
 
 
@@ -854,7 +903,7 @@ def test_save_figure_errors(tmp_path):
     with pytest.raises(ValueError, match="figure must be a matplotlib Figure; got ndarray"):
         save_figure(np.zeros(3), tmp_path / "x.png")
     figure = plot_history(HISTORY)
-    with pytest.raises(ValueError, match="dpi must be a positive number; got 0"):
+    with pytest.raises(ValueError, match="dpi must be a finite number > 0; got 0"):
         save_figure(figure, tmp_path / "x.png", dpi=0)
     with pytest.raises(ValueError, match=r"suffix '\.docx', a format matplotlib cannot write"):
         save_figure(figure, tmp_path / "x.docx")
