@@ -1,13 +1,10 @@
 """Offline scores on NumPy arrays: overlap, vessel-map and ISBI 2012 scores.
 
 Truths go through :func:`keras_unet.images.as_mask`, predictions through
-:func:`keras_unet.images.as_prediction`: the package convention, refused in the same words
-as in every stage. Probabilities are binarised with ``p > threshold``. Any shape is
-scored, ``(H, W)``, ``(H, W, 1)`` or a batch ``(N, H, W[, 1])`` (a trailing channel of 1
-on one side only is fine), and every pixel is pooled (a batch is one big image). An empty
-denominator scores 1.0 (nothing to find, nothing found), an empty truth against a
-prediction that is not 0.0, never NaN. Keras metrics for training: :mod:`keras_unet.metrics`.
-The ISBI 2012 scores follow the challenge's Fiji code: docs/isbi2012_scores.md.
+:func:`keras_unet.images.as_prediction` (refused in the same words as in every stage);
+probabilities are binarised with ``p > threshold``. Any shape is scored, a batch is one
+big image, and a trailing channel of 1 may be on one side only. An empty denominator
+scores 1.0 (nothing to find, nothing found), never NaN. ISBI 2012: docs/isbi2012_scores.md.
 """
 
 import re
@@ -15,15 +12,12 @@ from collections import deque
 
 import numpy as np
 from scipy import ndimage
-from scipy.stats import rankdata
 from skimage.metrics import contingency_table
 
 from keras_unet.checks import check_array, check_choice, check_int, check_number, fail
 from keras_unet.images import (
     MASK_MODES, as_mask, as_prediction, mask_classes, pair_files, read_mask,
 )
-
-check_numeric = check_array  # the former name of checks.check_array
 
 #: The thresholds the ISBI 2012 scripts sweep: Fiji's ``th += 0.1`` from 0.0 while
 #: ``th <= 1.0`` (11 values, the last 0.9999999999999999 by float rounding).
@@ -37,11 +31,8 @@ _OUTSIDE, _UNREACHED, _QUEUED = -3, -1, -2
 
 
 def _thresholds(thresholds):
-    try:
-        array = np.asarray(thresholds, dtype=float).ravel()
-    except (TypeError, ValueError):
-        array = np.array([np.nan])
-    if array.size == 0 or not np.all((array >= 0) & (array <= 1)):  # NaN fails too
+    array = np.array([check_number(t, "thresholds", 0, 1) for t in np.ravel(thresholds)])
+    if array.size == 0:
         fail("thresholds", "a non-empty sequence of numbers in [0, 1]", thresholds)
     return array
 
@@ -70,15 +61,12 @@ def _binary(value, name, threshold=None):
 
 def _same_shape(truth, other, argument):
     """``truth`` and ``other`` with equal shapes, a trailing channel of 1 allowed."""
-    if truth.shape == other.shape:
-        return truth, other
-    if truth.shape == other.shape + (1,):
-        return truth[..., 0], other
-    if other.shape == truth.shape + (1,):
-        return truth, other[..., 0]
-    raise ValueError(
-        f"truth and {argument} must have the same shape; got {truth.shape} and {other.shape}"
-    )
+    a, b = (x[..., 0] if x.ndim > y.ndim and x.shape[-1] == 1 else x
+            for x, y in ((truth, other), (other, truth)))
+    if a.shape != b.shape:
+        raise ValueError(f"truth and {argument} must have the same shape; got {truth.shape} "
+                         f"and {other.shape}")
+    return a, b
 
 
 def _binary_pair(truth, prediction, threshold):
@@ -92,34 +80,18 @@ def _binary_pair(truth, prediction, threshold):
 def _class_pair(truth, prediction, n_classes):
     """The truth and predicted class indices (the arg-max of per-class probabilities)."""
     truth, prediction = check_array(truth, "truth"), check_array(prediction, "prediction")
-    soft = (prediction.dtype.kind == "f" and prediction.shape != truth.shape
-            and prediction.shape[-1:] == (n_classes,))
-    if not soft:
-        check_same_kind(truth, prediction)
-    labels = as_mask(truth.reshape(1, -1), "truth", "multiclass", n_classes=n_classes)
-    truth = labels.reshape(truth.shape)
-    if soft:
+    if prediction.dtype.kind == "f" and prediction.shape != truth.shape and (
+            prediction.shape[-1:] == (n_classes,)):
         flat = prediction.reshape(1, -1, n_classes)
         labels = as_prediction(flat, "prediction", mode="multiclass").labels
         prediction = labels.reshape(prediction.shape[:-1])
     else:
-        labels = as_mask(prediction.reshape(1, -1), "prediction", "multiclass",
-                         n_classes=n_classes)
-        prediction = labels.reshape(prediction.shape)
-    return _same_shape(truth, prediction, "prediction")
-
-
-def _label_pair(truth, prediction, threshold):
-    """Multilabel truth and binarised prediction ``(..., L)`` as bool ``(P, L)`` arrays."""
-    threshold = check_number(threshold, "threshold", 0, 1)
-    truth, prediction = check_array(truth, "truth"), check_array(prediction, "prediction")
-    if truth.shape != prediction.shape:
-        _same_shape(truth, prediction[..., None], "prediction")  # the same shape error
-    n = truth.shape[-1] if truth.ndim else 1
-    truth = as_mask(truth.reshape(1, -1, n), "truth", "multilabel")
-    prediction = as_prediction(prediction.reshape(1, -1, n), "prediction",
-                               threshold=threshold, mode="multilabel").labels
-    return truth.reshape(-1, n) > 0, prediction.reshape(-1, n) > 0
+        check_same_kind(truth, prediction)
+        flat = prediction.reshape(1, -1)
+        prediction = as_mask(flat, "prediction", "multiclass", n_classes=n_classes).reshape(
+            prediction.shape)
+    labels = as_mask(truth.reshape(1, -1), "truth", "multiclass", n_classes=n_classes)
+    return _same_shape(labels.reshape(truth.shape), prediction, "prediction")
 
 
 def _field_of_view(mask, truth):
@@ -142,11 +114,10 @@ def check_same_kind(truth, prediction):
     """Refuse to score a binary mask (bool, or floats in [0, 1]) against class indices
     (integers), or the reverse; integers 0 and 1 go with either. A ValueError says which.
 
-    Example:
-        >>> check_same_kind(np.array([0, 3, 2]), np.array([0.0, 1.0, 1.0]))
-        Traceback (most recent call last):
-        ...
-        ValueError: truth holds class indices (0, 2, 3) but prediction is a binary mask ...
+    >>> check_same_kind(np.array([0, 3, 2]), np.array([0.0, 1.0, 1.0]))
+    Traceback (most recent call last):
+    ...
+    ValueError: truth holds class indices (0, 2, 3) but prediction is a binary mask ...
     """
     kinds = {}
     for name, value in (("truth", truth), ("prediction", prediction)):
@@ -179,10 +150,12 @@ def _tallies(truth, prediction, n_classes, threshold, mode):
         return mode, [_confusion(*_class_pair(truth, prediction, n_classes), n_classes)]
     if n_classes is not None:
         fail("n_classes", f"None for mode={mode!r}", n_classes)
+    truth, prediction = _binary_pair(truth, prediction, threshold)
     if mode == "binary":
-        return mode, [_confusion(*_binary_pair(truth, prediction, threshold), 2)]
-    truth, prediction = _label_pair(truth, prediction, threshold)
-    return mode, [_confusion(t, p, 2) for t, p in zip(truth.T, prediction.T)]
+        return mode, [_confusion(truth, prediction, 2)]
+    labels = truth.shape[-1]  # multilabel: the 0/1 rules of a binary mask, per label
+    pairs = zip(truth.reshape(-1, labels).T, prediction.reshape(-1, labels).T)
+    return mode, [_confusion(t, p, 2) for t, p in pairs]
 
 
 def _overlap(truth, prediction, n_classes, threshold, mode, kind):
@@ -205,22 +178,15 @@ def _overlap(truth, prediction, n_classes, threshold, mode, kind):
 def dice(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
     """Dice coefficient ``2 |T & P| / (|T| + |P|)`` of a prediction.
 
-    Args:
-        truth: a 0/1 mask; class indices with ``n_classes``; ``(..., L)`` 0/1 labels with
-            ``mode="multilabel"``.
-        prediction: a 0/1 mask or probabilities (``p > threshold``); with ``n_classes``,
-            class indices or per-class probabilities ``(..., n_classes)`` (the arg-max);
-            with ``mode="multilabel"``, ``(..., L)`` like ``truth``.
-        mode: None (binary, or multiclass with ``n_classes``) or one of ``MASK_MODES``.
+    ``mode`` None is binary (a 0/1 truth; a 0/1 or probability prediction), or multiclass
+    with ``n_classes`` (class indices; a prediction of indices or of per-class
+    probabilities ``(..., n_classes)``, arg-max); ``"multilabel"``: ``(..., L)`` of both.
+    Returns a float (binary), ``{"per_class": array, "mean"}`` (multiclass) or
+    ``{"per_label": array, "mean"}`` (multilabel); absent from both scores 1.0.
 
-    Returns:
-        binary: a float; multiclass: ``{"per_class": array, "mean": float}``; multilabel:
-        ``{"per_label": array, "mean": float}``. A class absent from both scores 1.0.
-
-    Example:
-        >>> scores = dice(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]), n_classes=3)
-        >>> scores["per_class"].round(3).tolist(), round(scores["mean"], 3)
-        ([1.0, 0.667, 0.667], 0.778)
+    >>> scores = dice(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]), n_classes=3)
+    >>> scores["per_class"].round(3).tolist(), round(scores["mean"], 3)
+    ([1.0, 0.667, 0.667], 0.778)
     """
     return _overlap(truth, prediction, n_classes, threshold, mode, "dice")
 
@@ -228,9 +194,8 @@ def dice(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
 def iou(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
     """Intersection over union ``|T & P| / |T | P|``; arguments and returns as :func:`dice`.
 
-    Example:
-        >>> round(iou(np.array([[1, 1, 0, 0]]), np.array([[0.9, 0.2, 0.7, 0.0]])), 4)
-        0.3333
+    >>> round(iou(np.array([[1, 1, 0, 0]]), np.array([[0.9, 0.2, 0.7, 0.0]])), 4)
+    0.3333
     """
     return _overlap(truth, prediction, n_classes, threshold, mode, "iou")
 
@@ -239,9 +204,8 @@ def pixel_error(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
     """Fraction of misclassified pixels (``1 - accuracy``; arguments as :func:`dice`), the
     twin of ``keras_unet.metrics.PixelError``; not the ISBI one (:func:`isbi_pixel_error`).
 
-    Example:
-        >>> pixel_error(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]), n_classes=3)
-        0.25
+    >>> pixel_error(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]), n_classes=3)
+    0.25
     """
     _, tables = _tallies(truth, prediction, n_classes, threshold, mode)
     return float(1.0 - sum(np.trace(t) for t in tables) / sum(t.sum() for t in tables))
@@ -252,10 +216,9 @@ def isbi_pixel_error(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
     ``probabilities > t`` against the 0/1 ``truth`` over ``thresholds``, counts summed
     over a stack.
 
-    Example:
-        >>> p = np.array([[0.9, 0.2, 0.7, 0.0]])  # best at t = 0.1: [1, 1, 1, 0], F = 4/5
-        >>> round(isbi_pixel_error(p, np.array([[1, 1, 0, 0]])), 4)
-        0.2
+    >>> p = np.array([[0.9, 0.2, 0.7, 0.0]])  # best at t = 0.1: [1, 1, 1, 0], F = 4/5
+    >>> round(isbi_pixel_error(p, np.array([[1, 1, 0, 0]])), 4)
+    0.2
     """
     thresholds = _thresholds(thresholds)
     truth, probabilities = _isbi_pair(truth, probabilities)
@@ -271,23 +234,19 @@ def precision_recall_f1(truth, prediction, threshold=0.5, mask=None):
     """Precision, recall and F1 (the foreground Dice) of a binary prediction (e.g. a vessel
     map) where ``mask`` is 1 (a field of view; None: everywhere); an empty ratio is 1.0.
 
-    Example:
-        >>> truth = np.array([[1, 1, 0, 0], [1, 0, 0, 0]])
-        >>> prediction = np.array([[0.8, 0.1, 0.9, 0.0], [0.7, 0.0, 0.0, 0.0]])
-        >>> precision_recall_f1(truth, prediction)  # TP 2, FP 1, FN 1
-        {'precision': 0.666..., 'recall': 0.666..., 'f1': 0.666...}
+    >>> truth = np.array([[1, 1, 0, 0], [1, 0, 0, 0]])
+    >>> prediction = np.array([[0.8, 0.1, 0.9, 0.0], [0.7, 0.0, 0.0, 0.0]])
+    >>> precision_recall_f1(truth, prediction)  # TP 2, FP 1, FN 1
+    {'precision': 0.666..., 'recall': 0.666..., 'f1': 0.666...}
     """
     truth, prediction = _binary_pair(truth, prediction, threshold)
     fov = _field_of_view(mask, truth)
-    truth, prediction = truth[fov], prediction[fov]
-    tp = int(np.count_nonzero(truth & prediction))
-    fp = int(np.count_nonzero(prediction)) - tp
-    fn = int(np.count_nonzero(truth)) - tp
+    (_, fp), (fn, tp) = _confusion(truth[fov], prediction[fov], 2)
     return {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
             "f1": _ratio(2 * tp, 2 * tp + fp + fn)}
 
 
-def _scored_pixels(truth, probabilities, mask, score):
+def _scored_pixels(truth, probabilities, mask):
     """The truth (bool) and probabilities where ``mask`` is 1, flat, both classes present."""
     truth, _ = _binary(truth, "truth")
     _, probabilities = _binary(probabilities, "probabilities", 0.5)
@@ -296,23 +255,19 @@ def _scored_pixels(truth, probabilities, mask, score):
     truth, probabilities = truth[fov], probabilities[fov]
     n_pos = int(np.count_nonzero(truth))
     if n_pos in (0, truth.size):
-        raise ValueError(f"{score} needs positive and negative truth pixels; every scored "
+        raise ValueError(f"the ROC needs positive and negative truth pixels; every scored "
                          f"pixel is {'positive' if n_pos else 'negative'}")
     return truth, probabilities
 
 
 def roc_auc(truth, probabilities, mask=None):
-    """Area under the ROC curve of probabilities against a 0/1 truth where ``mask`` is 1,
-    exactly from ranks (Mann-Whitney U, ties count one half).
+    """Area under the exact :func:`roc_curve` (ties count one half) where ``mask`` is 1.
 
-    Example:
-        >>> roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.4, 0.8]))  # a tie: 1/2
-        0.875
+    >>> roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.4, 0.8]))  # a tie: 1/2
+    0.875
     """
-    truth, probabilities = _scored_pixels(truth, probabilities, mask, "roc_auc")
-    n_pos = int(np.count_nonzero(truth))
-    u = rankdata(probabilities)[truth].sum() - n_pos * (n_pos + 1) / 2
-    return float(u / (n_pos * (truth.size - n_pos)))
+    curve = roc_curve(truth, probabilities, mask)
+    return float(np.trapezoid(curve["tpr"], curve["fpr"]))
 
 
 def roc_curve(truth, probabilities, mask=None):
@@ -322,12 +277,11 @@ def roc_curve(truth, probabilities, mask=None):
     Returns:
         ``{"fpr", "tpr", "thresholds"}``, float64 arrays, thresholds falling.
 
-    Example:
-        >>> curve = roc_curve(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
-        >>> curve["fpr"].tolist(), curve["tpr"].tolist(), curve["thresholds"].tolist()
-        ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0], [inf, 0.8, 0.4, 0.35, 0.1])
+    >>> curve = roc_curve(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    >>> curve["fpr"].tolist(), curve["tpr"].tolist(), curve["thresholds"].tolist()
+    ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0], [inf, 0.8, 0.4, 0.35, 0.1])
     """
-    truth, probabilities = _scored_pixels(truth, probabilities, mask, "roc_curve")
+    truth, probabilities = _scored_pixels(truth, probabilities, mask)
     order = np.argsort(probabilities, kind="stable")[::-1]
     ranked, hits = probabilities[order].astype(np.float64), truth[order]
     last = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]  # end of each tie run
@@ -342,9 +296,8 @@ def flood_proposal(foreground):
     grown over the background until they meet, leaving 1-pixel watershed lines (0), pixel
     for pixel as Fiji's ``WatershedTransform2D``. No foreground: one segment (1).
 
-    Example:
-        >>> flood_proposal(np.array([[1, 1, 0, 0, 1, 1]])).tolist()  # line on the right
-        [[1, 1, 1, 0, 2, 2]]
+    >>> flood_proposal(np.array([[1, 1, 0, 0, 1, 1]])).tolist()  # line on the right
+    [[1, 1, 1, 0, 2, 2]]
     """
     if np.ndim(foreground) != 2:
         raise ValueError(f"foreground must be a 2-D image; got shape {np.shape(foreground)}")
@@ -368,11 +321,10 @@ def flood_proposal(foreground):
         label, clash = _QUEUED, False
         for q in (p + offset for offset in offsets):
             value = cells[q]
-            if value > 0:  # a flooded cell
-                if label <= 0 and not clash:
-                    label = value
-                elif label > 0 and label != value:
-                    label, clash = 0, True  # two cells meet: a line for good
+            if value > 0 and label <= 0 and not clash:  # a flooded cell
+                label = value
+            elif value > 0 and label > 0 and label != value:
+                label, clash = 0, True  # two cells meet: a line for good
             elif value == 0 and label == _QUEUED:  # a line: a line too, unless a cell comes
                 label = 0
             elif value == _UNREACHED:
@@ -424,23 +376,16 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
     """The ISBI 2012 challenge's V_rand and V_info after border thinning, and its pixel
     error, as Fiji computes them (docs/isbi2012_scores.md).
 
-    Args:
-        probabilities: of the cell interior, ``(H, W)``, ``(H, W, 1)`` or ``(N, H, W[, 1])``.
-        truth: 0/1 mask, 1 = cell interior (note the order: prediction first).
-        thresholds: to sweep (Fiji's "binary proposal" is ``[0.0]``).
+    ``probabilities`` (of the cell interior) and the 0/1 ``truth`` (1 = cell interior; note
+    the order) are ``(H, W[, 1])`` or a stack ``(N, H, W[, 1])``. Returns ``"V_rand"`` and
+    ``"V_info"`` (the best over ``thresholds`` of the mean over the stack), ``"pixel_error"``
+    (:func:`isbi_pixel_error`), ``"V_rand_threshold"``, ``"V_info_threshold"`` (the first
+    best), ``"thresholds"``, ``"V_rand_per_threshold"``, ``"V_info_per_threshold"``.
 
-    Returns:
-        ``{"V_rand", "V_info"}`` (the best over the thresholds of the mean over the stack),
-        ``"pixel_error"`` (:func:`isbi_pixel_error`), ``"V_rand_threshold"``,
-        ``"V_info_threshold"`` (the first best), ``"thresholds"``,
-        ``"V_rand_per_threshold"``, ``"V_info_per_threshold"``. An image without cells
-        scores 1.0 where nothing is proposed, else 0.0.
-
-    Example:
-        >>> truth = np.array([[1, 1, 0, 1, 1], [1, 1, 0, 1, 1]])
-        >>> merged = isbi_scores(np.ones((2, 5)), truth)  # the two cells made one
-        >>> round(merged["V_rand"], 4), merged["V_info"]  # 2*32 / (32 + 64)
-        (0.6667, 0.0)
+    >>> truth = np.array([[1, 1, 0, 1, 1], [1, 1, 0, 1, 1]])
+    >>> merged = isbi_scores(np.ones((2, 5)), truth)  # the two cells made one: 2*32/(32+64)
+    >>> round(merged["V_rand"], 4), merged["V_info"]
+    (0.6667, 0.0)
     """
     thresholds = _thresholds(thresholds)
     truth, probabilities = _isbi_pair(truth, probabilities)
@@ -490,10 +435,8 @@ def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
             for row in loaded:
                 row[side] = row[side].astype(np.int32)
     for (path, pred, truth), (_, truth_path) in zip(loaded, pairs):
-        if pred.shape != truth.shape:
-            raise ValueError(f"{path.name}: the prediction is {pred.shape[:2]} but the true "
-                             f"mask is {truth.shape[:2]}")
         try:
+            _same_shape(truth, pred, "prediction")
             check_same_kind(truth, pred)
         except ValueError as error:
             raise ValueError(f"{path} against {truth_path}: the {error}") from None

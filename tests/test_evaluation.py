@@ -543,7 +543,7 @@ def test_bad_inputs_raise_clear_errors():
         isbi_pixel_error(good, np.array([[1, 0]]), thresholds=[])
     with _raises("mask selects no pixel: it must hold 1 inside the field of view"):
         roc_auc(np.array([[1, 0]]), good, mask=np.zeros((1, 2)))
-    with _raises("roc_auc needs positive and negative truth pixels; every scored pixel is "
+    with _raises("the ROC needs positive and negative truth pixels; every scored pixel is "
                  "negative"):
         roc_auc(np.array([[0, 0]]), good)
     with _raises("truth holds class indices (0, 1, 2, 3) but prediction is a binary mask "
@@ -585,7 +585,7 @@ def test_roc_curve_matches_brute_force_and_roc_auc():
 
 
 def test_roc_curve_needs_both_classes():
-    with pytest.raises(ValueError, match="roc_curve needs positive and negative truth pixels; "
+    with pytest.raises(ValueError, match="the ROC needs positive and negative truth pixels; "
                                          "every scored pixel is negative"):
         roc_curve(np.zeros((4, 4)), np.full((4, 4), 0.5))
 
