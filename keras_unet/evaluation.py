@@ -69,12 +69,12 @@ def _same_shape(truth, other, argument):
     return a, b
 
 
-def _binary_pair(truth, prediction, threshold):
-    """The truth and the binarised prediction as bool arrays of one shape."""
-    threshold = check_number(threshold, "threshold", 0, 1)
+def _pair(truth, prediction, name, threshold=0.5):
+    """The 0/1 truth and the binarised prediction (bool), and the prediction's values."""
     truth, _ = _binary(truth, "truth")
-    prediction, _ = _binary(prediction, "prediction", threshold)
-    return _same_shape(truth, prediction, "prediction")
+    labels, values = _binary(prediction, name, check_number(threshold, "threshold", 0, 1))
+    truth, labels = _same_shape(truth, labels, name)
+    return truth, labels, values.reshape(labels.shape)
 
 
 def _class_pair(truth, prediction, n_classes):
@@ -112,26 +112,23 @@ def _ratio(numerator, denominator):
 
 def check_same_kind(truth, prediction):
     """Refuse to score a binary mask (bool, or floats in [0, 1]) against class indices
-    (integers), or the reverse; integers 0 and 1 go with either. A ValueError says which.
+    (integers), or the reverse; integers 0 and 1 go with either.
 
     >>> check_same_kind(np.array([0, 3, 2]), np.array([0.0, 1.0, 1.0]))
     Traceback (most recent call last):
-    ...
     ValueError: truth holds class indices (0, 2, 3) but prediction is a binary mask ...
     """
     kinds = {}
     for name, value in (("truth", truth), ("prediction", prediction)):
         array = check_array(value, name)
         labels = as_prediction(array.reshape(1, -1), name).labels
-        if labels.dtype.kind == "f":
-            kinds[name] = "binary", f"is a binary mask ({array.dtype} in [0, 1])"
-        elif labels.max() > 1:
-            kinds[name] = "classes", f"holds class indices ({_shown(labels)})"
-    if len({kind for kind, _ in kinds.values()}) == 2:
-        raise ValueError(
-            f"truth {kinds['truth'][1]} but prediction {kinds['prediction'][1]}: score a "
-            f"binary prediction against binary truths and class indices against class indices"
-        )
+        if labels.dtype.kind == "f" or labels.max() > 1:
+            kinds[name] = (f"is a binary mask ({array.dtype} in [0, 1])" if labels.dtype.kind
+                           == "f" else f"holds class indices ({_shown(labels)})")
+    if len({text[:2] for text in kinds.values()}) == 2:  # "is" (binary), "ho" (classes)
+        raise ValueError(f"truth {kinds['truth']} but prediction {kinds['prediction']}: score "
+                         f"a binary prediction against binary truths and class indices against "
+                         f"class indices")
 
 
 def _confusion(truth, prediction, n_classes):
@@ -141,38 +138,35 @@ def _confusion(truth, prediction, n_classes):
 
 
 def _tallies(truth, prediction, n_classes, threshold, mode):
-    """``(mode, tables)``: the confusion tables of a prediction, one 2x2 table (binary),
-    one n_classes x n_classes table (multiclass) or a 2x2 table per label (multilabel)."""
+    """``(mode, tables)``: the confusion tables ``(T, n, n)`` of a prediction: one 2x2
+    (binary), one n_classes x n_classes (multiclass) or a 2x2 per label (multilabel)."""
     mode = check_choice(mode, (None, *MASK_MODES), "mode")
     mode = mode or ("binary" if n_classes is None else "multiclass")
     if mode == "multiclass":
         n_classes = check_int(n_classes, "n_classes", minimum=2)
-        return mode, [_confusion(*_class_pair(truth, prediction, n_classes), n_classes)]
+        return mode, _confusion(*_class_pair(truth, prediction, n_classes), n_classes)[None]
     if n_classes is not None:
         fail("n_classes", f"None for mode={mode!r}", n_classes)
-    truth, prediction = _binary_pair(truth, prediction, threshold)
+    truth, prediction, _ = _pair(truth, prediction, "prediction", threshold)
     if mode == "binary":
-        return mode, [_confusion(truth, prediction, 2)]
+        return mode, _confusion(truth, prediction, 2)[None]
     labels = truth.shape[-1]  # multilabel: the 0/1 rules of a binary mask, per label
     pairs = zip(truth.reshape(-1, labels).T, prediction.reshape(-1, labels).T)
-    return mode, [_confusion(t, p, 2) for t, p in pairs]
+    return mode, np.array([_confusion(t, p, 2) for t, p in pairs])
 
 
 def _overlap(truth, prediction, n_classes, threshold, mode, kind):
     """Dice (``kind="dice"``) or IoU in the binary, multiclass or multilabel mode."""
     mode, tables = _tallies(truth, prediction, n_classes, threshold, mode)
-    per_table = []
-    for counts in tables:
-        hits = np.diag(counts)
-        union = counts.sum(axis=0) + counts.sum(axis=1) - hits
-        per_table.append(np.array([_ratio(2 * t, u + t) if kind == "dice" else _ratio(t, u)
-                                   for t, u in zip(hits, union)]))
+    hits = np.diagonal(tables, axis1=1, axis2=2)
+    union = tables.sum(axis=1) + tables.sum(axis=2) - hits
+    found, size = (2 * hits, union + hits) if kind == "dice" else (hits, union)
+    scores = np.where(size == 0, 1.0, found / np.maximum(size, 1))  # 0 / 0 scores 1
     if mode == "multiclass":
-        return {"per_class": per_table[0], "mean": float(per_table[0].mean())}
-    scores = np.array([s[1] for s in per_table])  # the foreground of each label
+        return {"per_class": scores[0], "mean": float(scores[0].mean())}
     if mode == "binary":
-        return float(scores[0])
-    return {"per_label": scores, "mean": float(scores.mean())}
+        return float(scores[0, 1])
+    return {"per_label": scores[:, 1], "mean": float(scores[:, 1].mean())}
 
 
 def dice(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
@@ -208,7 +202,7 @@ def pixel_error(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
     0.25
     """
     _, tables = _tallies(truth, prediction, n_classes, threshold, mode)
-    return float(1.0 - sum(np.trace(t) for t in tables) / sum(t.sum() for t in tables))
+    return float(1.0 - np.trace(tables, axis1=1, axis2=2).sum() / tables.sum())
 
 
 def isbi_pixel_error(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
@@ -239,25 +233,11 @@ def precision_recall_f1(truth, prediction, threshold=0.5, mask=None):
     >>> precision_recall_f1(truth, prediction)  # TP 2, FP 1, FN 1
     {'precision': 0.666..., 'recall': 0.666..., 'f1': 0.666...}
     """
-    truth, prediction = _binary_pair(truth, prediction, threshold)
+    truth, prediction, _ = _pair(truth, prediction, "prediction", threshold)
     fov = _field_of_view(mask, truth)
     (_, fp), (fn, tp) = _confusion(truth[fov], prediction[fov], 2)
     return {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
             "f1": _ratio(2 * tp, 2 * tp + fp + fn)}
-
-
-def _scored_pixels(truth, probabilities, mask):
-    """The truth (bool) and probabilities where ``mask`` is 1, flat, both classes present."""
-    truth, _ = _binary(truth, "truth")
-    _, probabilities = _binary(probabilities, "probabilities", 0.5)
-    truth, probabilities = _same_shape(truth, probabilities, "probabilities")
-    fov = _field_of_view(mask, truth)
-    truth, probabilities = truth[fov], probabilities[fov]
-    n_pos = int(np.count_nonzero(truth))
-    if n_pos in (0, truth.size):
-        raise ValueError(f"the ROC needs positive and negative truth pixels; every scored "
-                         f"pixel is {'positive' if n_pos else 'negative'}")
-    return truth, probabilities
 
 
 def roc_auc(truth, probabilities, mask=None):
@@ -281,7 +261,12 @@ def roc_curve(truth, probabilities, mask=None):
     >>> curve["fpr"].tolist(), curve["tpr"].tolist(), curve["thresholds"].tolist()
     ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0], [inf, 0.8, 0.4, 0.35, 0.1])
     """
-    truth, probabilities = _scored_pixels(truth, probabilities, mask)
+    truth, _, probabilities = _pair(truth, probabilities, "probabilities")
+    fov = _field_of_view(mask, truth)
+    truth, probabilities = truth[fov], probabilities[fov]
+    if truth.all() or not truth.any():
+        raise ValueError(f"the ROC needs positive and negative truth pixels; every scored "
+                         f"pixel is {'positive' if truth.any() else 'negative'}")
     order = np.argsort(probabilities, kind="stable")[::-1]
     ranked, hits = probabilities[order].astype(np.float64), truth[order]
     last = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]  # end of each tie run
@@ -310,12 +295,9 @@ def flood_proposal(foreground):
     grid = np.pad(labels.T, 1, constant_values=_OUTSIDE)
     grid[grid == 0] = _UNREACHED
     offsets = (-grid.shape[1], -1, grid.shape[1], 1)  # (x-1, y), (x, y-1), (x+1, y), (x, y+1)
-    near_cell = ndimage.binary_dilation(grid > 0, CELL_CONNECTIVITY).ravel()
-    start = np.flatnonzero((grid.ravel() == _UNREACHED) & near_cell)
-    cells = grid.ravel().tolist()  # plain lists: ~10x faster than indexing an array here
-    for p in start:
-        cells[p] = _QUEUED
-    queue = deque(start.tolist())
+    start = (grid == _UNREACHED) & ndimage.binary_dilation(grid > 0, CELL_CONNECTIVITY)
+    cells = np.where(start, _QUEUED, grid).ravel().tolist()  # lists: ~10x faster here
+    queue = deque(np.flatnonzero(start).tolist())
     while queue:
         p = queue.popleft()
         label, clash = _QUEUED, False
@@ -367,9 +349,8 @@ def _isbi_pair(truth, probabilities):
     if array.dtype.kind == "f" and ((array > 0) & (array < 1)).any():
         raise ValueError("truth holds values between 0 and 1: it must be a 0/1 mask. The "
                          "order is (probabilities, truth); were the arguments swapped?")
-    truth, _ = _binary(truth, "truth")
-    _, probabilities = _binary(probabilities, "probabilities", 0.5)
-    return _same_shape(truth, probabilities, "probabilities")
+    truth, _, probabilities = _pair(truth, probabilities, "probabilities")
+    return truth, probabilities
 
 
 def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
