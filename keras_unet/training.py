@@ -1,62 +1,35 @@
-"""Training helpers: compile a U-Net for its data, mixed precision, devices.
+"""Training: :func:`compile_unet` for plain ``model.fit``, mixed precision, devices (and
+several of them: docs/multi_gpu.md), and :func:`train`, the recipe of ``keras-unet train``."""
 
-Plain ``model.fit`` stays the way to train; these only save the boilerplate.
+import csv
+import json
+import math
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-Mixed precision
-    :func:`set_mixed_precision` picks ``mixed_float16`` when a GPU is visible and
-    ``mixed_bfloat16`` otherwise (CPUs with bf16 instructions, TPUs). Call it *before*
-    :func:`keras_unet.build_unet`. The model's last layer stays float32, and under
-    ``mixed_float16`` ``model.compile`` wraps the optimizer in Keras's
-    ``LossScaleOptimizer`` (dynamic loss scaling) by itself.
+from keras_unet.checks import check_choice, check_number
+from keras_unet.tutorial import fast_mode
 
-XLA
-    ``model.compile(jit_compile="auto")``, Keras's default and :func:`compile_unet`'s,
-    compiles the train step with XLA on the TensorFlow and JAX backends where the model
-    allows. Pass ``jit_compile=False`` to debug.
 
-Several devices
-    The data pipeline is TensorFlow, and so is the simplest multi-device path: build and
-    compile inside a ``tf.distribute`` strategy's scope, then fit as usual; Keras splits
-    each global batch across the replicas::
+def _loss(class_name, **fixed):
+    """A maker of ``keras_unet.losses.<class_name>`` that imports Keras only when called."""
+    def make(**options):
+        from keras_unet import losses
 
-        strategy = tf.distribute.MirroredStrategy()          # all GPUs of this machine
-        with strategy.scope():
-            model = build_unet((None, None, 1), 2)
-            compile_unet(model)
-        model.fit(dataset, epochs=50)                         # dataset: global batches
+        return getattr(losses, class_name)(**fixed, **options)
 
-    * several machines: ``tf.distribute.MultiWorkerMirroredStrategy()``, with each
-      worker's ``TF_CONFIG`` environment variable naming the cluster and its own index;
-      run the same script on every worker and shard the dataset per worker
-      (``tf.data.Options().experimental_distribute.auto_shard_policy``).
-    * TPU: ``resolver = tf.distribute.cluster_resolver.TPUClusterResolver()``,
-      ``tf.config.experimental_connect_to_cluster(resolver)``,
-      ``tf.tpu.experimental.initialize_tpu_system(resolver)``, then
-      ``tf.distribute.TPUStrategy(resolver)`` as above, with
-      ``set_mixed_precision()`` (bfloat16) and fixed-size tiles (``drop_remainder=True``).
-    * JAX backend: ``keras.distribution.set_distribution(keras.distribution.DataParallel())``
-      before building the model.
+    return make
 
-    ``tests/test_training.py`` checks that one step under MirroredStrategy on two
-    (logical) devices gives the same weights as on one.
-"""
 
-import numbers
-
-import keras
-
-from keras_unet import losses as losses_module
-from keras_unet.metrics import DiceCoefficient, PixelError, iou
-
+#: The losses by name, each a maker ``LOSSES[name](from_logits=...)``.
 LOSSES = {
-    "dice_ce": losses_module.DiceCELoss,
-    "dice": losses_module.DiceLoss,
-    "jaccard": losses_module.JaccardLoss,
-    "tversky": losses_module.TverskyLoss,
-    "focal_tversky": losses_module.FocalTverskyLoss,
-    "focal": losses_module.FocalLoss,
-    "cross_entropy": lambda from_logits: losses_module.DiceCELoss(
-        dice_weight=0.0, from_logits=from_logits, name="cross_entropy"),
+    "dice_ce": _loss("DiceCELoss"), "dice": _loss("DiceLoss"), "jaccard": _loss("JaccardLoss"),
+    "tversky": _loss("TverskyLoss"), "focal_tversky": _loss("FocalTverskyLoss"),
+    "focal": _loss("FocalLoss"),
+    "cross_entropy": _loss("DiceCELoss", dice_weight=0.0, name="cross_entropy"),
 }
 
 
@@ -67,6 +40,8 @@ def available_devices():
         >>> "CPU:0" in available_devices()
         True
     """
+    import keras
+
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -84,10 +59,8 @@ def available_devices():
 
 
 def set_mixed_precision(enabled=True):
-    """Set Keras's global dtype policy for mixed precision, and return its name.
-
-    ``mixed_float16`` when a GPU is visible, ``mixed_bfloat16`` otherwise;
-    ``enabled=False`` restores ``float32``. Call it before building the model.
+    """Set (before building the model) and return Keras's global dtype policy:
+    ``mixed_float16`` with a GPU, else ``mixed_bfloat16``; ``enabled=False``: ``float32``.
 
     Example:
         >>> set_mixed_precision()   # on a CPU
@@ -95,41 +68,25 @@ def set_mixed_precision(enabled=True):
         >>> set_mixed_precision(False)
         'float32'
     """
-    if not enabled:
-        policy = "float32"
-    elif any(d.startswith("GPU") for d in available_devices()):
+    import keras
+
+    policy = "float32" if not enabled else "mixed_bfloat16"
+    if enabled and any(d.startswith("GPU") for d in available_devices()):
         policy = "mixed_float16"
-    else:
-        policy = "mixed_bfloat16"
     keras.mixed_precision.set_global_policy(policy)
     return policy
-
-
-def _from_logits(model):
-    activation = model.layers[-1].get_config().get("activation")
-    return activation in ("linear", None)
 
 
 def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
                  metrics="auto", jit_compile="auto", **compile_kwargs):
     """Compile a U-Net with a loss and metrics that fit its output, and return it.
 
-    Binary (one output channel, masks {0, 1}) or multi-class (sparse class indices) is
-    read from the model's output; logits (``output_activation=None``) from its last
-    layer.
-
-    Args:
-        model: a model from :func:`keras_unet.build_unet` (or any model whose output
-            is ``(N, H, W, n_classes)``).
-        loss: a name (``"dice_ce"`` — cross-entropy + Dice, the default; ``"dice"``,
-            ``"jaccard"``, ``"tversky"``, ``"focal_tversky"``, ``"focal"``,
-            ``"cross_entropy"``) or a Keras loss object, used as given.
-        optimizer: a Keras optimizer name or object.
-        learning_rate: with an optimizer name; a finite number > 0.
-        metrics: ``"auto"`` for Dice (mean, and per class for multi-class), IoU and
-            pixel error; or a list, used as given.
-        jit_compile: passed to ``model.compile`` (XLA; ``"auto"`` is Keras's default).
-        **compile_kwargs: anything else ``model.compile`` takes.
+    Binary (one output channel) or multi-class (sparse class indices) is read from the
+    output shape, logits (``output_activation=None``) from the last layer. ``loss``: a
+    name in :data:`LOSSES` (``"dice_ce"``: cross-entropy + Dice) or a Keras loss;
+    ``optimizer``: a name (made with ``learning_rate`` > 0) or an optimizer; ``metrics``:
+    ``"auto"`` (Dice, per class too, IoU, pixel error) or a list; the rest goes to
+    ``model.compile``.
 
     Example:
         >>> from keras_unet import build_unet
@@ -137,17 +94,17 @@ def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
         >>> model.loss.name, model.loss.from_logits
         ('dice_ce_loss', False)
     """
-    number = isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool)
-    if not number or not 0 < learning_rate < float("inf"):
-        # a NaN or infinite rate trains every weight to NaN; 0 or less does not train
-        raise ValueError(f"learning_rate must be a finite number > 0 (e.g. 1e-3); got "
-                         f"{learning_rate!r}")
-    learning_rate = float(learning_rate)  # NumPy's too (Keras takes Python floats only)
+    import keras
+
+    from keras_unet.metrics import DiceCoefficient, PixelError, iou
+
+    learning_rate = check_number(learning_rate, "learning_rate", 0, open_low=True)
     n_classes = model.output_shape[-1]
-    from_logits = _from_logits(model)
+    from_logits = model.layers[-1].get_config().get("activation") in ("linear", None)
     if isinstance(loss, str):
         if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a Keras loss; got {loss!r}")
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a Keras loss; "
+                             f"got {loss!r}")
         loss = LOSSES[loss](from_logits=from_logits)
     if isinstance(optimizer, str):
         optimizer = keras.optimizers.get({"class_name": optimizer,
@@ -162,3 +119,244 @@ def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile,
                   **compile_kwargs)
     return model
+
+
+# How a message names each recorded option that is not an argument of train().
+_RECORDED_AS = {"images": "images ", "channels": "image channels ", "n_classes": "classes ",
+                "augment": "augmentation "}
+
+
+def _refuse_another_run(workdir, options):
+    """Refuse to go on from the work (backup, best model) in ``workdir`` of a run with other
+    ``options``; record them; on a fresh start remove an earlier log. True: work to go on."""
+    from keras_unet.images import write_atomically
+
+    recorded, left = workdir / "options.json", (workdir / "backup").exists()
+    left = left or (workdir / "best.keras").exists()
+    before = json.loads(recorded.read_text()) if left and recorded.exists() else options
+    shown = {True: "on", False: "off"}
+    differ = [f"{_RECORDED_AS.get(k, k + '=')}{shown.get(before.get(k), before.get(k))} then, "
+              f"{shown.get(v, v)} now" for k, v in options.items() if before.get(k) != v]
+    if differ:
+        raise ValueError(f"the backup in {workdir} belongs to a run with other options "
+                         f"({'; '.join(differ)}): give the same options to resume it, another "
+                         f"workdir, or delete {workdir} to start again")
+    if not left:  # a fresh run: an earlier run's log would mix with this one's
+        (workdir / "history.csv").unlink(missing_ok=True)
+    text = json.dumps(options, indent=1, sort_keys=True) + "\n"
+    write_atomically(recorded, lambda file: file.write(text.encode()))
+    return left
+
+
+def _discard_unreadable_backup(backup):
+    """Remove a first backup torn while written (none before it): start again, not fail."""
+    import h5py
+
+    latest = backup / "latest.weights.h5"
+    try:
+        if latest.exists() and not (backup / "latest.weights.h5.bkp").exists():
+            h5py.File(latest, "r").close()
+    except OSError:
+        print(f"the backup in {backup} was cut off while being written: starting again")
+        shutil.rmtree(backup)
+
+
+def _best_so_far(workdir, monitor):
+    """The lowest finite ``monitor`` logged in ``workdir`` (a resumed run's to beat)."""
+    try:
+        with open(workdir / "history.csv") as file:
+            values = [float(row[monitor]) for row in csv.DictReader(file) if row.get(monitor)]
+    except (OSError, ValueError):
+        return float("inf")
+    return min(filter(math.isfinite, values), default=float("inf"))
+
+
+def _write_model(model, path):
+    """Save ``model`` (uncompiled: built-in layers, loads without this package) whole or
+    not at all."""
+    from keras_unet.images import write_atomically
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as folder:
+        model.save(Path(folder) / "model.keras")
+        with open(Path(folder) / "model.keras", "rb") as saved:
+            write_atomically(path, lambda file: shutil.copyfileobj(saved, file))
+
+
+def load_dataset(name, data_dir=None, *, seed=0):
+    """The training ``(images, masks)`` lists of the dataset ``name``, read from its local
+    copy ``data_dir`` or downloaded (``"synthetic"``: 64 cells, 16 in fast mode)."""
+    from keras_unet import datasets
+
+    if name == "synthetic":
+        images, masks, _ = datasets.synthetic_cells(16 if fast_mode() else 64, size=256, seed=seed)
+        return list(images), list(masks)
+    loaders = {"isbi2012": datasets.load_isbi2012, "drive": datasets.load_drive,
+               "oxford_pets": datasets.load_oxford_pets}
+    split, _ = loaders[check_choice(name, (*loaders, "synthetic"), "images")](data_dir)
+    return list(split.images), list(split.masks)
+
+
+def _classes(masks, mode, n_classes, ignore_index):
+    """(masks in ``mode``, the model's output channels): 1 for binary masks (float32),
+    else the classes of :func:`keras_unet.images.mask_classes`."""
+    import numpy as np
+
+    from keras_unet.images import mask_classes
+
+    if mode == "binary" and masks[0].dtype != np.float32:  # a dataset's class masks
+        if max(int(m.max()) for m in masks) > 1:
+            raise ValueError("mask_mode='binary': the masks hold more than two classes")
+        masks = [m.astype(np.float32) for m in masks]
+    elif mode == "multiclass":  # binary masks stored full scale (0/255) are classes 0, 1
+        full = set(np.unique(np.concatenate([np.unique(m) for m in masks])).tolist())
+        masks = [(m > 0 if full in ({0, 255}, {0, 65535}) else m).astype(np.int32) for m in masks]
+    binary = masks[0].dtype == np.float32
+    if binary and n_classes and n_classes > 2:
+        raise ValueError(f"n_classes={n_classes}, but the masks are binary (two values, read "
+                         f"as 0 and 1): give masks of class indices, or leave n_classes out")
+    if not binary and n_classes == 1:
+        raise ValueError("n_classes=1, but the masks hold class indices: class masks have 2 "
+                         "classes or more (binary masks need no n_classes)")
+    return masks, 1 if binary else mask_classes(masks, ignore_index, n_classes=n_classes)
+
+
+def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=None,
+          ignore_index=None, data_dir=None, tile=None, depth=4, filters=32, padding="same", batch_size=4,
+          epochs=25, steps_per_epoch=50, budget=None, loss="dice_ce", learning_rate=1e-3,
+          augment=True, validation_split=0.2, seed=0, workdir=None, verbose=None):
+    """Train a U-Net as ``keras-unet train`` does; write the best model to ``output``.
+
+    Holds out ``validation_split`` of the images, trains on random ``tile`` windows with
+    augmentation and keeps the best epoch by validation loss. It stops once ``budget``
+    minutes are spent, or on a NaN loss (ValueError; the best model before it is written).
+    ``workdir`` (default ``<output>_training``) keeps ``history.csv`` and, while training,
+    backups: the same call again resumes (a backup of other options is refused).
+
+    Args:
+        images, masks: images and masks in the package convention; or ``images`` a
+            dataset name (``data_dir``: its local copy, else it is downloaded).
+        n_classes: default: 1 for binary masks, else the classes that they use.
+        tile: default 256, or the nearest size below it that fits; a given one must fit.
+        the rest: as the options of ``keras-unet train`` (its defaults); under
+            ``KERAS_UNET_FAST=1`` at most 2 epochs of 3 steps.
+
+    Returns:
+        the Keras History (None when an earlier run had trained the model already).
+
+    Example:
+        >>> import tempfile
+        >>> from keras_unet.datasets import synthetic_cells
+        >>> images, masks, _ = synthetic_cells(4, size=64)
+        >>> output = Path(tempfile.mkdtemp()) / "cells.keras"
+        >>> history = train(images, masks, output, depth=2, filters=4, epochs=1, verbose=0)
+        tile 256 is larger than the smallest image: using tile 64
+        training on 3 images, validating on 1; tiles 64x64, 1 output channel(s), ...
+        model saved to ...cells.keras; the log of every epoch is in ...history.csv
+    """
+    import keras
+    import numpy as np
+
+    from keras_unet.data import make_dataset
+    from keras_unet.model import build_unet, receptive_border, valid_input_sizes
+
+    output, given, tile = Path(output), tile, tile or valid_input_sizes(256, depth, padding)[0]
+    workdir = Path(workdir) if workdir else output.with_name(f"{output.stem}_training")
+    fits = valid_input_sizes(tile, depth, padding)
+    if given and fits != [tile]:  # refused, as keras-unet predict does
+        rule = f" (a multiple of 2**depth = {2**depth})" if padding == "same" else ""
+        raise ValueError(f"tile={tile} does not fit a depth-{depth} U-Net with padding="
+                         f"'{padding}'{rule}; nearest sizes that fit: {', '.join(map(str, fits))}")
+    images, masks = load_dataset(images, data_dir, seed=seed) if isinstance(images, str) else (images, masks)
+    masks, n_classes = _classes(list(masks), mask_mode, n_classes, ignore_index)
+    if fast_mode():
+        epochs, steps_per_epoch = min(epochs, 2), min(steps_per_epoch, 3)
+    keras.utils.set_random_seed(seed)
+    order = np.random.default_rng(seed).permutation(len(images))
+    n_val = 0  # at least one image each for validation and training, if asked and possible
+    if validation_split > 0 and len(images) > 1:
+        n_val = min(max(1, round(len(images) * validation_split)), len(images) - 1)
+    crop = receptive_border(depth) if padding == "valid" else 0
+    smallest = min(min(image.shape[:2]) for image in images) + 2 * crop
+    if tile > smallest:
+        fitting = valid_input_sizes(smallest, depth, padding)[0]
+        if fitting > smallest:
+            raise ValueError(f"the smallest image, {smallest - 2 * crop} px, is too small for a "
+                             f"depth-{depth} U-Net: use a smaller depth")
+        print(f"tile {tile} is larger than the smallest image: using tile {fitting}")
+        tile = fitting
+    channels = images[0].shape[-1] if images[0].ndim == 3 else 1
+    workdir.mkdir(parents=True, exist_ok=True)
+    _discard_unreadable_backup(workdir / "backup")
+    options = dict(images=len(images), channels=int(channels), n_classes=int(n_classes),
+                   tile=int(tile), depth=depth, filters=filters, padding=padding,
+                   batch_size=batch_size, steps_per_epoch=steps_per_epoch, loss=loss,
+                   learning_rate=float(learning_rate), augment=bool(augment),
+                   validation_split=float(validation_split), seed=seed)
+    resumed, best = _refuse_another_run(workdir, options), workdir / "best.keras"
+    if best.exists() and not (workdir / "backup").exists():  # trained, but not written
+        _write_model(keras.models.load_model(best, compile=False), output)
+        best.unlink()
+        (workdir / "options.json").unlink()
+        print(f"the run in {workdir} had finished training: its best model is saved to "
+              f"{output} (not trained again); the log of every epoch is in "
+              f"{workdir / 'history.csv'}")
+        return None
+    model = build_unet((None, None, channels), n_classes, depth=depth, filters=filters,
+                       padding=padding, batch_norm=True)
+    compile_unet(model, loss=loss, learning_rate=learning_rate)
+    tiles = dict(batch_size=batch_size, tile=tile, output_crop=crop)
+    pick = lambda arrays, part, times=1: [arrays[i] for i in part] * times  # noqa: E731
+    data = make_dataset(pick(images, order[n_val:]), pick(masks, order[n_val:]),
+                        augment=augment, seed=seed, **tiles)
+    times = max(1, 32 // max(n_val, 1))  # a fixed set of about 32 validation tiles
+    validation = make_dataset(pick(images, order[:n_val], times), pick(masks, order[:n_val], times),
+                              augment=False, shuffle=False, repeat=False, seed=seed + 1,
+                              **tiles) if n_val else None
+    monitor = "val_loss" if n_val else "loss"
+    beat = _best_so_far(workdir, monitor) if resumed else float("inf")
+    start = time.monotonic()
+
+    def spent(epoch, logs):
+        if budget and time.monotonic() - start > budget * 60:
+            print(f"\nthe time budget of {budget:g} min is spent: stopping after epoch {epoch + 1}")
+            model.stop_training = True
+
+    callbacks = [  # BackupAndRestore's double_checkpoint: a torn backup has one before it
+        keras.callbacks.TerminateOnNaN(), keras.callbacks.LambdaCallback(on_epoch_end=spent),
+        keras.callbacks.BackupAndRestore(str(workdir / "backup"), double_checkpoint=True),
+        # the best so far (a resumed run's to beat); inf: a NaN epoch is never the best
+        keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, save_best_only=True,
+                                        initial_value_threshold=beat),
+        keras.callbacks.CSVLogger(str(workdir / "history.csv"), append=True)]
+    print(f"training on {len(order) - n_val} images, validating on {n_val}; tiles {tile}x{tile}"
+          f", {n_classes} output channel(s), {model.count_params():,} parameters; log and "
+          f"backups in {workdir}")
+    history = model.fit(data, validation_data=validation, epochs=epochs, shuffle=False,
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                        verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
+    good = keras.models.load_model(best, compile=False) if best.exists() else None
+    if good is not None and not all(np.isfinite(w).all() for w in good.get_weights()):
+        good = None
+    losses = np.array([history.history.get(k, [0.0] * len(history.epoch)) for k in ("loss", "val_loss")])
+    nan = [e for e, ok in zip(history.epoch, np.isfinite(losses).all(0)) if not ok]
+    if nan or good is None:  # good is None: NaN weights after a finite loss
+        epoch = (nan or history.epoch or [0])[0 if nan else -1]
+        kept = "no model was saved" + (f" ({output} is left as it was)" if output.exists() else "")
+        if good is not None:
+            _write_model(good, output)
+            kept = f"the best model of the epochs before it is saved to {output}"
+        best.unlink(missing_ok=True)
+        (workdir / "options.json").unlink(missing_ok=True)
+        raise ValueError(f"the loss became NaN in epoch {epoch + 1} and training stopped; "
+                         f"{kept}. Try a lower learning_rate (this run's: {learning_rate:g})")
+    try:
+        _write_model(good, output)
+    except OSError as error:
+        raise OSError(f"the model could not be written to {output} ({error.strerror or error}); "
+                      f"it is kept in {best}: train again, with another output if need be, to "
+                      f"write it without training again") from None
+    best.unlink()  # a full copy of the model: not kept once the run is over
+    (workdir / "options.json").unlink()
+    print(f"model saved to {output}; the log of every epoch is in {workdir / 'history.csv'}")
+    return history

@@ -1,5 +1,6 @@
 """keras_unet/training.py: compiling for the data, mixed precision, several devices,
-saving a model compiled with every loss and metric, the weight map on real data."""
+saving a model compiled with every loss and metric, the weight map on real data, and the
+train() recipe called from Python."""
 
 import json
 import os
@@ -57,7 +58,7 @@ def test_compile_unknown_loss():
 @pytest.mark.parametrize("rate", [float("nan"), float("inf"), 0, -1e-3, "0.001", True])
 def test_compile_refuses_a_learning_rate_that_cannot_train(rate):
     with pytest.raises(ValueError, match="^" + re.escape(
-            f"learning_rate must be a finite number > 0 (e.g. 1e-3); got {rate!r}") + "$"):
+            f"learning_rate must be a finite number > 0; got {rate!r}") + "$"):
         compile_unet(build_unet((32, 32, 1), 1, depth=2, filters=4), learning_rate=rate)
     model = compile_unet(build_unet((32, 32, 1), 1, depth=2, filters=4),
                          learning_rate=np.float32(0.01))
@@ -175,3 +176,54 @@ def test_weight_map_training_on_real_isbi_tiles(shared_data):
     history = model.fit(images, masks, sample_weight=weights, epochs=8, verbose=0).history
     assert np.isfinite(history["loss"]).all()
     assert history["loss"][-1] < history["loss"][0]
+
+
+def test_train_with_the_command_defaults(tmp_path, capsys):
+    """The recipe called from Python as a notebook does: defaults only (fast mode: 2 epochs
+    of 3 steps; the 256 tile shrinks to the small images)."""
+    import csv
+
+    from keras_unet.datasets import synthetic_cells
+    from keras_unet.training import train
+
+    images, masks, _ = synthetic_cells(5, size=64, seed=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KERAS_UNET_FAST", "1")
+        patch.chdir(tmp_path)
+        history = train(images, masks, verbose=0)
+    out = capsys.readouterr().out
+    assert "tile 256 is larger than the smallest image: using tile 64" in out
+    assert "training on 4 images, validating on 1; tiles 64x64, 1 output channel(s)" in out
+    assert history.epoch == [0, 1] and "val_loss" in history.history
+    model = keras.models.load_model(tmp_path / "unet.keras", compile=False)
+    assert model.output_shape == (None, None, None, 1)
+    assert sorted(p.name for p in (tmp_path / "unet_training").iterdir()) == ["history.csv"]
+    with open(tmp_path / "unet_training" / "history.csv") as file:
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1"]
+
+
+def test_train_reads_mask_modes_and_classes():
+    from keras_unet.training import _classes
+
+    full = [np.array([[0, 255]], np.int32), np.array([[0, 0]], np.int32)]
+    masks, n_classes = _classes(full, "multiclass", None, None)
+    assert n_classes == 2 and [m.tolist() for m in masks] == [[[0, 1]], [[0, 0]]]
+    masks, n_classes = _classes([np.array([[0.0, 1.0]], np.float32)], "multiclass", None, None)
+    assert n_classes == 2 and masks[0].dtype == np.int32
+    assert _classes([np.array([[0, 1, 2]], np.int32)], None, None, None)[1] == 3
+    masks, n_classes = _classes([np.array([[0, 1]], np.int32)], "binary", None, None)
+    assert n_classes == 1 and masks[0].dtype == np.float32
+    with pytest.raises(ValueError, match=r"^n_classes=3, but the masks are binary"):
+        _classes([np.array([[0.0, 1.0]], np.float32)], None, 3, None)
+    with pytest.raises(ValueError, match=r"^n_classes=1, but the masks hold class indices"):
+        _classes([np.array([[0, 2]], np.int32)], None, 1, None)
+
+
+def test_train_refuses_a_tile_that_does_not_fit(tmp_path):
+    from keras_unet.training import train
+
+    with pytest.raises(ValueError, match=re.escape(
+            "tile=30 does not fit a depth-2 U-Net with padding='same' (a multiple of 2**depth "
+            "= 4); nearest sizes that fit: 28, 32")):
+        train(np.zeros((2, 32, 32, 1), np.float32), np.zeros((2, 32, 32, 1), np.float32),
+              tmp_path / "m.keras", tile=30, depth=2)
