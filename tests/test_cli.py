@@ -1,6 +1,5 @@
 """keras_unet/cli.py: the installed `keras-unet` command, run as a user runs it."""
 
-import argparse
 import json
 import os
 import re
@@ -13,6 +12,7 @@ import pytest
 from commands import KERAS_UNET, command_env, run_command
 
 import keras_unet
+from keras_unet.cli import make_parser
 
 
 def run(*args):
@@ -256,7 +256,7 @@ def test_mask_errors_name_the_command_options(cell_folders, tmp_path):
     import numpy as np
     from PIL import Image
 
-    from keras_unet.cli import _load_data, make_parser
+    from keras_unet.cli import _read_folders, make_parser
 
     shutil.copytree(cell_folders / "masks", tmp_path / "masks")
     arguments = ["train", "--images", str(cell_folders / "images"), "--masks", "masks"]
@@ -271,7 +271,7 @@ def test_mask_errors_name_the_command_options(cell_folders, tmp_path):
     assert line.endswith("Give --mask-threshold 127 to read the pixels above 127 as 1")
     # ... which reads them
     arguments[-1] = str(tmp_path / "masks")
-    images, masks = _load_data(make_parser().parse_args([*arguments, "--mask-threshold", "127"]))
+    images, masks = _read_folders(make_parser().parse_args([*arguments, "--mask-threshold", "127"]))
     assert len(masks) == 8 and masks[1].dtype == np.float32 and not masks[1][:3].any()  # 100 < 127
 
     Image.fromarray(np.full((96, 96), 100, np.uint8)).save(tmp_path / "masks" / "c1.png")
@@ -280,7 +280,7 @@ def test_mask_errors_name_the_command_options(cell_folders, tmp_path):
     assert line.endswith("If each value is a class, give --palette '0=0;100=1;255=2'")
     assert "mask_mode" not in line and "palette=" not in line
     # ... which reads them as three classes
-    _, masks = _load_data(make_parser().parse_args([*arguments, "--palette", "0=0;100=1;255=2"]))
+    _, masks = _read_folders(make_parser().parse_args([*arguments, "--palette", "0=0;100=1;255=2"]))
     assert masks[1].dtype == np.int32 and np.unique(masks[1]).tolist() == [1]
 
 
@@ -299,26 +299,12 @@ def test_library_names_in_messages_become_options():
 
 
 def test_one_mask_mode_option():
-    import numpy as np
-
-    from keras_unet.cli import _classes, make_parser
-
     parse = make_parser().parse_args
     assert parse(["train"]).mask_mode == "auto"
     assert parse(["train", "--mask-mode", "classes"]).mask_mode == "multiclass"  # the alias
     assert parse(["train", "--mask-mode", "binary"]).mask_mode == "binary"
-    as_read = [np.array([[0, 255]], np.int32), np.array([[0, 0]], np.int32)]
-    masks, n_classes = _classes(as_read, argparse.Namespace(mask_mode="multiclass", classes=None))
-    assert n_classes == 2 and [m.tolist() for m in masks] == [[[0, 1]], [[0, 0]]]
-    binary = [np.array([[0.0, 1.0]], np.float32)]  # a dataset's binary masks
-    masks, n_classes = _classes(binary, argparse.Namespace(mask_mode="multiclass", classes=None))
-    assert n_classes == 2 and masks[0].dtype == np.int32
-    classes = [np.array([[0, 1, 2]], np.int32)]
-    masks, n_classes = _classes(classes, argparse.Namespace(mask_mode="auto", classes=None))
-    assert n_classes == 3
-    masks, n_classes = _classes([np.array([[0, 1]], np.int32)],
-                                argparse.Namespace(mask_mode="binary", classes=None))
-    assert n_classes == 1 and masks[0].dtype == np.float32
+    with pytest.raises(SystemExit):  # masks files hold no multilabel form
+        parse(["train", "--mask-mode", "multilabel"])
 
 
 def test_mismatched_folders(cell_folders, tmp_path):
@@ -381,13 +367,13 @@ def test_a_model_that_could_not_be_written_is_written_by_the_next_run(cell_folde
     import csv
     from unittest import mock
 
-    from keras_unet import cli
+    from keras_unet import cli, training
 
     monkeypatch.chdir(tmp_path)
     arguments = ["train", "--images", str(cell_folders / "images"), "--masks",
                  str(cell_folders / "masks"), "--output", "cells.keras", "--epochs", "2", *TINY]
     full = OSError(28, "No space left on device")
-    with mock.patch.object(cli, "_save_atomically", side_effect=full):
+    with mock.patch.object(training, "_write_model", side_effect=full):
         assert cli.main(arguments) == 2
     line = capsys.readouterr().err.strip()
     assert line == ("keras-unet train: error: the model could not be written to cells.keras (No "
