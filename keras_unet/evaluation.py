@@ -216,12 +216,7 @@ def isbi_pixel_error(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
     """
     thresholds = _thresholds(thresholds)
     truth, probabilities = _isbi_pair(truth, probabilities)
-    best = 0.0
-    for t in thresholds:
-        proposal = probabilities > t
-        both = 2 * np.count_nonzero(truth & proposal)
-        best = max(best, _ratio(both, np.count_nonzero(truth) + np.count_nonzero(proposal)))
-    return 1.0 - best
+    return 1.0 - max(precision_recall_f1(truth, probabilities, t)["f1"] for t in thresholds)
 
 
 def precision_recall_f1(truth, prediction, threshold=0.5, mask=None):
@@ -400,40 +395,35 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
 
 
 def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
-    """Score predicted mask files against true ones, matched by file stem.
-
-    Returns ``(rows, mean)``: ``{"name", "dice", "iou", "pixel_error"[, "V_rand"]}`` per
-    image (V_rand at 0.5, binary masks only) and their mean (``"name": "mean"``). Binary
-    against class indices is refused (:func:`check_same_kind`), and so are class values
-    at or above ``classes``; values that are no mask raise ``images.MaskValuesError``.
-    """
+    """Score predicted mask files against true ones, matched by file stem: ``(rows,
+    mean)``, a row ``{"name", "dice", "iou", "pixel_error"[, "V_rand"]}`` per image (V_rand
+    at 0.5, binary masks only) and their mean. Binary against class indices is refused
+    (:func:`check_same_kind`), and so are class values at or above ``classes``."""
     pairs = pair_files(predictions_dir, truths_dir, names=("predictions", "truths"),
                        unmatched=("predictions without a true mask",
                                   "true masks without a prediction"))
-    loaded = [[p, read_mask(p), read_mask(t)] for p, t in pairs]
-    for side in (1, 2):  # a folder holding class indices anywhere reads 0/1 as classes too
-        if any(row[side].dtype != np.float32 for row in loaded):
-            for row in loaded:
-                row[side] = row[side].astype(np.int32)
-    for (path, pred, truth), (_, truth_path) in zip(loaded, pairs):
+    sides = [[read_mask(pair[side]) for pair in pairs] for side in (0, 1)]
+    # a folder holding class indices anywhere reads its 0/1 masks as classes too
+    sides = [[m.astype(np.int32) for m in masks] if any(m.dtype != np.float32 for m in masks)
+             else masks for masks in sides]
+    for (path, truth_path), pred, truth in zip(pairs, *sides):
         try:
             _same_shape(truth, pred, "prediction")
             check_same_kind(truth, pred)
         except ValueError as error:
             raise ValueError(f"{path} against {truth_path}: the {error}") from None
-    binary = all(m.dtype == np.float32 for row in loaded for m in row[1:])
-    n_classes = None
+    masks = [m for pair in zip(*sides) for m in pair]  # in the order of the files
+    binary, n_classes = all(m.dtype == np.float32 for m in masks), None
     if not binary:
-        masks = [m for row in loaded for m in row[1:]]
         try:
-            n_classes = (mask_classes(masks, names=[str(p) for pair in pairs for p in pair],
-                                      n_classes=classes) if classes else
-                         max(int(m.max()) for m in masks) + 1)
+            names = [str(path) for pair in pairs for path in pair]
+            n_classes = (mask_classes(masks, names=names, n_classes=classes) if classes
+                         else max(int(m.max()) for m in masks) + 1)
         except ValueError as error:  # a folder of masks has no unlabelled pixels to offer
             raise ValueError(re.sub(r", or ignore_index=\d+ if \d+ marks unlabelled pixels",
                                     "", str(error))) from None
     rows = []
-    for path, pred, truth in loaded:
+    for (path, _), pred, truth in zip(pairs, *sides):
         row = {"name": path.name}
         for key, score in (("dice", dice), ("iou", iou), ("pixel_error", pixel_error)):
             value = score(truth, pred, n_classes=n_classes)
