@@ -1,5 +1,7 @@
 """keras_unet/data.py: pipeline shapes, dtypes, value ranges, determinism, crops, fit."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -128,3 +130,40 @@ def test_output_crop_mirrors_so_the_papers_tile_fits_isbi(shared_data):
     np.testing.assert_array_equal(image[0, 92:-92, 92:-92], train.images[0])
     np.testing.assert_array_equal(image[0, 91, 92:-92], train.images[0][1])  # mirrored row
     np.testing.assert_array_equal(mask[0], train.masks[0])
+
+
+def test_multilabel_masks_are_tiled_augmented_and_cropped_channel_by_channel():
+    rng = np.random.default_rng(4)
+    coarse = rng.random((4, 6, 6, 1)).astype(np.float32)
+    images = np.kron(coarse, np.ones((1, 8, 8, 1), np.float32))  # smooth: 8x8 blocks
+    labels = np.concatenate([images > 0.3, images > 0.6, images < 0.2], -1).astype(np.float32)
+    dataset = make_dataset(images, labels, batch_size=4, tile=32, output_crop=4, seed=0,
+                           augment={"intensity_probability": 0.0})
+    image, mask = batches(dataset, 1)[0]
+    assert image.shape == (4, 32, 32, 1) and mask.shape == (4, 24, 24, 3)
+    assert mask.dtype == np.float32 and set(np.unique(mask)) == {0.0, 1.0}
+    # nearest-neighbour sampling of one field: each label stays the same rule of its image
+    inner = image[:, 4:-4, 4:-4, 0]
+    for channel, rule in enumerate((inner > 0.3, inner > 0.6, inner < 0.2)):
+        assert np.mean((mask[..., channel] > 0.5) != rule) < 0.1
+    whole = make_dataset(images, labels, batch_size=4, augment=False, shuffle=False, repeat=False)
+    np.testing.assert_array_equal(batches(whole, 1)[0][1], labels)
+
+
+def test_masks_are_read_as_images_as_mask_reads_them():
+    from keras_unet.images import as_mask
+
+    images = np.zeros((2, 16, 16), np.uint8)
+    eye = np.eye(16, dtype=np.uint8)[None].repeat(2, 0)
+    void = eye.copy()
+    void[:, 0] = 255  # a 255 border of unlabelled pixels
+    for masks in (eye.astype(np.int64) * 255, np.full((2, 16, 16), 0.5), void):
+        with pytest.raises(ValueError) as expected:
+            as_mask(masks[0], "masks[0]")
+        with pytest.raises(ValueError, match="^" + re.escape(str(expected.value)) + "$"):
+            make_dataset(images, masks)
+    # unlabelled pixels pass with ignore_index, and an explicit mode converts 0/1 integers
+    _, mask = batches(make_dataset(images, void, ignore_index=255, augment=False), 1)[0]
+    assert mask.dtype == np.int32 and set(np.unique(mask)) == {0, 1, 255}
+    _, mask = batches(make_dataset(images, eye, mask_mode="binary", augment=False), 1)[0]
+    assert mask.dtype == np.float32
