@@ -19,8 +19,7 @@ from keras_unet.images import (
     MASK_MODES, as_mask, as_prediction, mask_classes, pair_files, read_mask,
 )
 
-#: The thresholds the ISBI 2012 scripts sweep: Fiji's ``th += 0.1`` from 0.0 while
-#: ``th <= 1.0`` (11 values, the last 0.9999999999999999 by float rounding).
+#: The ISBI 2012 scripts' thresholds: Fiji's ``th += 0.1`` from 0.0 while ``th <= 1.0``.
 ISBI_THRESHOLDS = np.cumsum([0.0] + [0.1] * 10)
 
 #: How cells connect in the ISBI scores: 2-D, 4-connected, as in the challenge.
@@ -44,8 +43,8 @@ def _shown(values):
 
 
 def _binary(value, name, threshold=None):
-    """``(mask, array)``: a 0/1 mask (with ``threshold``: binarised probabilities) as
-    bool, and the values given as an array of the same shape."""
+    """``(mask, array)``: a 0/1 mask (with ``threshold``: binarised probabilities), bool,
+    and the values given as an array."""
     array = check_array(value, name)
     flat = array.reshape(1, -1)  # the scores pool pixels: any shape is one image
     if threshold is None:
@@ -246,11 +245,9 @@ def roc_auc(truth, probabilities, mask=None):
 
 
 def roc_curve(truth, probabilities, mask=None):
-    """The exact ROC curve where ``mask`` is 1: one point per distinct probability ``t``
-    (``p >= t`` called positive), from (0, 0) at ``inf`` to (1, 1).
-
-    Returns:
-        ``{"fpr", "tpr", "thresholds"}``, float64 arrays, thresholds falling.
+    """The exact ROC curve where ``mask`` is 1, ``{"fpr", "tpr", "thresholds"}`` (float64):
+    one point per distinct probability ``t`` (``p >= t`` called positive), falling, from
+    (0, 0) at ``inf`` to (1, 1).
 
     >>> curve = roc_curve(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
     >>> curve["fpr"].tolist(), curve["tpr"].tolist(), curve["thresholds"].tolist()
@@ -318,9 +315,8 @@ def _entropy(sizes, n, singletons=0):
 
 
 def _rand_and_info(cells, segments):
-    """Foreground-restricted V_rand and V_info of one image (Fiji's N^2 versions):
-    ``cells`` the labelled truth (0 membrane), ``segments`` the flooded proposal (0 line,
-    each line pixel inside a cell a segment of its own)."""
+    """Fiji's V_rand and V_info of labelled truth ``cells`` (0 membrane) and a flooded
+    proposal ``segments`` (0 line, each line pixel a segment of its own), inside the cells."""
     inside = cells > 0
     n = int(inside.sum())
     table = contingency_table(cells[inside], segments[inside], sparse_type="array")
@@ -338,8 +334,7 @@ def _rand_and_info(cells, segments):
 
 
 def _isbi_pair(truth, probabilities):
-    """Truth (bool) and probabilities of one shape; a truth strictly between 0 and 1 is
-    a swapped call (the order is probabilities, truth), and says so."""
+    """Truth (bool) and probabilities; a truth strictly between 0 and 1 is a swapped call."""
     array = np.asarray(truth)
     if array.dtype.kind == "f" and ((array > 0) & (array < 1)).any():
         raise ValueError("truth holds values between 0 and 1: it must be a 0/1 mask. The "
@@ -358,9 +353,8 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
     (:func:`isbi_pixel_error`), ``"V_rand_threshold"``, ``"V_info_threshold"`` (the first
     best), ``"thresholds"``, ``"V_rand_per_threshold"``, ``"V_info_per_threshold"``.
 
-    >>> truth = np.array([[1, 1, 0, 1, 1], [1, 1, 0, 1, 1]])
-    >>> merged = isbi_scores(np.ones((2, 5)), truth)  # the two cells made one: 2*32/(32+64)
-    >>> round(merged["V_rand"], 4), merged["V_info"]
+    >>> merged = isbi_scores(np.ones((2, 5)), np.array([[1, 1, 0, 1, 1]] * 2))  # cells joined
+    >>> round(merged["V_rand"], 4), merged["V_info"]  # 2*32 / (32 + 64)
     (0.6667, 0.0)
     """
     thresholds = _thresholds(thresholds)
