@@ -1,13 +1,5 @@
 """The argument checks of every stage: each raises a ValueError that names the argument,
-the rule and the value given ("depth must be an integer >= 1; got 0").
-
-Example:
-    >>> check_number(0.5, "alpha", 0, 1)
-    0.5
-    >>> check_int(True, "depth")
-    Traceback (most recent call last):
-    ValueError: depth must be an integer >= 1; got True
-"""
+the rule and the value: ``check_int(0, "depth")``: "depth must be an integer >= 1; got 0"."""
 
 import math
 import numbers
@@ -29,12 +21,10 @@ def check_int(value, argument, minimum=1):
 
 
 def check_number(value, argument, low=None, high=None, *, open_low=False, open_high=False):
-    """``value`` as a float if it is a finite real number (not a bool) within the bounds;
-    ``open_low``/``open_high`` exclude the bound itself."""
+    """``value`` as a float if a finite real (not a bool) within the bounds (``open_*``: open)."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (low is None or (value > low if open_low else value >= low))
-    ok = ok and (high is None or (value < high if open_high else value <= high))
-    if not ok:
+    if not (ok and (high is None or (value < high if open_high else value <= high))):
         bounds = ([f"{'>' if open_low else '>='} {low}"] if low is not None else []) + (
             [f"{'<' if open_high else '<='} {high}"] if high is not None else [])
         fail(argument, " ".join(["a finite number", " and ".join(bounds)]).strip(), value)
@@ -43,26 +33,17 @@ def check_number(value, argument, low=None, high=None, *, open_low=False, open_h
 
 def check_bool(value, argument):
     """``value`` if it is True or False."""
-    if not isinstance(value, bool):
-        fail(argument, "True or False", value)
-    return value
+    return value if isinstance(value, bool) else fail(argument, "True or False", value)
 
 
 def check_choice(value, choices, argument):
     """``value`` if it is one of ``choices``."""
-    if value not in choices:
-        fail(argument, "one of " + ", ".join(repr(c) for c in choices), value)
-    return value
+    return value if value in choices else fail(
+        argument, "one of " + ", ".join(repr(c) for c in choices), value)
 
 
 def check_array(value, argument):
-    """``value`` as a non-empty numeric (or bool) array without NaN.
-
-    Example:
-        >>> check_array([0.5, float("nan")], "prediction")
-        Traceback (most recent call last):
-        ValueError: prediction contains 1 NaN value(s)
-    """
+    """``value`` as a non-empty numeric (or bool) array without NaN."""
     array = np.asarray(value)
     if array.dtype != bool and array.dtype.kind not in "iuf":
         raise ValueError(f"{argument} must be a numeric array; got dtype {array.dtype}")

@@ -430,3 +430,129 @@ def test_check_not_empty_says_when_every_mask_is_background():
         "trained on them learns to predict nothing; check the masks and mask_mode")
     assert images.check_not_empty([void]) is None
     assert images.check_not_empty([empty[0], BINARY]) is None
+
+
+# ------------------------------------------------------------- the array conventions
+
+
+def test_as_image_scales_each_dtype_and_refuses_the_rest():
+    for array, expected in [(np.array([[0, 51, 255]], np.uint8), [0, 0.2, 1]),
+                            (np.array([[0, 65535]], np.uint16), [0, 1]),
+                            (np.array([[True, False]]), [1, 0]),
+                            (np.array([[0.25, 1.0]]), [0.25, 1])]:
+        image = images.as_image(array)
+        assert image.dtype == np.float32 and image.shape == (1, array.shape[1], 1)
+        np.testing.assert_allclose(image.ravel(), expected, atol=1e-6)
+    opaque = np.dstack([RGB, np.full((6, 8), 255, np.uint8)])
+    assert images.as_image(opaque).shape == (6, 8, 3)
+    for array, message in [
+        (np.array([[0.5, 2.0]]), "images[1] is a float image with values in [0.5, 2]; float "
+                                 "images must be in [0, 1]"),
+        (np.array([[0, 300]]), "images[1] has int64 pixels; expected 8-bit, 16-bit or float in "
+                               "[0, 1]"),
+        (np.array([[np.nan, 0]]), "images[1] has NaN pixels (1 of them)"),
+        (np.zeros((2, 2, 5)), "images[1] has shape (2, 2, 5); expected (H, W) or (H, W, C)"),
+        (np.dstack([GRAY, np.zeros_like(GRAY)]), "images[1] has an alpha channel with 48 "
+                                                 "transparent pixels"),
+    ]:
+        with pytest.raises(ValueError, match="^" + re.escape(message)):
+            images.as_image(array, "images[1]")
+
+
+def test_as_image_stretch_maps_any_range_for_display():
+    np.testing.assert_allclose(images.as_image(np.array([[-1.0, 0.0, 3.0]]), stretch=True)
+                               .ravel(), [0, 0.25, 1])
+    np.testing.assert_allclose(images.as_image(np.array([[7, 7]]), stretch=True).ravel(), [0, 0])
+    np.testing.assert_allclose(images.as_image(np.array([[0.2, 0.4]]), stretch=True).ravel(),
+                               [0.2, 0.4])  # in [0, 1]: kept as it is
+    see_through = np.dstack([RGB, np.zeros((6, 8), np.uint8)])
+    assert images.as_image(see_through, stretch=True).shape == (6, 8, 3)
+
+
+def test_as_mask_modes():
+    binary = images.as_mask(BINARY.astype(bool))
+    assert binary.dtype == np.float32 and binary.shape == (6, 8, 1)
+    assert images.as_mask(BINARY.astype(np.float64)[..., None]).dtype == np.float32
+    classes = images.as_mask(CLASSES)
+    assert classes.dtype == np.int32 and classes.shape == (6, 8, 1)
+    np.testing.assert_array_equal(classes[..., 0], CLASSES)
+    labels = images.as_mask(np.stack([BINARY, 1 - BINARY, BINARY], -1).astype(np.float32))
+    assert labels.dtype == np.float32 and labels.shape == (6, 8, 3)
+    # an explicit mode converts values that fit it
+    assert images.as_mask(BINARY, mode="binary").dtype == np.float32
+    assert images.as_mask(BINARY.astype(np.float32), mode="multiclass").dtype == np.int32
+    assert images.as_mask(np.stack([BINARY] * 2, -1), mode="multilabel").shape == (6, 8, 2)
+    void = np.where(CLASSES == 3, 255, CLASSES)
+    np.testing.assert_array_equal(images.as_mask(void, ignore_index=255)[..., 0], void)
+    assert images.as_mask(CLASSES, n_classes=4).dtype == np.int32
+    assert images.as_mask(np.array([[0, 1, 255]]), n_classes=256).max() == 255
+    batch = images.as_mask(np.stack([BINARY, BINARY]).astype(bool), batch=True)
+    assert batch.shape == (2, 6, 8, 1) and batch.dtype == np.float32
+    assert images.as_mask(np.stack([CLASSES] * 3), batch=True).shape == (3, 6, 8, 1)
+    assert images.MASK_MODES == ("binary", "multiclass", "multilabel")
+
+
+SHAPES = ("must have the shape (H, W) or (H, W, 1), or (H, W, labels) of 0/1 floats or bools "
+          "for a multilabel mask; got ")
+
+
+@pytest.mark.parametrize("array, kwargs, message", [
+    (np.array([[0.0, np.nan]]), {}, "contains 1 NaN value(s)"),
+    (np.array([[0.0, 0.5, 1.0]]), {}, "must hold 0 and 1 only (a binary mask; class indices "
+                                      "are integers); got the values 0, 0.5, 1"),
+    (np.array([[-1, 0, 1]]), {}, "must hold class indices (integers >= 0); got the values "
+                                 "-1, 0, 1"),
+    (np.array([[0, 255]]), {}, "holds 0 and 255 only: a binary mask stored as 0/255, not class "
+                               "indices; pass (mask > 0)"),
+    (np.array([[0, 255]], np.uint8), {"mode": "binary"}, "holds 0 and 255 only"),
+    (np.array([[0, 1, 255]]), {}, "has the values 0, 1, 255, which as class indices make 256 "
+                                  "classes, 253 of them never used. If 255 marks unlabelled "
+                                  "pixels, pass ignore_index=255"),
+    (np.array([[0, 1, 2]]), {"mode": "binary"}, "must hold 0 and 1 only (a binary mask); got "
+                                                "the values 0, 1, 2"),
+    (np.array([[0, 3]]), {"n_classes": 3}, "must hold class indices below n_classes=3; got 3"),
+    (np.zeros((6, 8, 3), int), {}, SHAPES + "(6, 8, 3) (int64)"),
+    (np.zeros((6, 8, 2), np.float32), {"mode": "binary"}, SHAPES + "(6, 8, 2) (float32)"),
+    (np.zeros((2, 6, 8, 1)), {}, SHAPES + "(2, 6, 8, 1) (float64)"),
+    (np.zeros(4), {"batch": True}, "must have the shape (N, H, W) or (N, H, W, 1), or (N, H, "
+                                   "W, labels)"),
+])
+def test_as_mask_refuses_with_the_name_first(array, kwargs, message):
+    with pytest.raises(ValueError, match="^" + re.escape("masks[2] " + message)):
+        images.as_mask(array, "masks[2]", **kwargs)
+
+
+def test_as_mask_value_errors_say_the_fix():
+    with pytest.raises(images.MaskValuesError) as error:
+        images.as_mask(np.array([[0, 1, 255]]))
+    assert error.value.fix == {"ignore_index": 255} and error.value.files == ["mask"]
+    with pytest.raises(ValueError, match=re.escape("mode must be one of 'binary', 'multiclass',"
+                                                   " 'multilabel'; got 'classes'")):
+        images.as_mask(CLASSES, mode="classes")
+    with pytest.raises(ValueError, match="^ignore_index must be an integer >= 0"):
+        images.as_mask(CLASSES, ignore_index=-1)
+
+
+def test_as_prediction():
+    soft = np.array([[0.2, 0.7]])
+    labels, scores = images.as_prediction(soft)
+    assert labels.dtype == np.float32 and labels.ravel().tolist() == [0, 1]
+    assert scores.dtype == np.float32 and scores.shape == (1, 2, 1)
+    assert images.as_prediction(soft, threshold=0.1).labels.ravel().tolist() == [1, 1]
+    hard = images.as_prediction(CLASSES)
+    assert hard.scores is None and hard.labels.dtype == np.int32
+    assert images.as_prediction(BINARY.astype(bool)).labels.dtype == np.float32
+    three = np.stack([np.full((2, 2), p) for p in (0.2, 0.5, 0.3)], -1)
+    assert images.as_prediction(three).labels.ravel().tolist() == [1] * 4
+    assert images.as_prediction(three * 9 - 4).labels.ravel().tolist() == [1] * 4  # logits
+    multilabel = images.as_prediction(three, mode="multilabel").labels
+    assert multilabel.dtype == np.float32 and multilabel[0, 0].tolist() == [0, 0, 0]
+    softmax = np.stack([np.full((2, 2), 0.6), np.full((2, 2), 0.4)], -1)
+    assert images.as_prediction(softmax, threshold=0.3).labels.ravel().tolist() == [1] * 4
+    assert images.as_prediction(softmax).labels.ravel().tolist() == [0] * 4
+    with pytest.raises(ValueError, match=re.escape("prediction must hold probabilities in "
+                                                   "[0, 1] (after a sigmoid); got values in "
+                                                   "[-1, 2]")):
+        images.as_prediction(np.array([[-1.0, 2.0]]))
+    with pytest.raises(ValueError, match="threshold must be a finite number >= 0 and <= 1"):
+        images.as_prediction(soft, threshold=2)
