@@ -1,22 +1,17 @@
-"""Look at images, masks, predictions, weight maps and training curves (matplotlib).
+"""Pictures of images, masks, predictions, weight maps and training curves (matplotlib).
 
-Every plotting function returns its :class:`matplotlib.figure.Figure` (a notebook shows it
-as the cell's value, a script saves it with :func:`save_figure`). Nothing calls
-``plt.show()`` or chooses a backend; with a notebook's inline backend the figure is
-released from pyplot before it is returned, so it is drawn once.
-
-Images are read by :func:`keras_unet.images.as_image` (stretched min-max for display),
-masks by :func:`keras_unet.images.as_mask`, predictions by
-:func:`keras_unet.images.as_prediction`; batches are ``(N, ...)`` arrays or lists. Class
-``k`` is drawn in ``class_colors(n)[k]`` (label ``l`` of a multilabel mask in
-``class_colors(L + 1)[l + 1]``), a binary foreground in :data:`FOREGROUND_COLOR`,
-probabilities in ``magma`` with a colour bar.
+Every plot returns its :class:`matplotlib.figure.Figure`; nothing calls ``plt.show()`` or
+picks a backend, and under a notebook's inline backend the figure is released from pyplot
+so that it is drawn once. Images are read by :func:`keras_unet.images.as_image` (stretched
+for display), masks by ``as_mask``, predictions by ``as_prediction``. Class ``k`` is drawn
+in ``class_colors(n)[k]`` (label ``l`` of a multilabel mask in ``class_colors(L + 1)[l + 1]``),
+a binary foreground in :data:`FOREGROUND_COLOR`, probabilities in ``magma``.
 """
 
 import colorsys
 import csv
-import math
 import os
+import sys
 import textwrap
 from pathlib import Path
 from typing import NamedTuple
@@ -37,58 +32,47 @@ from keras_unet.images import as_image, as_mask, as_prediction, write_atomically
 __all__ = ["class_colors", "overlay", "show_predictions", "show_weight_map", "show_errors",
            "show_tiles", "plot_history", "PredictionCallback", "save_figure"]
 
-#: A binary foreground's tint in overlays: a vivid green that reads on gray and warm images.
-FOREGROUND_COLOR, FOREGROUND_NAME = (0.0, 1.0, 0.0), "green"
-PROBABILITY_CMAP = "magma"
-#: The colours of :func:`show_errors`: binary cases, then classes right and wrong.
+FOREGROUND_COLOR, FOREGROUND_NAME = (0.0, 1.0, 0.0), "green"  # reads on gray and warm images
+PROBABILITY_CMAP, TILE_COLOR, PANEL_INCHES = "magma", (0.0, 0.9, 1.0), 3.0
+#: :func:`show_errors`'s colours: the binary cases, and classes right and wrong.
 ERROR_COLORS = {"true positive": (1.0, 1.0, 1.0), "false positive": (0.9, 0.1, 0.1),
                 "false negative": (0.0, 0.75, 1.0), "true negative": (0.0, 0.0, 0.0)}
 CORRECT_COLOR, WRONG_COLOR = (0.2, 0.2, 0.2), (0.9, 0.1, 0.1)
-TILE_COLOR = (0.0, 0.9, 1.0)
 #: Where :class:`PredictionCallback` writes outside a notebook when no folder is given.
 DEFAULT_OUTPUT_DIR = "predictions"
-PANEL_INCHES = 3.0
 #: The scores a :class:`PredictionCallback` title shows beside the losses: the first logged.
 TITLE_SCORES = ("val_dice", "dice", "val_mean_iou", "mean_iou")
 
 
-# ------------------------------------------------------------------ reading
-
-
-class _Mask(NamedTuple):
-    """What the plots need of a mask: ``labels`` (int ``(H, W)`` classes, or bool
-    ``(H, W, L)`` labels), a soft binary prediction's ``probability`` and ``n_classes``."""
-
+class _Mask(NamedTuple):  # int (H, W) classes or bool (H, W, L) labels, soft foreground
     labels: np.ndarray
     probability: object
     n_classes: int
 
 
 def _read(value, name, threshold=None, mode=None):
-    """A truth (no ``threshold``: :func:`as_mask`) or a prediction (:func:`as_prediction`)."""
-    if threshold is None:
-        labels, scores = as_mask(value, name, mode), None
-    else:
-        labels, scores = as_prediction(value, name, threshold=threshold, mode=mode)
-    labels = np.asarray(labels)
+    """A truth (no ``threshold``: ``as_mask``) or a prediction (``as_prediction``)."""
+    labels, scores = (as_mask(value, name, mode), None) if threshold is None else (
+        as_prediction(value, name, threshold=threshold, mode=mode))
     if labels.shape[-1] > 1:  # multilabel: one channel per label
         return _Mask(labels > 0, None, labels.shape[-1] + 1)
     channels = 0 if scores is None else scores.shape[-1]
-    soft = 0 < channels <= 2 and scores.min() >= 0 and scores.max() <= 1 and not np.isin(
-        scores, (0, 1)).all()
+    soft = 0 < channels <= 2 and scores.min() >= 0 and scores.max() <= 1
+    soft = soft and not np.isin(scores, (0, 1)).all()
     return _Mask(labels[..., 0].astype(np.int64), scores[..., -1] if soft else None,
                  max(2, channels, int(labels.max()) + 1))
 
 
-def _layers(mask, n_classes=None):
+def _layers(mask, n_classes):
     """One bool map per foreground class (or label) of a :class:`_Mask`."""
     if mask.labels.ndim == 3:
         return list(np.moveaxis(mask.labels, -1, 0))
-    return [mask.labels == k for k in range(1, n_classes or mask.n_classes)]
+    return [mask.labels == k for k in range(1, n_classes)]
 
 
-def _rgb(image, gray=False):
-    """An :func:`as_image` result as float32 RGB (a colour one in gray with ``gray``)."""
+def _rgb(image, name="image", gray=False):
+    """``image`` as float32 RGB (with ``gray``, a colour one in gray: BT.709 luma)."""
+    image = as_image(image, name, stretch=True)
     if gray and image.shape[-1] == 3:
         image = rgb2gray(image)[..., None]
     return np.repeat(image, 3 // image.shape[-1], axis=-1).astype(np.float32)
@@ -101,8 +85,7 @@ def _same_size(first, second, names):
 
 
 def _fit(array, size, argument, reference):
-    """``array`` at ``size``: equal, or larger by an even border, centre-cropped (a
-    valid-padding U-Net's input context)."""
+    """``array`` at ``size``: equal, or larger by an even border and centre-cropped."""
     (height, width), (dh, dw) = array.shape[:2], np.subtract(array.shape[:2], size)
     if dh < 0 or dw < 0 or dh % 2 or dw % 2:
         raise ValueError(
@@ -114,39 +97,31 @@ def _fit(array, size, argument, reference):
 
 def _batch(images):
     """``images`` as a list of samples, and whether it was one image."""
-    if isinstance(images, (list, tuple)):
-        if not images:
-            raise ValueError("images is empty")
-        return [np.asarray(image) for image in images], False
-    array = np.asarray(images)
-    if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3, 4)):
+    array = None if isinstance(images, (list, tuple)) else np.asarray(images)
+    if array is not None and (array.ndim == 2 or array.ndim == 3 and array.shape[-1] in (1, 3, 4)):
         return [array], True
-    if array.ndim not in (3, 4):
+    if array is not None and array.ndim not in (3, 4):
         raise ValueError("images must be one image (H, W[, C]), a batch (N, H, W[, C]) or a "
                          f"list of images; got shape {array.shape}")
-    if not len(array):
-        raise ValueError(f"images is empty (shape {array.shape})")
-    return list(array), False
+    if not len(images):
+        raise ValueError("images is empty")
+    return [np.asarray(image) for image in images], False
 
 
 def _batch_like(values, argument, single, count):
-    """``truths``, ``predictions`` or ``masks`` as a list of ``count`` samples, or None."""
+    """``truths``, ``predictions`` or ``masks`` as ``count`` samples, or None."""
     if values is None or single:
         return None if values is None else [np.asarray(values)]
-    if not isinstance(values, (list, tuple)) and np.ndim(values) < 3:
-        raise ValueError(f"{argument} must be a batch (N, H, W[, C]) or a list, as images is; "
-                         f"got shape {np.shape(values)}")
-    items = [np.asarray(value) for value in values]
-    if len(items) != count:
-        raise ValueError(f"{argument} has {len(items)} samples but images has {count}")
-    return items
+    if len(values) != count:
+        raise ValueError(f"{argument} has {len(values)} samples but images has {count}")
+    return [np.asarray(value) for value in values]
 
 
 def _palette(colors, n_classes):
     """``(n_classes, 3)`` colours from ``colors`` (None, one colour, or one per class)."""
     if colors is None:
         return class_colors(n_classes)
-    if isinstance(colors, str) or (np.ndim(colors) == 1 and is_color_like(colors)):
+    if (isinstance(colors, str) or np.ndim(colors) == 1) and is_color_like(colors):
         return np.array([(0.0, 0.0, 0.0)] + [to_rgb(colors)] * (n_classes - 1))
     for index, color in enumerate(colors):
         if not is_color_like(color):
@@ -159,8 +134,8 @@ def _palette(colors, n_classes):
 
 
 def _tint(rgb, mask, palette, alpha=1.0, contour=False):
-    """``rgb`` with each foreground class (label) of ``mask`` tinted, or its inner
-    boundary painted, in ``palette[k]``; overlapping labels are tinted by each."""
+    """``rgb`` with each class (label) of ``mask`` tinted in ``palette[k]``, or its inner
+    boundary painted; overlapping labels are tinted by each."""
     for k, where in enumerate(_layers(mask, len(palette)), 1):
         if contour:
             where = find_boundaries(where, mode="inner") & where
@@ -168,21 +143,14 @@ def _tint(rgb, mask, palette, alpha=1.0, contour=False):
     return np.clip(rgb, 0.0, 1.0)
 
 
-# ------------------------------------------------------------------ figures
-
-
 def _in_notebook():
-    """True inside a Jupyter (IPython kernel) session."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
+    """True in a Jupyter kernel (which has imported IPython)."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and hasattr(ipython.get_ipython(), "kernel")
 
 
 def _finish(figure):
-    """Release ``figure`` from pyplot in an inline notebook (drawn once, as the cell's
+    """Release ``figure`` from pyplot under an inline notebook (drawn once, as the cell's
     value); elsewhere keep it, so that ``plt.show()`` works in a script."""
     if _in_notebook() and "inline" in matplotlib.get_backend():
         plt.close(figure)
@@ -195,8 +163,7 @@ def _grid(rows, columns, width=PANEL_INCHES, height=PANEL_INCHES, extra=0.0):
 
 
 def _show(axes, picture, title, **imshow):
-    # "antialiased": nearest when a panel enlarges the image, smoothed when it shrinks it
-    # (thin structures of a large image stay visible instead of aliasing)
+    # "antialiased": nearest when enlarged, smoothed when shrunk (thin structures stay visible)
     drawn = axes.imshow(picture, interpolation="antialiased", **imshow)
     axes.set_title(title, fontsize=10)
     axes.set_axis_off()
@@ -204,122 +171,80 @@ def _show(axes, picture, title, **imshow):
 
 
 def _draw(axes, mask, palette, title, binary):
-    """A mask panel: probabilities, black and white (binary) or the class colours."""
+    """A mask's panel: probabilities, black and white (binary) or the class colours."""
     if binary and mask.probability is not None:
         return _show(axes, mask.probability, title, cmap=PROBABILITY_CMAP, vmin=0, vmax=1)
     if binary:
         return _show(axes, mask.labels > 0, title, cmap="gray", vmin=0, vmax=1)
-    black = np.zeros(mask.labels.shape[:2] + (3,), np.float32)
-    return _show(axes, _tint(black, mask, palette), title)
-
-
-def _colorbar(figure, drawn, axes, label):
-    figure.colorbar(drawn, ax=axes, shrink=0.8, label=label)
+    return _show(axes, _tint(np.zeros(mask.labels.shape[:2] + (3,)), mask, palette), title)
 
 
 def _frame(axes, top, left, bottom, right, color, **style):
-    """Outline the pixels ``top:bottom, left:right`` on ``axes``."""
     axes.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False,
                              edgecolor=color, **style))
 
 
 def _legend(figure, entries):
-    """One legend below the panels: ``entries`` = ``{label: rgb}``."""
-    handles = [Patch(facecolor=color, edgecolor="0.5", label=label)
-               for label, color in entries.items()]
+    """One legend below the panels: ``entries`` = ``[(label, rgb)]``."""
+    handles = [Patch(facecolor=rgb, edgecolor="0.5", label=label) for label, rgb in entries]
     figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
                   fontsize=9, frameon=False)
 
 
-def _dice(truth, prediction, n_classes):
-    """Mean Dice of the foreground classes (labels) present in either mask (1.0 if none)."""
-    pairs = [(t, p) for t, p in zip(_layers(truth, n_classes), _layers(prediction, n_classes))
-             if t.any() or p.any()]
-    return float(np.mean([2 * np.sum(t & p) / (t.sum() + p.sum()) for t, p in pairs])
-                 ) if pairs else 1.0
-
-
-# ------------------------------------------------------------------- public
-
-
 def class_colors(n_classes):
-    """One RGB colour per class, stable across ``n_classes``: black for the background,
-    then tab10, the light tab20 colours, then generated hues.
-
-    Args:
-        n_classes: the class count, background included (1, a sigmoid model's, reads as 2).
-
-    Returns:
-        float ``(max(n_classes, 2), 3)`` in [0, 1].
-
-    Example:
-        >>> class_colors(3).round(3).tolist()
-        [[0.0, 0.0, 0.0], [0.122, 0.467, 0.706], [1.0, 0.498, 0.055]]
-    """
+    """One RGB colour per class (``n_classes`` >= 1, background included; 1 reads as 2),
+    the same whatever ``n_classes``: black, tab10, the light tab20 colours, then hues."""
     n_classes = max(check_int(n_classes, "n_classes"), 2)
     tab20 = matplotlib.colormaps["tab20"].colors
     colors = [(0.0, 0.0, 0.0), *tab20[0::2], *tab20[1::2]]  # tab20[0::2] is tab10
     for k in range(n_classes - len(colors)):  # golden-ratio hues: all different
-        hue = (k * 0.6180339887498949 + 0.05) % 1.0
-        saturation, value = (0.8, 0.55)[(k // 3) % 2], (0.95, 0.75, 0.55)[k % 3]
-        colors.append(colorsys.hsv_to_rgb(hue, saturation, value))
+        hue, saturation = (k * 0.6180339887498949 + 0.05) % 1.0, (0.8, 0.55)[(k // 3) % 2]
+        colors.append(colorsys.hsv_to_rgb(hue, saturation, (0.95, 0.75, 0.55)[k % 3]))
     return np.array(colors[:n_classes], dtype=np.float64)
 
 
 def overlay(image, mask, *, alpha=0.5, colors=None, contour=False, gray=False, mode=None):
-    """The image with each foreground class (or label) tinted, or outlined, in its colour.
+    """The image (float32 RGB) with each foreground class or label tinted, or outlined.
 
     Args:
-        image: an image (:func:`keras_unet.images.as_image`, stretched for display).
-        mask: a mask or prediction (:func:`keras_unet.images.as_prediction`, threshold
-            0.5); the background keeps the image's pixels.
+        image, mask: an image and a mask or prediction (``as_prediction``, threshold 0.5).
         alpha: a pixel of class ``k`` becomes ``(1 - alpha) * image + alpha * colors[k]``.
         colors: None (binary: :data:`FOREGROUND_COLOR`, else :func:`class_colors`), one
-            matplotlib colour for every class, or one per class, background first.
+            matplotlib colour for all classes, or one per class, background first.
         contour: paint only each class's inner boundary, opaque.
-        gray: draw a colour image in gray (BT.709 luma) under the tint.
-        mode: the mode in which ``mask`` is read (``"multilabel"``: one channel per label).
-
-    Returns:
-        float32 ``(H, W, 3)`` in [0, 1].
+        gray: draw a colour image in gray under the tint.
+        mode: how ``mask`` is read (``"multilabel"``: one channel per label).
 
     Example:
         >>> image = np.full((2, 2), 0.5, np.float32)
         >>> overlay(image, np.array([[0, 1], [0, 0]]))[0].tolist()  # green foreground
         [[0.5, 0.5, 0.5], [0.25, 0.75, 0.25]]
     """
-    alpha = check_number(alpha, "alpha", 0, 1)
-    rgb = _rgb(as_image(image, "image", stretch=True), gray)
+    alpha, rgb = check_number(alpha, "alpha", 0, 1), _rgb(image, gray=gray)
     mask = _read(mask, "mask", 0.5, mode)
     _same_size(rgb, mask.labels, ("image", "mask"))
-    if colors is None and mask.n_classes == 2:
-        colors = FOREGROUND_COLOR
+    colors = FOREGROUND_COLOR if colors is None and mask.n_classes == 2 else colors
     return _tint(rgb, mask, _palette(colors, mask.n_classes), alpha, contour)
 
 
 def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=None,
                      threshold=0.5, titles=None, mode=None):
-    """A grid, a row per sample: image | truth | prediction | prediction over the image.
-
-    Soft binary predictions are drawn as probabilities with a colour bar, hard masks in
-    black and white (binary) or in :func:`class_colors` with one legend; the overlay
-    tints the prediction over the image in gray; with truths, a prediction's title has
-    its Dice (the mean over the classes present).
+    """A row per sample: image | truth | prediction (with its Dice) | prediction over the
+    image (in gray). Soft binary predictions get a colour bar, classes one legend.
 
     Args:
-        images: a batch ``(N, H, W[, C])``, a list, or one image (then one truth and one
+        images: a batch ``(N, H, W[, C])``, a list, or one image (with one truth and one
             prediction).
-        truths: masks (:func:`keras_unet.images.as_mask`), one per image, or None.
-        predictions: one per image (:func:`keras_unet.images.as_prediction`), or None;
-            smaller than the images by an even border (valid padding): the images are
-            cropped for the overlay and framed.
+        truths, predictions: one mask (``as_mask``) and one prediction (``as_prediction``)
+            per image, or None; an even border smaller than the image (valid padding) is
+            cropped from the image and framed.
         n: how many samples are shown.
-        class_names: one name per class, background first (it also fixes the class
-            count); a binary model's class 1 names the overlay and the colour bar.
+        class_names: one per class, background first (it fixes the class count); a binary
+            model's class 1 names the overlay and colour bar.
         threshold: the foreground threshold of binary probabilities.
-        titles: one title per image (or per shown image).
-        mode: the mode in which truths and predictions are read (None: inferred;
-            predictions are multilabel when their truth is).
+        titles: one per image (or per shown image).
+        mode: how truths and predictions are read (None: inferred; predictions are
+            multilabel when their truth is).
 
     Example:
         >>> images = np.random.default_rng(0).random((3, 16, 16, 1))
@@ -349,84 +274,64 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
         if size:
             _fit(image, size, f"images[{i}]", f"{'predictions' if prediction else 'truths'}[{i}]")
         rows.append((image, truth, prediction, size))
-
     n_classes = max([2] + [m.n_classes for row in rows for m in row[1:3] if m])
-    if class_names is not None:
-        if len(class_names) < n_classes:
-            raise ValueError(f"class_names has {len(class_names)} names but the masks have "
-                             f"{n_classes} classes")
-        n_classes = len(class_names)
-    names = [str(name) for name in class_names or [f"class {k}" for k in range(n_classes)]]
-    palette, binary = class_colors(n_classes), n_classes == 2
-    foreground = names[1] if class_names else "foreground"
+    if class_names is not None and len(class_names) < n_classes:
+        raise ValueError(f"class_names has {len(class_names)} names but the masks have "
+                         f"{n_classes} classes")
+    named = class_names is not None
+    names = [str(name) for name in class_names] if named else [
+        f"class {k}" for k in range(n_classes)]
+    palette, binary, foreground = class_colors(len(names)), len(names) == 2, names[1]
+    foreground = foreground if named else "foreground"
     tint = np.array([(0.0, 0.0, 0.0), FOREGROUND_COLOR]) if binary else palette
     columns = 1 + (truths is not None) + 2 * (predictions is not None)
     figure, grid = _grid(shown, columns, extra=0.0 if binary else 0.5)
     for axes, (image, truth, prediction, size), title in zip(grid, rows, titles):
         axes = iter(axes)
-        first = next(axes)
-        _show(first, _rgb(image), title)
+        _show(first := next(axes), _rgb(image), title)
         if size and size != image.shape[:2]:
             top, left = (image.shape[0] - size[0]) // 2, (image.shape[1] - size[1]) // 2
             _frame(first, top, left, top + size[0], left + size[1], "yellow", linestyle="--")
         if truth:
             _draw(next(axes), truth, palette, "truth", binary)
         if prediction:
-            dice = f" (Dice {_dice(truth, prediction, n_classes):.3f})" if truth else ""
-            panel = next(axes)
-            drawn = _draw(panel, prediction, palette, "prediction" + dice, binary)
+            pairs = zip(_layers(truth, len(names)), _layers(prediction, len(names))) if truth else ()
+            dice = [2 * np.sum(t & p) / (t.sum() + p.sum()) for t, p in pairs if t.any() or p.any()]
+            title = "prediction" + (f" (Dice {np.mean(dice) if dice else 1:.3f})" if truth else "")
+            drawn = _draw(panel := next(axes), prediction, palette, title, binary)
             if binary and prediction.probability is not None:
-                _colorbar(figure, drawn, panel, "probability" if class_names is None
-                          else f"probability of {foreground}")
+                figure.colorbar(drawn, ax=panel, shrink=0.8, label=f"probability of {foreground}"
+                                if named else "probability")
             picture = _tint(_rgb(_fit(image, size, "image", "prediction"), gray=True),
                             prediction, tint, 0.5)
             _show(next(axes), picture,
                   f"overlay ({FOREGROUND_NAME}: {foreground})" if binary else "overlay")
     if not binary:
-        _legend(figure, dict(zip(names, palette)))
+        _legend(figure, zip(names, palette))
     return _finish(figure)
 
 
 def show_weight_map(image, mask, weights):
-    """Image | mask | pixel weights with a colour bar, as in the paper's Fig. 3.
-
-    Args:
-        image: the image; larger than the mask by an even border, it is centre-cropped.
-        mask: a mask (:func:`keras_unet.images.as_mask`).
-        weights: ``(H, W[, 1])`` pixel weights, e.g. from
-            :func:`keras_unet.weights.border_weight_map`.
-
-    Example:
-        >>> mask = np.zeros((32, 32)); mask[8:24, 4:14] = mask[8:24, 16:28] = 1
-        >>> from keras_unet.weights import border_weight_map
-        >>> [axes.get_title() for axes in show_weight_map(mask, mask, border_weight_map(mask)).axes]
-        ['image', 'mask', 'weight map', '']
-    """
-    mask = _read(mask, "mask")
-    weights = check_array(weights, "weights").astype(np.float32)
+    """Image | mask | pixel weights (``(H, W[, 1])``, e.g. from
+    :func:`keras_unet.weights.border_weight_map`) with a colour bar, as the paper's Fig. 3;
+    an image larger than the mask by an even border is centre-cropped."""
+    mask, weights = _read(mask, "mask"), check_array(weights, "weights").astype(np.float32)
     weights = weights[..., 0] if weights.ndim == 3 and weights.shape[-1] == 1 else weights
     if weights.shape != mask.labels.shape[:2]:
-        raise ValueError(f"mask and weights must have the same height and width, and weights "
-                         f"(H, W[, 1]); got {mask.labels.shape[:2]} and {weights.shape}")
-    image = _fit(as_image(image, "image", stretch=True), weights.shape, "image", "mask")
+        raise ValueError(f"mask and weights must have the same height and width (weights "
+                         f"(H, W[, 1])); got {mask.labels.shape[:2]} and {weights.shape}")
     figure, grid = _grid(1, 3, extra=0.2)
-    _show(grid[0, 0], _rgb(image), "image")
+    _show(grid[0, 0], _fit(_rgb(image), weights.shape, "image", "mask"), "image")
     _draw(grid[0, 1], mask, class_colors(mask.n_classes), "mask", mask.n_classes == 2)
-    _colorbar(figure, _show(grid[0, 2], weights, "weight map", cmap="jet"), grid[0, 2], "weight")
+    drawn = _show(grid[0, 2], weights, "weight map", cmap="jet")
+    figure.colorbar(drawn, ax=grid[0, 2], shrink=0.8, label="weight")
     return _finish(figure)
 
 
 def show_errors(truth, prediction, image=None, *, threshold=0.5):
-    """Where a prediction is right and wrong, the counts in the title.
-
-    Binary: true/false positives/negatives in :data:`ERROR_COLORS` and the Dice;
-    classes or labels: correct and wrong pixels and the pixel accuracy.
-
-    Args:
-        truth: a mask (:func:`keras_unet.images.as_mask`).
-        prediction: a prediction of the truth's size (:func:`keras_unet.images.as_prediction`).
-        image: the image, shown beside the map (it may be larger by an even border).
-        threshold: the foreground threshold of binary probabilities.
+    """Where a prediction (``as_prediction``, ``threshold``) of a truth (``as_mask``) is
+    right and wrong, beside the image if given: binary cases in :data:`ERROR_COLORS` with
+    the Dice, else correct and wrong pixels with the accuracy.
 
     Example:
         >>> truth = np.array([[1, 1, 1, 0], [0, 0, 0, 0]])
@@ -435,32 +340,29 @@ def show_errors(truth, prediction, image=None, *, threshold=0.5):
         TP 2 · FP 1 · FN 1 · TN 4
         Dice 0.667
     """
-    threshold = check_number(threshold, "threshold", 0, 1)
-    truth = _read(truth, "truth")
+    threshold, truth = check_number(threshold, "threshold", 0, 1), _read(truth, "truth")
     multilabel = "multilabel" if truth.labels.ndim == 3 else None
     prediction = _read(prediction, "prediction", threshold, multilabel)
     t, p = truth.labels, prediction.labels
     _same_size(t, p, ("truth", "prediction"))
     if max(truth.n_classes, prediction.n_classes) == 2:
         t, p = t > 0, p > 0
-        cases = dict(zip(ERROR_COLORS, (t & p, ~t & p, t & ~p, ~t & ~p)))
+        cases = dict(zip(ERROR_COLORS.values(), (t & p, ~t & p, t & ~p, ~t & ~p)))
         tp, fp, fn, tn = (int(np.count_nonzero(where)) for where in cases.values())
         dice = 1.0 if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
-        title, colors = f"TP {tp} · FP {fp} · FN {fn} · TN {tn}\nDice {dice:.3f}", ERROR_COLORS
+        title, names = f"TP {tp} · FP {fp} · FN {fn} · TN {tn}\nDice {dice:.3f}", ERROR_COLORS
     else:
         right = (t == p).all(axis=-1) if multilabel else t == p
-        cases = {"correct": right, "wrong": ~right}
+        cases, names = {CORRECT_COLOR: right, WRONG_COLOR: ~right}, ("correct", "wrong")
         title = f"correct {right.sum()} · wrong {(~right).sum()}\naccuracy {right.mean():.3f}"
-        colors = {"correct": CORRECT_COLOR, "wrong": WRONG_COLOR}
     errors = np.zeros(t.shape[:2] + (3,), np.float32)
-    for name, where in cases.items():
-        errors[where] = colors[name]
+    for color, where in cases.items():
+        errors[where] = color
     figure, grid = _grid(1, 1 if image is None else 2, width=4.5, height=4.5, extra=0.4)
     if image is not None:
-        image = _fit(as_image(image, "image", stretch=True), t.shape[:2], "image", "truth")
-        _show(grid[0, 0], _rgb(image), "image")
+        _show(grid[0, 0], _fit(_rgb(image), t.shape[:2], "image", "truth"), "image")
     _show(grid[0, -1], errors, title)
-    _legend(figure, colors)
+    _legend(figure, zip(names, cases))
     return _finish(figure)
 
 
@@ -468,161 +370,110 @@ def _tile_boxes(boxes, size):
     """``boxes`` as int64 ``(n, 4)`` rows of (top, left, bottom, right) inside ``size``."""
     array = np.asarray(boxes)
     if array.ndim != 2 or array.shape[1:] != (4,) or not len(array):
-        raise ValueError(
-            f"boxes must be (n_tiles, 4) rows of (top, left, bottom, right), as "
-            f"keras_unet.inference.tile_grid returns them; got shape {array.shape}")
-    if array.dtype.kind not in "iu" and not (
-            array.dtype.kind == "f" and np.all(array == np.round(array))):
+        raise ValueError(f"boxes must be (n_tiles, 4) rows of (top, left, bottom, right), as "
+                         f"keras_unet.inference.tile_grid returns them; got shape {array.shape}")
+    if array.dtype.kind not in "iuf" or np.any(array != np.round(array)):
         raise ValueError(f"boxes must hold whole pixel coordinates; got dtype {array.dtype}")
     array = array.astype(np.int64)
     top, left, bottom, right = array.T
     bad = np.flatnonzero((top < 0) | (left < 0) | (bottom > size[0]) | (right > size[1])
                          | (top >= bottom) | (left >= right))
     if len(bad):
-        raise ValueError(
-            f"boxes[{bad[0]}] = {array[bad[0]].tolist()} is not a non-empty (top, left, "
-            f"bottom, right) box inside the {size[0]}x{size[1]} prediction")
+        raise ValueError(f"boxes[{bad[0]}] = {array[bad[0]].tolist()} is not a non-empty (top, "
+                         f"left, bottom, right) box inside the {size[0]}x{size[1]} prediction")
     return array
 
 
 def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
     """An overlap-tile prediction with its tiles drawn: is there a seam where they meet?
 
-    Panels: the image and the prediction with every tile's output region outlined, and
-    a close-up ``2 * zoom`` pixels wide on the first point where tile borders meet (a
-    corner of four tiles, else a border of two).
-
-    Args:
-        image: the image that was predicted.
-        prediction: :func:`keras_unet.inference.predict_tiled`'s result for it
-            (:func:`keras_unet.images.as_prediction`).
-        boxes: ``(n_tiles, 4)`` rows of ``(top, left, bottom, right)``, each tile's output
-            region (bottom and right exclusive), as :func:`keras_unet.inference.tile_grid`
-            returns them.
-        zoom: half the close-up's side in pixels; 0 or None for no close-up.
-        threshold: the foreground threshold of binary probabilities.
-
-    Example:
-        >>> prediction = np.tile(np.linspace(0, 1, 64), (64, 1))
-        >>> boxes = [[0, 0, 32, 32], [0, 32, 32, 64], [32, 0, 64, 32], [32, 32, 64, 64]]
-        >>> fig = show_tiles(prediction, prediction, boxes, zoom=8)
-        >>> [axes.get_title() for axes in fig.axes[:3]]
-        ['image, 4 tiles', 'prediction, tile outputs outlined', 'close-up: tile corner (32, 32)']
+    The image and the prediction (``as_prediction``, ``threshold``) with each tile's output
+    region outlined, and a close-up ``2 * zoom`` pixels wide (0 or None: none) on the first
+    corner of four tiles (else a border of two). ``boxes``: ``(n_tiles, 4)`` rows of
+    ``(top, left, bottom, right)``, as :func:`keras_unet.inference.tile_grid` returns them.
     """
-    threshold = check_number(threshold, "threshold", 0, 1)
-    zoom = check_int(zoom or 0, "zoom", minimum=0)
-    predicted = _read(prediction, "prediction", threshold)
-    rgb = _rgb(as_image(image, "image", stretch=True))
+    threshold, zoom = check_number(threshold, "threshold", 0, 1), check_int(zoom or 0, "zoom", 0)
+    predicted, rgb = _read(prediction, "prediction", threshold), _rgb(image)
     _same_size(rgb, predicted.labels, ("image", "prediction"))
-    size = rgb.shape[:2]
-    boxes = _tile_boxes(boxes, size)
+    size, boxes = rgb.shape[:2], _tile_boxes(boxes, rgb.shape[:2])
     tops, lefts = (sorted({int(v) for v in boxes[:, axis] if v > 0}) for axis in (0, 1))
-    centre = (tops[0] if tops else size[0] // 2, lefts[0] if lefts else size[1] // 2)
     close = bool(zoom and (tops or lefts))
     figure, grid = _grid(1, 3 if close else 2, width=4.0, height=4.0)
     _show(grid[0, 0], rgb, f"image, {count(boxes, 'tile')}")
-    n_classes = predicted.n_classes
     for axes in grid[0, 1:]:
-        drawn = _draw(axes, predicted, class_colors(n_classes), "", n_classes == 2)
+        drawn = _draw(axes, predicted, class_colors(predicted.n_classes), "",
+                      predicted.n_classes == 2)
     for axes in grid[0]:
         for box in boxes:
             _frame(axes, *box, TILE_COLOR, linewidth=1.2,
                    linestyle="-" if axes is grid[0, 0] else "--")
     grid[0, 1].set_title("prediction, tile outputs outlined", fontsize=10)
     if predicted.probability is not None:
-        _colorbar(figure, drawn, list(grid[0, 1:]), "probability")
+        figure.colorbar(drawn, ax=list(grid[0, 1:]), shrink=0.8, label="probability")
     if close:
-        (y, x), kind = centre, "tile corner" if tops and lefts else "tile border"
+        y, x = tops[0] if tops else size[0] // 2, lefts[0] if lefts else size[1] // 2
         top, left = max(y - zoom, 0), max(x - zoom, 0)
         bottom, right = min(y + zoom, size[0]), min(x + zoom, size[1])
         _frame(grid[0, 1], top, left, bottom, right, "white", linewidth=1.5)
         grid[0, 2].set(xlim=(left - 0.5, right - 0.5), ylim=(bottom - 0.5, top - 0.5))
-        grid[0, 2].set_title(f"close-up: {kind} ({y}, {x})", fontsize=10)
+        kind = "corner" if tops and lefts else "border"
+        grid[0, 2].set_title(f"close-up: tile {kind} ({y}, {x})", fontsize=10)
     return _finish(figure)
 
 
-def _read_history(history):
-    """``({key: float array}, epochs)`` from a History, a dict or a CSVLogger file."""
-    epochs = None
-    if isinstance(history, (str, os.PathLike)):
-        path = Path(history)
-        if not path.is_file():
-            raise ValueError(f"history: no such file {path}")
-        with open(path, newline="") as file:
-            rows = list(csv.DictReader(file))
-        if not rows:
-            raise ValueError(f"history file {path} has no rows")
-        values = {key: [row[key] for row in rows] for key in rows[0] if key is not None}
-    elif hasattr(history, "history"):  # a keras History
-        values, epochs = history.history, getattr(history, "epoch", None)
-    elif hasattr(history, "to_dict"):  # a pandas DataFrame
-        values = history.to_dict("list")
-    elif isinstance(history, dict):
-        values = history
-    else:
-        raise ValueError("history must be a keras History, its .history dict or the path of "
-                         f"a CSVLogger file; got {type(history).__name__}")
-
-    def number(value):
-        try:
-            return float(value)
-        except (TypeError, ValueError):  # CSVLogger writes "NA" for a missing value
-            return math.nan
-
-    curves = {str(key): np.array([number(v) for v in np.ravel(column)])
-              for key, column in values.items()}
-    epochs = curves.pop("epoch", epochs)
-    curves = {key: curve for key, curve in curves.items() if curve.size}
-    if not curves:
-        raise ValueError("history has no values to plot")
-    return curves, epochs
-
-
 def plot_history(history, metrics=None):
-    """Training curves: a panel per metric, training and validation (``val_``) lines.
+    """Training curves: a panel per metric with its training and validation lines.
 
     Args:
         history: what ``model.fit`` returned, its ``.history`` dict, or the path of a
             ``keras.callbacks.CSVLogger`` file.
-        metrics: the metrics drawn (a ``val_`` name means its metric), one name or a list;
-            None for all, the loss first. A learning rate is drawn on a log scale.
+        metrics: the metrics drawn (a ``val_`` name means its metric), a name or a list;
+            None: all, the loss first. A learning rate is drawn on a log scale.
 
     Example:
         >>> fig = plot_history({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7], "dice": [0.3, 0.6]})
         >>> [axes.get_title() for axes in fig.axes], fig.axes[0].lines[1].get_ydata().tolist()
         (['loss', 'dice'], [1.0, 0.7])
     """
-    curves, epochs = _read_history(history)
-
-    def family(key):
-        return key[4:] if key.startswith("val_") else key
-
-    families = sorted(dict.fromkeys(map(family, curves)), key=lambda name: name != "loss")
+    if isinstance(history, (str, os.PathLike)):
+        if not Path(history).is_file():
+            raise ValueError(f"history: no such file {history}")
+        with open(history, newline="") as file:  # CSVLogger: one column per key
+            history = {key: column for key, *column in zip(*csv.reader(file))}
+    epochs, history = getattr(history, "epoch", None), getattr(history, "history", history)
+    if not hasattr(history, "items"):  # a dict or a pandas DataFrame
+        raise ValueError("history must be a keras History, its .history dict or the path of "
+                         f"a CSVLogger file; got {type(history).__name__}")
+    # as floats; CSVLogger's "NA" (a value missing that epoch) as NaN
+    curves = {str(key): np.atleast_1d(np.genfromtxt([str(v) or "nan" for v in np.ravel(column)]))
+              for key, column in history.items() if np.size(column)}
+    epochs = curves.pop("epoch", epochs)
+    if not curves:
+        raise ValueError("history has no values to plot")
+    families = list(dict.fromkeys(key.removeprefix("val_") for key in curves))
+    families.sort(key=lambda name: name != "loss")
     if metrics is not None:
         wanted = [str(name) for name in ([metrics] if isinstance(metrics, str) else metrics)]
         if not wanted:
             raise ValueError("metrics is empty: name at least one metric, or pass None")
         for name in wanted:
-            if family(name) not in families:
+            if name.removeprefix("val_") not in families:
                 raise ValueError(
                     f"metrics: the history has no {name!r}; it has {', '.join(families)}")
-        families = list(dict.fromkeys(map(family, wanted)))
+        families = list(dict.fromkeys(name.removeprefix("val_") for name in wanted))
     columns = 2 if len(families) == 4 else min(len(families), 3)  # 4 panels: 2 x 2
     figure, grid = _grid(-(-len(families) // columns), columns, width=4.0)
     for axes in grid.ravel()[len(families):]:
         axes.remove()
     for axes, name in zip(grid.ravel(), families):
         for key, label in ((name, "train"), (f"val_{name}", "validation")):
-            curve = curves.get(key)
-            if curve is None:
-                continue
-            x = np.arange(1, curve.size + 1)
-            if epochs is not None and len(epochs) == curve.size:
-                x = np.asarray(epochs, float) + 1
-            axes.plot(x, curve, marker="o" if curve.size <= 30 else None, markersize=3,
-                      label=label)
-        if name in ("lr", "learning_rate"):
-            axes.set_yscale("log")
+            if key in curves:
+                curve = curves[key]
+                fits = epochs is not None and len(epochs) == curve.size
+                x = np.asarray(epochs, float) + 1 if fits else np.arange(1, curve.size + 1)
+                axes.plot(x, curve, marker="o" if curve.size <= 30 else None, markersize=3,
+                          label=label)
+        axes.set_yscale("log" if name in ("lr", "learning_rate") else "linear")
         axes.set_title(name, fontsize=10)
         axes.set_xlabel("epoch")
         axes.xaxis.get_major_locator().set_params(integer=True)
@@ -634,35 +485,13 @@ def plot_history(history, metrics=None):
 class PredictionCallback(keras.callbacks.Callback):
     """Show the model's predictions on a few fixed images while it trains.
 
-    Every ``every`` epochs the images are predicted (``model.predict_on_batch``) and drawn
-    with :func:`show_predictions`, titled with the epoch and a few logs (wrapped within
-    the figure's width). In a notebook the figure is shown inline, each epoch's replacing
-    the last; outside one, or whenever ``output_dir`` is given, it is written to
-    ``output_dir/epoch_001.png``, ... (:data:`DEFAULT_OUTPUT_DIR` by default; the paths
-    are kept in ``callback.paths``).
-
-    Args:
-        images: a batch ``(N, H, W, C)`` or a list of images of one shape.
-        masks: their true masks (optional), shown in a column.
-        every: draw every this many epochs.
-        output_dir: the folder of the PNG files (created).
-        n: how many of the images are used.
-        class_names: as for :func:`show_predictions`.
-        metrics: the logged values shown in the title, by name (those not logged are left
-            out); None: the loss, ``val_loss`` and the first of :data:`TITLE_SCORES`
-            logged (else the first other training metric).
-
-    Example:
-        >>> from keras_unet import build_unet
-        >>> import tempfile
-        >>> model = build_unet((32, 32, 1), 1, depth=2, filters=4)
-        >>> model.compile("adam", "binary_crossentropy")
-        >>> images = np.random.default_rng(0).random((4, 32, 32, 1)).astype("float32")
-        >>> masks, folder = (images > 0.5).astype("float32"), Path(tempfile.mkdtemp())
-        >>> callback = PredictionCallback(images, masks, n=2, output_dir=folder)
-        >>> _ = model.fit(images, masks, epochs=2, verbose=0, callbacks=[callback])
-        >>> sorted(path.name for path in folder.iterdir())
-        ['epoch_001.png', 'epoch_002.png']
+    Every ``every`` epochs the first ``n`` images (a batch or a list of one shape) are
+    predicted and drawn with :func:`show_predictions` (with ``masks``, if given, and
+    ``class_names``), titled with the epoch and the logs ``metrics`` names (None: the loss,
+    ``val_loss`` and the first of :data:`TITLE_SCORES` logged, else another metric). In a
+    notebook each epoch's figure replaces the last; outside one, or with ``output_dir``,
+    it is written to ``output_dir/epoch_001.png``, ... (default :data:`DEFAULT_OUTPUT_DIR`;
+    the paths are kept in ``callback.paths``).
     """
 
     def __init__(self, images, masks=None, *, every=1, output_dir=None, n=4,
@@ -681,8 +510,7 @@ class PredictionCallback(keras.callbacks.Callback):
             raise ValueError("images must all have one shape to be stacked into one batch; "
                              f"got {sorted({image.shape for image in stacked})}")
         masks = _batch_like(masks, "masks", single, len(stacked))
-        self.images = np.stack(stacked[: self.n])
-        self.masks = None if masks is None else masks[: self.n]
+        self.images, self.masks = np.stack(stacked[: self.n]), masks and masks[: self.n]
         self.output_dir = None if output_dir is None else Path(output_dir)
         self.class_names, self.paths, self._handle = class_names, [], None
 
@@ -691,19 +519,13 @@ class PredictionCallback(keras.callbacks.Callback):
 
     def title_metrics(self, logs):
         """``{name: value}``: the logged values an epoch's title shows (see ``metrics``)."""
-        values = {}
-        for key, value in (logs or {}).items():
-            try:
-                values[str(key)] = float(value)
-            except (TypeError, ValueError):
-                continue
-        if self.metrics is not None:
-            return {key: values[key] for key in self.metrics if key in values}
-        chosen = [key for key in ("loss", "val_loss") if key in values]
-        others = [key for key in values if key not in chosen and not key.startswith("val_")
-                  and key not in ("lr", "learning_rate")]
+        values = {str(key): float(value) for key, value in (logs or {}).items()
+                  if np.ndim(value) == 0}
+        others = [key for key in values if not key.startswith("val_")
+                  and key not in ("loss", "lr", "learning_rate")]
         score = next((key for key in (*TITLE_SCORES, *others) if key in values), None)
-        return {key: values[key] for key in chosen + ([score] if score else [])}
+        shown = ("loss", "val_loss", score) if self.metrics is None else self.metrics
+        return {key: values[key] for key in shown if key in values}
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
@@ -731,35 +553,19 @@ class PredictionCallback(keras.callbacks.Callback):
 
 
 def save_figure(figure, path, dpi=120):
-    """Write a figure to a file atomically (the folder is created), and close it.
-
-    Args:
-        figure: a :class:`matplotlib.figure.Figure`.
-        path: the file; its suffix chooses the format (none: ``.png`` is added).
-        dpi: the resolution, dots per inch.
-
-    Returns:
-        the written file's :class:`pathlib.Path`.
-
-    Example:
-        >>> import tempfile
-        >>> path = save_figure(plot_history({"loss": [1.0, 0.5]}), Path(tempfile.mkdtemp()) / "a")
-        >>> path.name, path.read_bytes()[:4]
-        ('a.png', b'\\x89PNG')
-    """
+    """Write a figure atomically to ``path`` (its suffix the format, none: ``.png``; the
+    folder is created) at ``dpi``, close it, and return the file's :class:`~pathlib.Path`."""
     if not isinstance(figure, Figure):
         raise ValueError(f"figure must be a matplotlib Figure; got {type(figure).__name__}")
-    dpi = check_number(dpi, "dpi", 0, open_low=True)
-    path = Path(path)
+    dpi, path = check_number(dpi, "dpi", 0, open_low=True), Path(path)
     path = path if path.suffix else path.with_suffix(".png")
-    kinds = figure.canvas.get_supported_filetypes()
-    if path.suffix[1:].lower() not in kinds:
+    kind, kinds = path.suffix[1:].lower(), figure.canvas.get_supported_filetypes()
+    if kind not in kinds:
         raise ValueError(
             f"path {path} has the suffix {path.suffix!r}, a format matplotlib cannot write; "
             f"use .png (or one of {', '.join(sorted(kinds))})")
     try:
-        write_atomically(path, lambda file: figure.savefig(
-            file, format=path.suffix[1:].lower(), dpi=dpi))
+        write_atomically(path, lambda file: figure.savefig(file, format=kind, dpi=dpi))
     finally:
         plt.close(figure)
     return path
