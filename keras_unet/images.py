@@ -185,9 +185,6 @@ def as_image(array, name="image", *, stretch=False):
     return array.astype(np.float32)
 
 
-to_float_image = as_image  # the former name, while callers move to as_image
-
-
 def read_image(path):
     """An image file (PNG, JPEG, TIFF, BMP, GIF; 8/16-bit or float TIFF; any colour mode) as
     :func:`as_image` gives it (a palette of gray colours reads gray); errors name the file."""
