@@ -84,11 +84,14 @@ def test_dataset_dir_variable_then_default_then_cache(tmp_path, monkeypatch):
     assert tutorial.data_root(default) == variable
     assert tutorial.dataset_dir("drive", default) == variable / "drive"  # the variable wins
     # a dataset the variable's folder lacks: only a complete download in the cache counts
-    assert tutorial.dataset_dir("isbi2012_em", default) is None
-    (cache / "isbi2012_em").mkdir(parents=True)
-    assert tutorial.dataset_dir("isbi2012_em", default) is None  # half done
+    assert tutorial.dataset_dir("isbi2012", default) is None
+    (cache / "isbi2012_em").mkdir(parents=True)  # the dataset isbi2012's folder
+    assert tutorial.dataset_dir("isbi2012", default) is None  # half done
     (cache / "isbi2012_em" / ".complete").touch()
-    assert tutorial.dataset_dir("isbi2012_em", default) == cache / "isbi2012_em"
+    assert tutorial.dataset_dir("isbi2012", default) == cache / "isbi2012_em"
+    assert tutorial.dataset_dir("isbi2012_em", default) == cache / "isbi2012_em"  # its folder
+    (variable / "isbi2012_em").mkdir()
+    assert tutorial.dataset_dir("isbi2012", default) == variable / "isbi2012_em"
     monkeypatch.setenv("KERAS_UNET_DATA_DIR", "~/real")
     assert tutorial.data_root() == Path.home() / "real"
 
@@ -101,11 +104,12 @@ def test_dataset_help_says_where_it_looked_and_how_to_get_it(tmp_path, monkeypat
         "drive/ (DRIVE is handed out after registration at https://drive.grand-challenge.org;"
         " unpack it as data/README.md describes)")
     monkeypatch.delenv("KERAS_UNET_DATA_DIR")
-    assert tutorial.dataset_help("isbi2012_em") == (
+    expected = (
         f"ISBI 2012 not found in the cache {tmp_path / 'cache' / 'isbi2012_em'}: set "
         "KERAS_UNET_DATA_DIR to a folder holding isbi2012_em/, or download it once (about "
         "20 MB) into the package's cache: python -c \"from keras_unet import datasets; "
         "datasets.load_isbi2012()\"")
+    assert tutorial.dataset_help("isbi2012") == tutorial.dataset_help("isbi2012_em") == expected
 
 
 def test_shown_path_names_no_folder_of_this_machine(tmp_path, monkeypatch):
