@@ -1,14 +1,11 @@
 """Pictures of images, masks, predictions, weight maps and training curves (matplotlib).
 
-Every plot returns its :class:`matplotlib.figure.Figure`; nothing calls ``plt.show()`` or
-picks a backend, and under a notebook's inline backend the figure is released from pyplot
-so that it is drawn once. Images are read by :func:`keras_unet.images.as_image` (stretched
-for display), masks by ``as_mask``, predictions by ``as_prediction``. Class ``k`` is drawn
-in ``class_colors(n)[k]`` (label ``l`` of a multilabel mask in ``class_colors(L + 1)[l + 1]``),
-a binary foreground in :data:`FOREGROUND_COLOR`, probabilities in ``magma``.
+Every plot returns its :class:`matplotlib.figure.Figure` and never calls ``plt.show()``.
+Images are read by :func:`keras_unet.images.as_image` (stretched for display), masks by
+``as_mask``, predictions by ``as_prediction``. Class ``k`` is drawn in ``class_colors(n)[k]``
+(label ``l`` of a multilabel mask in ``class_colors(L + 1)[l + 1]``).
 """
 
-import colorsys
 import csv
 import os
 import sys
@@ -20,7 +17,7 @@ import keras
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import is_color_like, to_rgb
+from matplotlib.colors import hsv_to_rgb, is_color_like, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from skimage.color import rgb2gray
@@ -78,20 +75,14 @@ def _rgb(image, name="image", gray=False):
     return np.repeat(image, 3 // image.shape[-1], axis=-1).astype(np.float32)
 
 
-def _same_size(first, second, names):
-    if first.shape[:2] != second.shape[:2]:
-        raise ValueError(f"{names[0]} and {names[1]} must have the same height and width; "
-                         f"got {first.shape[:2]} and {second.shape[:2]}")
-
-
-def _fit(array, size, argument, reference):
-    """``array`` at ``size``: equal, or larger by an even border and centre-cropped."""
+def _fit(array, size, argument, reference, crop=True):
+    """``array`` at ``size``: equal or (``crop``) larger by an even border, centre-cropped."""
     (height, width), (dh, dw) = array.shape[:2], np.subtract(array.shape[:2], size)
-    if dh < 0 or dw < 0 or dh % 2 or dw % 2:
-        raise ValueError(
-            f"{argument} is {height}x{width} but {reference} is {size[0]}x{size[1]}: they "
-            f"must be the same size (or {argument} larger by an even border, which is "
-            f"centre-cropped, as for a valid-padding U-Net)")
+    if dh < 0 or dw < 0 or dh % 2 or dw % 2 or not crop and (dh or dw):
+        border = (f" (or {argument} larger by an even border, which is centre-cropped, as for"
+                  f" a valid-padding U-Net)") if crop else ""
+        raise ValueError(f"{argument} is {height}x{width} but {reference} is {size[0]}x"
+                         f"{size[1]}: they must be the same size{border}")
     return array[dh // 2: height - dh // 2, dw // 2: width - dw // 2]
 
 
@@ -149,16 +140,12 @@ def _in_notebook():
     return ipython is not None and hasattr(ipython.get_ipython(), "kernel")
 
 
-def _finish(figure):
-    """Release ``figure`` from pyplot under an inline notebook (drawn once, as the cell's
-    value); elsewhere keep it, so that ``plt.show()`` works in a script."""
+def _grid(rows, columns, width=PANEL_INCHES, height=PANEL_INCHES, extra=0.0):
+    """A figure of panels; under an inline notebook released from pyplot (drawn once, as
+    the cell's value), elsewhere kept, so that ``plt.show()`` works in a script."""
+    figure = plt.figure(figsize=(width * columns, height * rows + extra), layout="constrained")
     if _in_notebook() and "inline" in matplotlib.get_backend():
         plt.close(figure)
-    return figure
-
-
-def _grid(rows, columns, width=PANEL_INCHES, height=PANEL_INCHES, extra=0.0):
-    figure = plt.figure(figsize=(width * columns, height * rows + extra), layout="constrained")
     return figure, figure.subplots(rows, columns, squeeze=False)
 
 
@@ -197,23 +184,23 @@ def class_colors(n_classes):
     n_classes = max(check_int(n_classes, "n_classes"), 2)
     tab20 = matplotlib.colormaps["tab20"].colors
     colors = [(0.0, 0.0, 0.0), *tab20[0::2], *tab20[1::2]]  # tab20[0::2] is tab10
-    for k in range(n_classes - len(colors)):  # golden-ratio hues: all different
-        hue, saturation = (k * 0.6180339887498949 + 0.05) % 1.0, (0.8, 0.55)[(k // 3) % 2]
-        colors.append(colorsys.hsv_to_rgb(hue, saturation, (0.95, 0.75, 0.55)[k % 3]))
-    return np.array(colors[:n_classes], dtype=np.float64)
+    k = np.arange(max(n_classes - len(colors), 0))  # golden-ratio hues: all different
+    hsv = [(k * 0.6180339887498949 + 0.05) % 1.0, np.where((k // 3) % 2, 0.55, 0.8),
+           np.array([0.95, 0.75, 0.55])[k % 3]]
+    return np.concatenate([colors, hsv_to_rgb(np.stack(hsv, -1))])[:n_classes]
 
 
 def overlay(image, mask, *, alpha=0.5, colors=None, contour=False, gray=False, mode=None):
     """The image (float32 RGB) with each foreground class or label tinted, or outlined.
 
     Args:
-        image, mask: an image and a mask or prediction (``as_prediction``, threshold 0.5).
-        alpha: a pixel of class ``k`` becomes ``(1 - alpha) * image + alpha * colors[k]``.
+        image, mask: an image and a mask or prediction (``as_prediction``, threshold 0.5;
+            ``mode="multilabel"``: one channel per label).
+        alpha: a pixel of class ``k`` becomes ``(1 - alpha) * image + alpha * colors[k]``;
+            ``contour``: only each class's inner boundary is painted, opaque.
         colors: None (binary: :data:`FOREGROUND_COLOR`, else :func:`class_colors`), one
             matplotlib colour for all classes, or one per class, background first.
-        contour: paint only each class's inner boundary, opaque.
         gray: draw a colour image in gray under the tint.
-        mode: how ``mask`` is read (``"multilabel"``: one channel per label).
 
     Example:
         >>> image = np.full((2, 2), 0.5, np.float32)
@@ -222,7 +209,7 @@ def overlay(image, mask, *, alpha=0.5, colors=None, contour=False, gray=False, m
     """
     alpha, rgb = check_number(alpha, "alpha", 0, 1), _rgb(image, gray=gray)
     mask = _read(mask, "mask", 0.5, mode)
-    _same_size(rgb, mask.labels, ("image", "mask"))
+    _fit(mask.labels, rgb.shape[:2], "mask", "image", crop=False)
     colors = FOREGROUND_COLOR if colors is None and mask.n_classes == 2 else colors
     return _tint(rgb, mask, _palette(colors, mask.n_classes), alpha, contour)
 
@@ -233,18 +220,14 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
     image (in gray). Soft binary predictions get a colour bar, classes one legend.
 
     Args:
-        images: a batch ``(N, H, W[, C])``, a list, or one image (with one truth and one
-            prediction).
-        truths, predictions: one mask (``as_mask``) and one prediction (``as_prediction``)
-            per image, or None; an even border smaller than the image (valid padding) is
-            cropped from the image and framed.
-        n: how many samples are shown.
+        images: a batch ``(N, H, W[, C])``, a list, or one image; the first ``n`` shown,
+            titled by ``titles`` (one per image or per shown image).
+        truths, predictions: one mask (``as_mask``) and one prediction (``as_prediction``,
+            ``threshold``) per image, or None, read in ``mode`` (None: inferred; multilabel
+            predictions when their truth is). An image larger by an even border (valid
+            padding) is cropped for the overlay and framed.
         class_names: one per class, background first (it fixes the class count); a binary
             model's class 1 names the overlay and colour bar.
-        threshold: the foreground threshold of binary probabilities.
-        titles: one per image (or per shown image).
-        mode: how truths and predictions are read (None: inferred; predictions are
-            multilabel when their truth is).
 
     Example:
         >>> images = np.random.default_rng(0).random((3, 16, 16, 1))
@@ -275,14 +258,13 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
             _fit(image, size, f"images[{i}]", f"{'predictions' if prediction else 'truths'}[{i}]")
         rows.append((image, truth, prediction, size))
     n_classes = max([2] + [m.n_classes for row in rows for m in row[1:3] if m])
-    if class_names is not None and len(class_names) < n_classes:
+    named = class_names is not None
+    if named and len(class_names) < n_classes:
         raise ValueError(f"class_names has {len(class_names)} names but the masks have "
                          f"{n_classes} classes")
-    named = class_names is not None
-    names = [str(name) for name in class_names] if named else [
-        f"class {k}" for k in range(n_classes)]
-    palette, binary, foreground = class_colors(len(names)), len(names) == 2, names[1]
-    foreground = foreground if named else "foreground"
+    names = list(map(str, class_names)) if named else [f"class {k}" for k in range(n_classes)]
+    palette, binary = class_colors(len(names)), len(names) == 2
+    foreground = names[1] if named else "foreground"
     tint = np.array([(0.0, 0.0, 0.0), FOREGROUND_COLOR]) if binary else palette
     columns = 1 + (truths is not None) + 2 * (predictions is not None)
     figure, grid = _grid(shown, columns, extra=0.0 if binary else 0.5)
@@ -308,7 +290,7 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
                   f"overlay ({FOREGROUND_NAME}: {foreground})" if binary else "overlay")
     if not binary:
         _legend(figure, zip(names, palette))
-    return _finish(figure)
+    return figure
 
 
 def show_weight_map(image, mask, weights):
@@ -316,16 +298,17 @@ def show_weight_map(image, mask, weights):
     :func:`keras_unet.weights.border_weight_map`) with a colour bar, as the paper's Fig. 3;
     an image larger than the mask by an even border is centre-cropped."""
     mask, weights = _read(mask, "mask"), check_array(weights, "weights").astype(np.float32)
-    weights = weights[..., 0] if weights.ndim == 3 and weights.shape[-1] == 1 else weights
-    if weights.shape != mask.labels.shape[:2]:
-        raise ValueError(f"mask and weights must have the same height and width (weights "
-                         f"(H, W[, 1])); got {mask.labels.shape[:2]} and {weights.shape}")
+    if weights.ndim not in (2, 3) or weights.ndim == 3 and weights.shape[-1] != 1:
+        raise ValueError(f"weights must be (H, W) or (H, W, 1); got shape {weights.shape}")
+    weights = _fit(weights.reshape(weights.shape[:2]), mask.labels.shape[:2], "weights", "mask",
+                   crop=False)
+    image = _fit(_rgb(image), weights.shape, "image", "mask")
     figure, grid = _grid(1, 3, extra=0.2)
-    _show(grid[0, 0], _fit(_rgb(image), weights.shape, "image", "mask"), "image")
+    _show(grid[0, 0], image, "image")
     _draw(grid[0, 1], mask, class_colors(mask.n_classes), "mask", mask.n_classes == 2)
     drawn = _show(grid[0, 2], weights, "weight map", cmap="jet")
     figure.colorbar(drawn, ax=grid[0, 2], shrink=0.8, label="weight")
-    return _finish(figure)
+    return figure
 
 
 def show_errors(truth, prediction, image=None, *, threshold=0.5):
@@ -343,8 +326,8 @@ def show_errors(truth, prediction, image=None, *, threshold=0.5):
     threshold, truth = check_number(threshold, "threshold", 0, 1), _read(truth, "truth")
     multilabel = "multilabel" if truth.labels.ndim == 3 else None
     prediction = _read(prediction, "prediction", threshold, multilabel)
-    t, p = truth.labels, prediction.labels
-    _same_size(t, p, ("truth", "prediction"))
+    t, p = truth.labels, _fit(prediction.labels, truth.labels.shape[:2], "prediction", "truth",
+                              crop=False)
     if max(truth.n_classes, prediction.n_classes) == 2:
         t, p = t > 0, p > 0
         cases = dict(zip(ERROR_COLORS.values(), (t & p, ~t & p, t & ~p, ~t & ~p)))
@@ -358,30 +341,13 @@ def show_errors(truth, prediction, image=None, *, threshold=0.5):
     errors = np.zeros(t.shape[:2] + (3,), np.float32)
     for color, where in cases.items():
         errors[where] = color
+    image = None if image is None else _fit(_rgb(image), t.shape[:2], "image", "truth")
     figure, grid = _grid(1, 1 if image is None else 2, width=4.5, height=4.5, extra=0.4)
     if image is not None:
-        _show(grid[0, 0], _fit(_rgb(image), t.shape[:2], "image", "truth"), "image")
+        _show(grid[0, 0], image, "image")
     _show(grid[0, -1], errors, title)
     _legend(figure, zip(names, cases))
-    return _finish(figure)
-
-
-def _tile_boxes(boxes, size):
-    """``boxes`` as int64 ``(n, 4)`` rows of (top, left, bottom, right) inside ``size``."""
-    array = np.asarray(boxes)
-    if array.ndim != 2 or array.shape[1:] != (4,) or not len(array):
-        raise ValueError(f"boxes must be (n_tiles, 4) rows of (top, left, bottom, right), as "
-                         f"keras_unet.inference.tile_grid returns them; got shape {array.shape}")
-    if array.dtype.kind not in "iuf" or np.any(array != np.round(array)):
-        raise ValueError(f"boxes must hold whole pixel coordinates; got dtype {array.dtype}")
-    array = array.astype(np.int64)
-    top, left, bottom, right = array.T
-    bad = np.flatnonzero((top < 0) | (left < 0) | (bottom > size[0]) | (right > size[1])
-                         | (top >= bottom) | (left >= right))
-    if len(bad):
-        raise ValueError(f"boxes[{bad[0]}] = {array[bad[0]].tolist()} is not a non-empty (top, "
-                         f"left, bottom, right) box inside the {size[0]}x{size[1]} prediction")
-    return array
+    return figure
 
 
 def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
@@ -394,8 +360,19 @@ def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
     """
     threshold, zoom = check_number(threshold, "threshold", 0, 1), check_int(zoom or 0, "zoom", 0)
     predicted, rgb = _read(prediction, "prediction", threshold), _rgb(image)
-    _same_size(rgb, predicted.labels, ("image", "prediction"))
-    size, boxes = rgb.shape[:2], _tile_boxes(boxes, rgb.shape[:2])
+    _fit(predicted.labels, rgb.shape[:2], "prediction", "image", crop=False)
+    size, boxes = rgb.shape[:2], np.asarray(boxes)
+    if boxes.ndim != 2 or boxes.shape[1:] != (4,) or not len(boxes):
+        raise ValueError(f"boxes must be (n_tiles, 4) rows of (top, left, bottom, right), as "
+                         f"keras_unet.inference.tile_grid returns them; got shape {boxes.shape}")
+    if boxes.dtype.kind not in "iuf" or np.any(boxes != np.round(boxes)):
+        raise ValueError(f"boxes must hold whole pixel coordinates; got dtype {boxes.dtype}")
+    top, left, bottom, right = (boxes := boxes.astype(np.int64)).T
+    bad = np.flatnonzero((top < 0) | (left < 0) | (bottom > size[0]) | (right > size[1])
+                         | (top >= bottom) | (left >= right))
+    if len(bad):
+        raise ValueError(f"boxes[{bad[0]}] = {boxes[bad[0]].tolist()} is not a non-empty (top, "
+                         f"left, bottom, right) box inside the {size[0]}x{size[1]} prediction")
     tops, lefts = (sorted({int(v) for v in boxes[:, axis] if v > 0}) for axis in (0, 1))
     close = bool(zoom and (tops or lefts))
     figure, grid = _grid(1, 3 if close else 2, width=4.0, height=4.0)
@@ -418,7 +395,7 @@ def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
         grid[0, 2].set(xlim=(left - 0.5, right - 0.5), ylim=(bottom - 0.5, top - 0.5))
         kind = "corner" if tops and lefts else "border"
         grid[0, 2].set_title(f"close-up: tile {kind} ({y}, {x})", fontsize=10)
-    return _finish(figure)
+    return figure
 
 
 def plot_history(history, metrics=None):
@@ -452,15 +429,13 @@ def plot_history(history, metrics=None):
         raise ValueError("history has no values to plot")
     families = list(dict.fromkeys(key.removeprefix("val_") for key in curves))
     families.sort(key=lambda name: name != "loss")
-    if metrics is not None:
-        wanted = [str(name) for name in ([metrics] if isinstance(metrics, str) else metrics)]
-        if not wanted:
-            raise ValueError("metrics is empty: name at least one metric, or pass None")
-        for name in wanted:
-            if name.removeprefix("val_") not in families:
-                raise ValueError(
-                    f"metrics: the history has no {name!r}; it has {', '.join(families)}")
-        families = list(dict.fromkeys(name.removeprefix("val_") for name in wanted))
+    wanted = families if metrics is None else [
+        str(name) for name in ([metrics] if isinstance(metrics, str) else metrics)]
+    missing = [name for name in wanted if name.removeprefix("val_") not in families]
+    if missing or not wanted:
+        raise ValueError(f"metrics: the history has no {missing[0]!r}; it has "
+                         f"{', '.join(families)}" if missing else "metrics is empty")
+    families = list(dict.fromkeys(name.removeprefix("val_") for name in wanted))
     columns = 2 if len(families) == 4 else min(len(families), 3)  # 4 panels: 2 x 2
     figure, grid = _grid(-(-len(families) // columns), columns, width=4.0)
     for axes in grid.ravel()[len(families):]:
@@ -473,13 +448,12 @@ def plot_history(history, metrics=None):
                 x = np.asarray(epochs, float) + 1 if fits else np.arange(1, curve.size + 1)
                 axes.plot(x, curve, marker="o" if curve.size <= 30 else None, markersize=3,
                           label=label)
-        axes.set_yscale("log" if name in ("lr", "learning_rate") else "linear")
+        axes.set(xlabel="epoch", yscale="log" if name in ("lr", "learning_rate") else "linear")
         axes.set_title(name, fontsize=10)
-        axes.set_xlabel("epoch")
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
-    return _finish(figure)
+    return figure
 
 
 class PredictionCallback(keras.callbacks.Callback):
@@ -504,13 +478,13 @@ class PredictionCallback(keras.callbacks.Callback):
                                  f"'val_loss'], or None; got {metrics!r}")
         self.metrics, self.every, self.n = metrics, check_int(every, "every"), check_int(n, "n")
         samples, single = _batch(images)
-        stacked = [np.asarray(image, np.float32) for image in samples]
-        stacked = [image[..., None] if image.ndim == 2 else image for image in stacked]
+        stacked = [image[..., None] if image.ndim == 2 else image for image in samples]
         if len({image.shape for image in stacked}) > 1:
             raise ValueError("images must all have one shape to be stacked into one batch; "
                              f"got {sorted({image.shape for image in stacked})}")
         masks = _batch_like(masks, "masks", single, len(stacked))
-        self.images, self.masks = np.stack(stacked[: self.n]), masks and masks[: self.n]
+        self.images = np.stack(stacked[: self.n]).astype(np.float32)
+        self.masks = masks and masks[: self.n]
         self.output_dir = None if output_dir is None else Path(output_dir)
         self.class_names, self.paths, self._handle = class_names, [], None
 
