@@ -7,9 +7,8 @@
     keras-unet info      versions, Keras backend and the devices it sees
     keras-unet summary   build a U-Net and print its layers (default: the 2015 paper's)
 
-Every subcommand has ``--help``. A mistake is one line on stderr, naming the command's
-options, and exit status 2; nothing is left half-written. TensorFlow's start-up log lines
-are hidden unless ``--verbose`` is given.
+A mistake is one line on stderr in the command's options, exit status 2, with nothing
+half-written. TensorFlow's start-up log lines are hidden unless ``--verbose`` is given.
 """
 
 import argparse
@@ -23,10 +22,10 @@ import time
 from pathlib import Path
 
 from keras_unet import __version__, training
+from keras_unet.datasets import LOADERS
 from keras_unet.images import MASK_MODES
 
 DISTRIBUTION = "keras-unet-paper"
-DATASETS = ("synthetic", "isbi2012", "drive", "oxford_pets")
 
 
 class CommandError(Exception):
@@ -34,23 +33,17 @@ class CommandError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with a mistake in the command line told in one line."""
-
-    def error(self, message):
+    def error(self, message):  # a mistake in the command line: one line
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _argument_type(convert, ok, expected):
-    """An argparse type: the text as ``convert`` reads it where ``ok`` takes it, else the
-    one line "expected <expected>; got '<text>'" (NaN fails every comparison)."""
+    """An argparse type: ``convert(text)`` where ``ok`` takes it (NaN fails every test)."""
     def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = None
-        if value is None or not ok(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
-        return value
+        with contextlib.suppress(ValueError):
+            if ok(value := convert(text)):
+                return value
+        raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
 
     return parse
 
@@ -62,10 +55,10 @@ _non_negative_number = _argument_type(float, lambda v: 0 <= v < float("inf"), "a
 _fraction = _argument_type(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
 _probability = _argument_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
+
 def _palette(text):
-    """``--palette``: colours to class indices, ``"R,G,B=CLASS;R,G,B=CLASS;..."`` (a gray
-    level ``V=CLASS`` is ``V,V,V=CLASS``), given inline or as a file holding the same
-    text (one pair a line, or separated by ``;``). A ``{(r, g, b): class}`` dict."""
+    """``--palette``: ``"R,G,B=CLASS;..."`` (``V=CLASS``: a gray level), inline or in a
+    file (pairs one a line or ``;``-separated), as a ``{(r, g, b): class}`` dict."""
     path = Path(text)
     if path.is_file():
         text = path.read_text()
@@ -137,10 +130,7 @@ _WORDS_OF = {
 
 
 def in_option_names(message, command=None):
-    """``message`` of a library error with its Python argument names (``data_dir``,
-    ``mask_mode='multiclass'``) replaced by the options of ``keras-unet command``
-    (``--data-dir``, ``--mask-mode multiclass``), and the library's other advice in that
-    command's words (``tile=None`` is ``leave out --tile`` in predict).
+    """``message`` of a library error in the options of ``keras-unet command``.
 
     Example:
         >>> in_option_names("data_dir x is not a folder. Pass mask_mode='multiclass'")
@@ -166,109 +156,75 @@ def in_option_names(message, command=None):
     return message
 
 
-@contextlib.contextmanager
-def _stderr_hidden():
-    """File descriptor 2 (where C++ libraries write directly) on /dev/null, then back."""
+def _start_keras(args):
+    """Import Keras and start its backend once, with file descriptor 2 on /dev/null:
+    TensorFlow writes its start-up log lines (absl, oneDNN, CUDA) there before any setting
+    can hide them. Each command calls it once it has checked what it can without Keras."""
+    if args.verbose or "keras" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-        yield
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()  # CUDA's probing (cuInit) logs here
+    except ImportError as error:
+        raise CommandError(f"cannot start Keras: {error} (--verbose shows its log)") from None
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
-
-
-def _start_keras(args):
-    """Import Keras and start its backend, the first time, without TensorFlow's start-up
-    log lines (absl, oneDNN, CUDA and cuDNN probing), which it writes straight to stderr
-    before any setting can hide them; with ``--verbose``, as they come. Each command
-    calls it once it has checked what it can check without Keras."""
-    if args.verbose or "keras" in sys.modules:
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    try:
-        with _stderr_hidden():
-            import keras
-
-            if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf
-
-                tf.config.list_logical_devices()  # CUDA's probing (cuInit) logs here
-    except ImportError as error:
-        raise CommandError(f"cannot start Keras: {error} (--verbose shows its log)") from None
     with contextlib.suppress(ImportError):
         import absl.logging
 
         absl.logging.set_verbosity(absl.logging.ERROR)
 
 
-def _version(module):
-    try:
-        return importlib.metadata.version(module)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-# ------------------------------------------------------------------------- info
 def cmd_info(args):
     _start_keras(args)
     import keras
 
-    backend = keras.backend.backend()
-    rows = [
-        ("keras_unet", f"{__version__} (distribution {DISTRIBUTION})"),
-        ("python", platform.python_version()),
-        ("keras", keras.__version__),
-        ("backend", f"{backend} (set KERAS_BACKEND to change)"),
-    ]
-    for name in ("tensorflow", "jax", "torch", "numpy"):
-        rows.append((name, _version(name) or "not installed"))
-    rows.append(("devices", ", ".join(training.available_devices())))
-    for key, value in rows:
-        print(f"{key:<11} {value}")
+    def version(name):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(name)
+        return "not installed"
+
+    rows = [("keras_unet", f"{__version__} (distribution {DISTRIBUTION})"),
+            ("python", platform.python_version()), ("keras", keras.__version__),
+            ("backend", f"{keras.backend.backend()} (set KERAS_BACKEND to change)"),
+            *((name, version(name)) for name in ("tensorflow", "jax", "torch", "numpy")),
+            ("devices", ", ".join(training.available_devices()))]
+    print("\n".join(f"{key:<11} {value}" for key, value in rows))
     return 0
 
 
 def _shape(text):
     try:
-        parts = [None if p.strip().lower() in ("", "none") else int(p) for p in text.split(",")]
+        return tuple(None if p.strip().lower() in ("", "none") else int(p) for p in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not HEIGHT,WIDTH,CHANNELS (integers; 'none' for any size)"
-        ) from None
-    return tuple(parts)
+        raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHT,WIDTH,CHANNELS (integers; "
+                                         f"'none' for any size)") from None
 
 
 def cmd_summary(args):
     _start_keras(args)
     from keras_unet.model import build_unet
 
-    try:
-        model = build_unet(
-            args.input_shape, args.n_classes, depth=args.depth, filters=args.filters,
-            padding=args.padding, batch_norm=args.batch_norm, upsampling=args.upsampling,
-        )
-    except ValueError as err:
-        raise CommandError(err) from None
-    model.summary(line_length=96)
+    build_unet(args.input_shape, args.n_classes, depth=args.depth, filters=args.filters,
+               padding=args.padding, batch_norm=args.batch_norm,
+               upsampling=args.upsampling).summary(line_length=96)
     return 0
 
 
-# ------------------------------------------------------------------------ train
-
-
-def _palette_text(palette):
-    """``{(r, g, b): class}`` in ``--palette``'s syntax: ``0=0;255,0,0=1``."""
-    return ";".join(f"{r}={c}" if r == g == b else f"{r},{g},{b}={c}"
-                    for (r, g, b), c in palette.items())
-
-
 def _mask_advice(error, command="train"):
-    """A :class:`~keras_unet.MaskValuesError`'s message, its fix (the last
-    sentence) worded in the options of ``keras-unet command``."""
+    """A :class:`~keras_unet.images.MaskValuesError`'s message with its fix (the last
+    sentence) in the options of ``keras-unet command``."""
     facts = str(error).rsplit(". ", 1)[0] if error.fix else str(error)
     if command != "train":  # evaluate reads mask files as they are
         return (f"{facts}. keras-unet {command} reads masks of 0/255 or 0/1 and masks of "
@@ -276,15 +232,15 @@ def _mask_advice(error, command="train"):
     if not error.fix:
         return str(error)
     ((key, value),) = error.fix.items()
-    if key == "mask_mode":
-        advice = f"Give --mask-mode {value}"
-    elif key == "threshold":
-        advice = f"Give --mask-threshold {value:g} to read the pixels above {value:g} as 1"
-    elif key == "ignore_index":
-        advice = f"If {value} marks unlabelled pixels, give --ignore-index {value}"
-    else:  # palette
-        advice = f"If each value is a class, give --palette '{_palette_text(value)}'"
-    return f"{facts}. {advice}"
+    if key == "palette":
+        pairs = ";".join(f"{r}={c}" if r == g == b else f"{r},{g},{b}={c}"
+                         for (r, g, b), c in value.items())
+        return f"{facts}. If each value is a class, give --palette '{pairs}'"
+    if key == "threshold":
+        return f"{facts}. Give --mask-threshold {value:g} to read the pixels above {value:g} as 1"
+    if key == "ignore_index":
+        return f"{facts}. If {value} marks unlabelled pixels, give --ignore-index {value}"
+    return f"{facts}. Give --mask-mode {value}"
 
 
 def _read_folders(args):
@@ -352,14 +308,12 @@ def cmd_train(args):
             print(f"keras-unet train: warning: {in_option_names(empty, 'train')}",
                   file=sys.stderr)
         _start_keras(args)  # (a download shows Keras's progress bar)
-        training.train(
-            images, masks, args.output, n_classes=classes, ignore_index=ignore,
-            mask_mode=None if args.mask_mode == "auto" else args.mask_mode,
-            data_dir=args.data_dir, tile=args.tile, depth=args.depth, filters=args.filters,
-            padding=args.padding, batch_size=args.batch_size, epochs=args.epochs,
-            steps_per_epoch=args.steps_per_epoch, budget=args.budget, loss=args.loss,
-            learning_rate=args.learning_rate, augment=not args.no_augment,
-            validation_split=args.validation_split, seed=args.seed, workdir=args.workdir)
+        same = ("data_dir", "tile", "depth", "filters", "padding", "batch_size", "epochs",
+                "steps_per_epoch", "budget", "loss", "learning_rate", "validation_split",
+                "seed", "workdir")
+        training.train(images, masks, args.output, n_classes=classes, ignore_index=ignore,
+                       mask_mode=None if args.mask_mode == "auto" else args.mask_mode,
+                       augment=not args.no_augment, **{k: getattr(args, k) for k in same})
     except MaskValuesError as error:
         raise CommandError(_mask_advice(error)) from None
     except DownloadError as error:
@@ -368,17 +322,13 @@ def cmd_train(args):
     return 0
 
 
-# ---------------------------------------------------------------------- predict
-
-
 def _load_model(path):
     path = Path(path)
     if not path.is_file():
         raise CommandError(f"model {path} does not exist")
     import keras
 
-    import keras_unet.losses  # noqa: F401  (registers the package's losses and metrics)
-    import keras_unet.metrics  # noqa: F401
+    from keras_unet import losses, metrics  # noqa: F401  (registers their Keras objects)
 
     try:
         return keras.models.load_model(path)
@@ -412,9 +362,6 @@ def cmd_predict(args):
     also = f", their probabilities to {args.output / 'probabilities'}" if args.probabilities else ""
     print(f"{len(written)} mask(s) written to {args.output}{also}")
     return 0
-
-
-# --------------------------------------------------------------------- evaluate
 
 
 def _write_csv(path, rows):
@@ -453,9 +400,6 @@ def cmd_evaluate(args):
         _write_csv(means, [{"images": len(rows), **{k: mean[k] for k in keys}}])
         print(f"scores per image written to {args.csv}, their mean to {means}")
     return 0
-
-
-# ------------------------------------------------------------------------- demo
 
 
 def cmd_demo(args):
@@ -497,9 +441,6 @@ def cmd_demo(args):
     return 0
 
 
-# ----------------------------------------------------------------------- parser
-
-
 def _train_parser(sub, common):
     train = sub.add_parser(
         "train", parents=[common], help="train a U-Net on folders of images and masks, or a "
@@ -516,7 +457,7 @@ def _train_parser(sub, common):
     source = train.add_argument_group("data (one of)").add_argument
     source("--images", type=Path, help="folder of images (PNG, JPEG, TIFF)")
     source("--masks", type=Path, help="folder of masks with the same file names")
-    source("--dataset", choices=DATASETS, help="a known dataset instead")
+    source("--dataset", choices=LOADERS, help="a known dataset instead")
     source("--data-dir", type=Path, help="local copy of --dataset (else downloaded)")
     add = train.add_argument
     # the modes a mask file is read in (multilabel: no file form; palette: --palette)

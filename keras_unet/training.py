@@ -1,6 +1,7 @@
 """Training: :func:`compile_unet` for plain ``model.fit``, mixed precision, devices (and
 several of them: docs/multi_gpu.md), and :func:`train`, the recipe of ``keras-unet train``."""
 
+import contextlib
 import csv
 import json
 import math
@@ -97,10 +98,14 @@ def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
     import keras
 
     from keras_unet.metrics import DiceCoefficient, PixelError, iou
+    from keras_unet.model import unet_config
 
     learning_rate = check_number(learning_rate, "learning_rate", 0, open_low=True)
     n_classes = model.output_shape[-1]
     from_logits = model.layers[-1].get_config().get("activation") in ("linear", None)
+    multilabel = False
+    with contextlib.suppress(ValueError):  # a model build_unet did not make: no record
+        multilabel = unet_config(model).get("multilabel", False)
     if isinstance(loss, str):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a Keras loss; "
@@ -114,7 +119,7 @@ def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
         if n_classes > 1:
             metrics += [DiceCoefficient(n_classes, c, from_logits=from_logits)
                         for c in range(n_classes)]
-        metrics += [iou(n_classes, threshold=0.0 if from_logits else 0.5),
+        metrics += [iou(n_classes, threshold=0.0 if from_logits else 0.5, multilabel=multilabel),
                     PixelError(n_classes, from_logits=from_logits)]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile,
                   **compile_kwargs)
@@ -184,33 +189,24 @@ def _write_model(model, path):
 
 
 def load_dataset(name, data_dir=None, *, seed=0):
-    """The training ``(images, masks)`` lists of the dataset ``name``, read from its local
-    copy ``data_dir`` or downloaded (``"synthetic"``: 64 cells, 16 in fast mode)."""
-    from keras_unet import datasets
+    """The training ``(images, masks)`` of ``datasets.LOADERS[name]`` (from ``data_dir``,
+    else downloaded; ``"synthetic"``: 64 cells of ``seed``, 16 in fast mode)."""
+    from keras_unet.datasets import LOADERS
 
-    if name == "synthetic":
-        images, masks, _ = datasets.synthetic_cells(16 if fast_mode() else 64, size=256, seed=seed)
-        return list(images), list(masks)
-    loaders = {"isbi2012": datasets.load_isbi2012, "drive": datasets.load_drive,
-               "oxford_pets": datasets.load_oxford_pets}
-    split, _ = loaders[check_choice(name, (*loaders, "synthetic"), "images")](data_dir)
+    synthetic = dict(n=16 if fast_mode() else 64, seed=seed) if name == "synthetic" else {}
+    split, _ = LOADERS[check_choice(name, tuple(LOADERS), "images")](data_dir, **synthetic)
     return list(split.images), list(split.masks)
 
 
 def _classes(masks, mode, n_classes, ignore_index):
-    """(masks in ``mode``, the model's output channels): 1 for binary masks (float32),
-    else the classes of :func:`keras_unet.images.mask_classes`."""
+    """(masks in ``mode`` (:func:`keras_unet.images.as_mask`), the model's output channels):
+    1 for binary masks, else the classes of :func:`keras_unet.images.mask_classes`."""
     import numpy as np
 
-    from keras_unet.images import mask_classes
+    from keras_unet.images import as_mask, mask_classes
 
-    if mode == "binary" and masks[0].dtype != np.float32:  # a dataset's class masks
-        if max(int(m.max()) for m in masks) > 1:
-            raise ValueError("mask_mode='binary': the masks hold more than two classes")
-        masks = [m.astype(np.float32) for m in masks]
-    elif mode == "multiclass":  # binary masks stored full scale (0/255) are classes 0, 1
-        full = set(np.unique(np.concatenate([np.unique(m) for m in masks])).tolist())
-        masks = [(m > 0 if full in ({0, 255}, {0, 65535}) else m).astype(np.int32) for m in masks]
+    if mode:
+        masks = [as_mask(m, f"mask {i}", mode, ignore_index=ignore_index) for i, m in enumerate(masks)]
     binary = masks[0].dtype == np.float32
     if binary and n_classes and n_classes > 2:
         raise ValueError(f"n_classes={n_classes}, but the masks are binary (two values, read "
