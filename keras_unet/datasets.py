@@ -193,12 +193,13 @@ def _source(name):
         except (OSError, ValueError) as error:
             raise ValueError(f"KERAS_UNET_REGISTRY={override}: cannot read it as JSON "
                              f"({error})") from None
+        for own in set(listed) - set(REGISTRY):  # a misspelt name would download the real one
+            check_choice(own, sorted(REGISTRY), f"KERAS_UNET_REGISTRY={override}: a dataset")
         if name in listed:
-            own = listed[name]
-            if not (isinstance(own, dict) and {"base_url", "files"} <= set(own)):
+            if not (isinstance(listed[name], dict) and {"base_url", "files"} <= set(listed[name])):
                 raise ValueError(f"KERAS_UNET_REGISTRY={override}: {name!r} must map to "
                                  f'{{"base_url": ..., "files": [...]}}')
-            return own["base_url"], own["files"]
+            return listed[name]["base_url"], listed[name]["files"]
     return BASE_URLS[name], REGISTRY[name]
 
 
@@ -223,7 +224,6 @@ def fetch(name, *, progress=True):
         if (folder / COMPLETE).exists():  # another process finished it while we waited
             return folder
         import keras  # here only: reading data must not start a Keras backend
-
         base_url, entries = _source(name)
         # many small files (ISBI's 90 PNGs): one bar counting files, not a bar each
         per_file = progress and len(entries) > 1 and all(e["kind"] == "file" for e in entries)

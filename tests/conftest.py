@@ -39,7 +39,8 @@ def unavailable(reason):
 
 class RealData:
     """The real datasets: ``shared_data / "drive"`` is DRIVE's folder wherever it was
-    found (see the module's docstring); a dataset that is nowhere skips the test."""
+    found (see the module's docstring), by the dataset's folder (``"isbi2012_em"``) or name
+    (``"isbi2012"``); a dataset that is nowhere skips the test."""
 
     def __init__(self, default_root):
         self.default_root = default_root

@@ -198,7 +198,8 @@ def test_download_cut_off_is_refused(server, cache, monkeypatch):
     server.files["toy/blob.bin"] = data
     server.cut.add("toy/blob.bin")
     _toy(monkeypatch, server, [_entry("blob.bin", sha256(data))])
-    message = r"could not download http://127\.0\.0\.1:\d+/toy/blob\.bin: .*512000 out of 1024000 bytes"
+    message = (r"could not download http://127\.0\.0\.1:\d+/toy/blob\.bin: "
+               r".*512000 out of 1024000 bytes")
     with pytest.raises(DownloadError, match=message):
         datasets.fetch("toy", progress=False)
     assert _left_in(cache) == [".toy.lock"]
@@ -433,6 +434,9 @@ def test_registry_file_replaces_a_source(tmp_path, server, cache, monkeypatch):
     ("{not json", r"KERAS_UNET_REGISTRY=.*registry\.json: cannot read it as JSON"),
     ('{"oxford_pets": ["x"]}',
      r"KERAS_UNET_REGISTRY=.*: 'oxford_pets' must map to \{\"base_url\": \.\.\., \"files\""),
+    ('{"isbi2012_em": {"base_url": "http://127.0.0.1:9/", "files": []}}',  # the old name
+     r"KERAS_UNET_REGISTRY=.*: a dataset must be one of 'isbi2012', 'oxford_pets'; "
+     r"got 'isbi2012_em'"),
 ])
 def test_bad_registry_file(tmp_path, cache, monkeypatch, text, message):
     registry = tmp_path / "registry.json"
