@@ -11,7 +11,7 @@ import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import NamedTuple
+from collections import namedtuple
 
 import keras
 import matplotlib
@@ -23,11 +23,8 @@ from matplotlib.patches import Patch, Rectangle
 from skimage.color import rgb2gray
 from skimage.segmentation import find_boundaries
 
-from keras_unet.checks import check_array, check_int, check_number, count
+from keras_unet.checks import check_array, check_int, check_number, count, fail
 from keras_unet.images import as_image, as_mask, as_prediction, write_atomically
-
-__all__ = ["class_colors", "overlay", "show_predictions", "show_weight_map", "show_errors",
-           "show_tiles", "plot_history", "PredictionCallback", "save_figure"]
 
 FOREGROUND_COLOR, FOREGROUND_NAME = (0.0, 1.0, 0.0), "green"  # reads on gray and warm images
 PROBABILITY_CMAP, TILE_COLOR, PANEL_INCHES = "magma", (0.0, 0.9, 1.0), 3.0
@@ -41,10 +38,9 @@ DEFAULT_OUTPUT_DIR = "predictions"
 TITLE_SCORES = ("val_dice", "dice", "val_mean_iou", "mean_iou")
 
 
-class _Mask(NamedTuple):  # int (H, W) classes or bool (H, W, L) labels, soft foreground
-    labels: np.ndarray
-    probability: object
-    n_classes: int
+#: A mask as the plots use it: int (H, W) classes or bool (H, W, L) labels, the foreground
+#: probability of a soft binary prediction (else None), and the class count.
+_Mask = namedtuple("_Mask", "labels probability n_classes")
 
 
 def _read(value, name, threshold=None, mode=None):
@@ -91,9 +87,6 @@ def _batch(images):
     array = None if isinstance(images, (list, tuple)) else np.asarray(images)
     if array is not None and (array.ndim == 2 or array.ndim == 3 and array.shape[-1] in (1, 3, 4)):
         return [array], True
-    if array is not None and array.ndim not in (3, 4):
-        raise ValueError("images must be one image (H, W[, C]), a batch (N, H, W[, C]) or a "
-                         f"list of images; got shape {array.shape}")
     if not len(images):
         raise ValueError("images is empty")
     return [np.asarray(image) for image in images], False
@@ -114,13 +107,11 @@ def _palette(colors, n_classes):
         return class_colors(n_classes)
     if (isinstance(colors, str) or np.ndim(colors) == 1) and is_color_like(colors):
         return np.array([(0.0, 0.0, 0.0)] + [to_rgb(colors)] * (n_classes - 1))
-    for index, color in enumerate(colors):
-        if not is_color_like(color):
-            raise ValueError(f"colors[{index}] is not a matplotlib colour: {color!r}")
+    if bad := [f"colors[{i}] = {c!r}" for i, c in enumerate(colors) if not is_color_like(c)]:
+        raise ValueError(f"{bad[0]} is not a matplotlib colour")
     if len(colors) < n_classes:
-        raise ValueError(
-            f"colors has {len(colors)} colour(s) but the mask has class {n_classes - 1}: give "
-            f"one colour per class, background first, or a single colour for all classes")
+        fail("colors", f"one colour, or one per class from the background to class "
+                       f"{n_classes - 1}", colors)
     return np.array([to_rgb(color) for color in colors])
 
 
@@ -194,13 +185,11 @@ def overlay(image, mask, *, alpha=0.5, colors=None, contour=False, gray=False, m
     """The image (float32 RGB) with each foreground class or label tinted, or outlined.
 
     Args:
-        image, mask: an image and a mask or prediction (``as_prediction``, threshold 0.5;
-            ``mode="multilabel"``: one channel per label).
-        alpha: a pixel of class ``k`` becomes ``(1 - alpha) * image + alpha * colors[k]``;
-            ``contour``: only each class's inner boundary is painted, opaque.
-        colors: None (binary: :data:`FOREGROUND_COLOR`, else :func:`class_colors`), one
-            matplotlib colour for all classes, or one per class, background first.
-        gray: draw a colour image in gray under the tint.
+        image, mask: an image and a mask or prediction (``as_prediction`` in ``mode``).
+        alpha: a pixel of class ``k`` becomes ``(1 - alpha) * image + alpha * colors[k]``
+            (``contour``: only each class's inner boundary, opaque; ``gray``: a colour image
+            in gray). ``colors``: None (binary: :data:`FOREGROUND_COLOR`, else
+            :func:`class_colors`), one colour for all classes, or one per class.
 
     Example:
         >>> image = np.full((2, 2), 0.5, np.float32)
@@ -220,14 +209,12 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
     image (in gray). Soft binary predictions get a colour bar, classes one legend.
 
     Args:
-        images: a batch ``(N, H, W[, C])``, a list, or one image; the first ``n`` shown,
-            titled by ``titles`` (one per image or per shown image).
-        truths, predictions: one mask (``as_mask``) and one prediction (``as_prediction``,
-            ``threshold``) per image, or None, read in ``mode`` (None: inferred; multilabel
-            predictions when their truth is). An image larger by an even border (valid
-            padding) is cropped for the overlay and framed.
-        class_names: one per class, background first (it fixes the class count); a binary
-            model's class 1 names the overlay and colour bar.
+        images: a batch, a list, or one image; the first ``n`` shown, titled ``titles``.
+        truths, predictions: a mask (``as_mask``) and a prediction (``as_prediction``) per
+            image, or None, read in ``mode`` (None: inferred; multilabel predictions when
+            their truth is); an image larger by an even border is cropped for the overlay.
+        class_names: one per class, background first; a binary model's class 1 names the
+            overlay and the colour bar.
 
     Example:
         >>> images = np.random.default_rng(0).random((3, 16, 16, 1))
@@ -362,17 +349,15 @@ def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
     predicted, rgb = _read(prediction, "prediction", threshold), _rgb(image)
     _fit(predicted.labels, rgb.shape[:2], "prediction", "image", crop=False)
     size, boxes = rgb.shape[:2], np.asarray(boxes)
-    if boxes.ndim != 2 or boxes.shape[1:] != (4,) or not len(boxes):
-        raise ValueError(f"boxes must be (n_tiles, 4) rows of (top, left, bottom, right), as "
-                         f"keras_unet.inference.tile_grid returns them; got shape {boxes.shape}")
-    if boxes.dtype.kind not in "iuf" or np.any(boxes != np.round(boxes)):
-        raise ValueError(f"boxes must hold whole pixel coordinates; got dtype {boxes.dtype}")
+    if boxes.ndim != 2 or boxes.shape[1:] != (4,) or not len(boxes) or boxes.dtype.kind not in (
+            "iuf") or np.any(boxes != np.round(boxes)):
+        fail("boxes", "(n_tiles, 4) rows of whole-pixel (top, left, bottom, right)", boxes)
     top, left, bottom, right = (boxes := boxes.astype(np.int64)).T
     bad = np.flatnonzero((top < 0) | (left < 0) | (bottom > size[0]) | (right > size[1])
                          | (top >= bottom) | (left >= right))
     if len(bad):
-        raise ValueError(f"boxes[{bad[0]}] = {boxes[bad[0]].tolist()} is not a non-empty (top, "
-                         f"left, bottom, right) box inside the {size[0]}x{size[1]} prediction")
+        fail(f"boxes[{bad[0]}]", f"a non-empty box inside the {size[0]}x{size[1]} prediction",
+             boxes[bad[0]].tolist())
     tops, lefts = (sorted({int(v) for v in boxes[:, axis] if v > 0}) for axis in (0, 1))
     close = bool(zoom and (tops or lefts))
     figure, grid = _grid(1, 3 if close else 2, width=4.0, height=4.0)
@@ -399,19 +384,9 @@ def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
 
 
 def plot_history(history, metrics=None):
-    """Training curves: a panel per metric with its training and validation lines.
-
-    Args:
-        history: what ``model.fit`` returned, its ``.history`` dict, or the path of a
-            ``keras.callbacks.CSVLogger`` file.
-        metrics: the metrics drawn (a ``val_`` name means its metric), a name or a list;
-            None: all, the loss first. A learning rate is drawn on a log scale.
-
-    Example:
-        >>> fig = plot_history({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7], "dice": [0.3, 0.6]})
-        >>> [axes.get_title() for axes in fig.axes], fig.axes[0].lines[1].get_ydata().tolist()
-        (['loss', 'dice'], [1.0, 0.7])
-    """
+    """Training curves of ``history`` (a ``model.fit`` History, its ``.history`` dict or a
+    ``keras.callbacks.CSVLogger`` file): a panel per metric (``metrics``: a name or a list,
+    ``val_x`` meaning ``x``; None: all, the loss first), training and validation lines."""
     if isinstance(history, (str, os.PathLike)):
         if not Path(history).is_file():
             raise ValueError(f"history: no such file {history}")
@@ -419,8 +394,7 @@ def plot_history(history, metrics=None):
             history = {key: column for key, *column in zip(*csv.reader(file))}
     epochs, history = getattr(history, "epoch", None), getattr(history, "history", history)
     if not hasattr(history, "items"):  # a dict or a pandas DataFrame
-        raise ValueError("history must be a keras History, its .history dict or the path of "
-                         f"a CSVLogger file; got {type(history).__name__}")
+        fail("history", "a keras History, its .history dict or a CSVLogger file", history)
     # as floats; CSVLogger's "NA" (a value missing that epoch) as NaN
     curves = {str(key): np.atleast_1d(np.genfromtxt([str(v) or "nan" for v in np.ravel(column)]))
               for key, column in history.items() if np.size(column)}
@@ -429,13 +403,10 @@ def plot_history(history, metrics=None):
         raise ValueError("history has no values to plot")
     families = list(dict.fromkeys(key.removeprefix("val_") for key in curves))
     families.sort(key=lambda name: name != "loss")
-    wanted = families if metrics is None else [
-        str(name) for name in ([metrics] if isinstance(metrics, str) else metrics)]
-    missing = [name for name in wanted if name.removeprefix("val_") not in families]
-    if missing or not wanted:
-        raise ValueError(f"metrics: the history has no {missing[0]!r}; it has "
-                         f"{', '.join(families)}" if missing else "metrics is empty")
-    families = list(dict.fromkeys(name.removeprefix("val_") for name in wanted))
+    wanted = families if metrics is None else [metrics] if isinstance(metrics, str) else metrics
+    if not len(wanted) or any(str(name).removeprefix("val_") not in families for name in wanted):
+        fail("metrics", f"names of the history's metrics ({', '.join(families)})", metrics)
+    families = list(dict.fromkeys(str(name).removeprefix("val_") for name in wanted))
     columns = 2 if len(families) == 4 else min(len(families), 3)  # 4 panels: 2 x 2
     figure, grid = _grid(-(-len(families) // columns), columns, width=4.0)
     for axes in grid.ravel()[len(families):]:
@@ -457,15 +428,11 @@ def plot_history(history, metrics=None):
 
 
 class PredictionCallback(keras.callbacks.Callback):
-    """Show the model's predictions on a few fixed images while it trains.
-
-    Every ``every`` epochs the first ``n`` images (a batch or a list of one shape) are
-    predicted and drawn with :func:`show_predictions` (with ``masks``, if given, and
-    ``class_names``), titled with the epoch and the logs ``metrics`` names (None: the loss,
-    ``val_loss`` and the first of :data:`TITLE_SCORES` logged, else another metric). In a
-    notebook each epoch's figure replaces the last; outside one, or with ``output_dir``,
-    it is written to ``output_dir/epoch_001.png``, ... (default :data:`DEFAULT_OUTPUT_DIR`;
-    the paths are kept in ``callback.paths``).
+    """Every ``every`` epochs, :func:`show_predictions` of the first ``n`` images (of one
+    shape), their ``masks`` and the model's predictions, titled with the epoch and the logs
+    ``metrics`` names (None: the losses and the first of :data:`TITLE_SCORES` logged). A
+    notebook shows each figure in place of the last; outside one, or with ``output_dir``
+    (default :data:`DEFAULT_OUTPUT_DIR`), it is written to ``epoch_001.png``, ... (``paths``).
     """
 
     def __init__(self, images, masks=None, *, every=1, output_dir=None, n=4,
@@ -474,8 +441,7 @@ class PredictionCallback(keras.callbacks.Callback):
         if metrics is not None:
             metrics = [metrics] if isinstance(metrics, str) else list(metrics)
             if not metrics or not all(isinstance(name, str) for name in metrics):
-                raise ValueError("metrics must be names of logged values, e.g. ['loss', "
-                                 f"'val_loss'], or None; got {metrics!r}")
+                fail("metrics", "names of logged values (['loss', 'val_loss']) or None", metrics)
         self.metrics, self.every, self.n = metrics, check_int(every, "every"), check_int(n, "n")
         samples, single = _batch(images)
         stacked = [image[..., None] if image.ndim == 2 else image for image in samples]
@@ -530,14 +496,12 @@ def save_figure(figure, path, dpi=120):
     """Write a figure atomically to ``path`` (its suffix the format, none: ``.png``; the
     folder is created) at ``dpi``, close it, and return the file's :class:`~pathlib.Path`."""
     if not isinstance(figure, Figure):
-        raise ValueError(f"figure must be a matplotlib Figure; got {type(figure).__name__}")
+        fail("figure", "a matplotlib Figure", type(figure).__name__)
     dpi, path = check_number(dpi, "dpi", 0, open_low=True), Path(path)
     path = path if path.suffix else path.with_suffix(".png")
     kind, kinds = path.suffix[1:].lower(), figure.canvas.get_supported_filetypes()
     if kind not in kinds:
-        raise ValueError(
-            f"path {path} has the suffix {path.suffix!r}, a format matplotlib cannot write; "
-            f"use .png (or one of {', '.join(sorted(kinds))})")
+        fail("path", f"a file in a format matplotlib writes ({', '.join(sorted(kinds))})", path)
     try:
         write_atomically(path, lambda file: figure.savefig(file, format=kind, dpi=dpi))
     finally:

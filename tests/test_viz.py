@@ -273,9 +273,9 @@ def test_overlay_errors():
         overlay(image, np.zeros((4, 5)))
     with pytest.raises(ValueError, match="alpha must be a finite number >= 0 and <= 1; got 1.5"):
         overlay(image, np.zeros((4, 4)), alpha=1.5)
-    with pytest.raises(ValueError, match="colors has 2 colour.* class 2"):
+    with pytest.raises(ValueError, match="colors must be one colour, or one per class from the background to class 2"):
         overlay(image, np.full((4, 4), 2), colors=["black", "red"])
-    with pytest.raises(ValueError, match=r"colors\[1\] is not a matplotlib colour"):
+    with pytest.raises(ValueError, match=r"colors\[1\] = 'not-a-colour' is not a matplotlib colour"):
         overlay(image, np.ones((4, 4), int), colors=["black", "not-a-colour"])
     # the mask and image rules are keras_unet.images': the same verdict and the same text
     for bad in (np.eye(4, dtype=np.uint8) * 255, np.eye(4, dtype=np.int64) * 255,
@@ -545,13 +545,12 @@ def test_show_tiles_draws_hard_class_masks_in_class_colours():
 
 def test_show_tiles_errors():
     image = np.zeros((32, 32))
-    with pytest.raises(ValueError, match=re.escape("boxes must be (n_tiles, 4) rows")):
+    with pytest.raises(ValueError, match=re.escape("boxes must be (n_tiles, 4) rows of whole-pixel")):
         show_tiles(image, image, [0, 0, 32, 32])
     with pytest.raises(ValueError, match=re.escape(
-            "boxes[1] = [0, 16, 32, 40] is not a non-empty (top, left, bottom, right) box "
-            "inside the 32x32 prediction")):
+            "boxes[1] must be a non-empty box inside the 32x32 prediction; got [0, 16, 32, 40]")):
         show_tiles(image, image, [[0, 0, 32, 16], [0, 16, 32, 40]])
-    with pytest.raises(ValueError, match="boxes must hold whole pixel coordinates"):
+    with pytest.raises(ValueError, match="boxes must be .* whole-pixel .*16.5"):
         show_tiles(image, image, [[0, 0, 32, 16.5]])
     with pytest.raises(ValueError, match="prediction is 32x32 but image is 30x32: they must be"):
         show_tiles(np.zeros((30, 32)), image, [[0, 0, 32, 32]])
@@ -648,14 +647,15 @@ def test_plot_history_chosen_metrics_and_unknown_key():
     assert titles(plot_history(HISTORY, metrics="val_pixel_error")) == ["pixel_error"]
     assert titles(plot_history(HISTORY, metrics=["pixel_error", "loss", "val_loss"])) == [
         "pixel_error", "loss"]
-    with pytest.raises(ValueError, match="metrics: the history has no 'iou'; it has loss, dice, "
-                                         "pixel_error"):
+    with pytest.raises(ValueError, match=re.escape(
+            "metrics must be names of the history's metrics (loss, dice, pixel_error); got "
+            "['dice', 'iou']")):
         plot_history(HISTORY, metrics=["dice", "iou"])
     with pytest.raises(ValueError, match="history has no values"):
         plot_history({})
     with pytest.raises(ValueError, match="history: no such file"):
         plot_history("/nonexistent/log.csv")
-    with pytest.raises(ValueError, match="history must be a keras History"):
+    with pytest.raises(ValueError, match="history must be a keras History, its .history dict or a CSVLogger file; got 42"):
         plot_history(42)
 
 
@@ -898,11 +898,11 @@ def test_save_figure_writes_a_png_atomically_and_closes(tmp_path):
 
 
 def test_save_figure_errors(tmp_path):
-    with pytest.raises(ValueError, match="figure must be a matplotlib Figure; got ndarray"):
+    with pytest.raises(ValueError, match="figure must be a matplotlib Figure; got 'ndarray'"):
         save_figure(np.zeros(3), tmp_path / "x.png")
     figure = plot_history(HISTORY)
     with pytest.raises(ValueError, match="dpi must be a finite number > 0; got 0"):
         save_figure(figure, tmp_path / "x.png", dpi=0)
-    with pytest.raises(ValueError, match=r"suffix '\.docx', a format matplotlib cannot write"):
+    with pytest.raises(ValueError, match=r"path must be a file in a format matplotlib writes \(.*png.*\); got .*x\.docx"):
         save_figure(figure, tmp_path / "x.docx")
     assert list(tmp_path.iterdir()) == []
