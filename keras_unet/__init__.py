@@ -17,6 +17,7 @@ _EXPORTS = {
     "output_size": "keras_unet.model",
     "valid_input_sizes": "keras_unet.model",
     "receptive_border": "keras_unet.model",
+    "unet_config": "keras_unet.model",
     "predict_tiled": "keras_unet.inference",
     "compile_unet": "keras_unet.training",
     "set_mixed_precision": "keras_unet.training",

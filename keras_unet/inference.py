@@ -1,39 +1,24 @@
-"""Segment images of any size: the paper's overlap-tile strategy.
+"""Segment images of any size with the paper's overlap-tile strategy (:func:`predict_tiled`).
 
-A U-Net sees a fixed tile. :func:`predict_tiled` cuts an image of any size into tiles,
-runs them through the model in batches, and puts the outputs back together:
-
-* **valid padding** (the paper): the image is mirrored outward by the border the
-  convolutions consume, so that every output pixel has its full context, and the
-  output tiles are laid edge to edge; nothing is blended. The result equals one pass
-  of the whole mirrored image through the model.
-* **same padding**: each tile's outputs near its edges see the convolutions' zero
-  padding, so only its interior is kept (a band as wide as the model's receptive
-  border is dropped); neighbouring interiors overlap by ``overlap`` and are blended
-  with a Gaussian (or uniform) weight. The image is mirrored at its edges.
-
-Tiles start at multiples of ``2**depth`` pixels, so the max-pooling grid of every tile
-is the grid of the whole image: away from the image's edges, tiled prediction is the
-whole-image prediction, to float error.
-
-:func:`tile_grid` returns where each tile's outputs land in the image (to draw them,
-:func:`keras_unet.viz.show_tiles`).
-
-Memory stays O(image + output + batch x tile): tiles are cut and predicted one batch at
-a time. Test-time augmentation (``tta="flips"`` or ``"d4"``) averages the predictions
-of flipped and rotated tiles. Only NumPy and the model's ``predict_on_batch`` are used,
-so it works on every Keras backend.
+With valid padding the image is mirrored outward by the border the convolutions consume
+and the output tiles abut: the result equals one pass over the whole mirrored image. With
+same padding each tile keeps only the outputs beyond the reach of its zero padding
+(:func:`keras_unet.model.padding_reach`), and neighbouring interiors overlap and are
+blended. Tiles start on the ``2**depth`` pooling grid, so that away from the image's edges
+tiled prediction is whole-image prediction to float error. Memory is the image, the output
+and one batch of tiles; only NumPy and ``predict_on_batch`` are used (every backend).
 """
 
 import contextlib
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
-from keras_unet.images import image_files, locked, read_image, to_float_image, writable_folder, write_atomically
-from keras_unet.model import output_size, receptive_border, valid_input_sizes
+from keras_unet.checks import check_choice, check_int, check_number, fail
+from keras_unet.images import (as_image, as_prediction, image_files, locked, read_image,
+                               writable_folder, write_atomically)
+from keras_unet.model import output_size, padding_reach, unet_config, valid_input_sizes
 
 BLENDS = ("gaussian", "uniform")
 TTAS = {None: 1, "flips": 4, "d4": 8}
@@ -45,38 +30,20 @@ LOCK_NAME = ".keras-unet.lock"
 # --------------------------------------------------------------------- geometry
 
 
-def _unet_config(model):
-    """(depth, padding, upsampling) of a build_unet model, read from its layer names,
-    or (None, None, None) for another model."""
-    names = [layer.name for layer in model.layers]
-    depth = sum(bool(re.fullmatch(r"enc\d+_pool", n)) for n in names)
-    if not depth:
-        return None, None, None
-    padding = "valid" if any(re.fullmatch(r"dec\d+_crop", n) for n in names) else "same"
-    bilinear = any(re.fullmatch(r"dec\d+_upsample", n) for n in names)
-    return depth, padding, "bilinear" if bilinear else "transpose"
-
-
-def _padding_reach(depth, upsampling):
-    """How far (pixels) the zero padding at a tile's edge changes a same-padding
-    U-Net's output. Measured: receptive_border + 2 with transposed up-convolutions,
-    up to receptive_border + 15 (depth 3) with bilinear up-sampling; this bound holds
-    for both with a margin."""
-    return receptive_border(depth) + 2**depth * (2 if upsampling == "bilinear" else 1)
-
-
 class _Plan:
-    """How an image is cut, per axis: the input ``tile``; the outputs of each tile
-    that are ``keep``-t (output coordinates); the ``step`` between tiles; where the
-    image ``start``-s in the mirrored image; the image coordinate (``offset``) of the
-    first tile's first kept output. ``image_size=None`` checks the tile against the
-    model only (before any image is read)."""
+    """How an image is cut, per axis: the input ``tile``; the outputs of each tile that
+    are ``keep``-t (output coordinates); the ``step`` between tiles; where the image
+    ``start``-s in the mirrored image; the image coordinate (``offset``) of the first
+    tile's first kept output. ``image_size=None`` checks the tile against the model only."""
 
     def __init__(self, model, tile, overlap, image_size):
         channels, fixed = model.input_shape[-1], model.input_shape[1:3]
-        depth, padding, upsampling = _unet_config(model)
-        self.channels, self.classes = channels, model.output_shape[-1]
-        self.align = 2 ** (depth or 0)
+        try:
+            config = unet_config(model)
+            depth, padding, self.multilabel = config["depth"], config["padding"], config["multilabel"]
+        except ValueError:  # another model: its output is measured on one tile
+            depth, padding, self.multilabel = None, None, False
+        self.channels, self.classes, self.align = channels, model.output_shape[-1], 2 ** (depth or 0)
         explicit = tile is not None
         if fixed[0] is not None or fixed[1] is not None:
             if explicit and (tile, tile) != tuple(fixed):
@@ -89,37 +56,32 @@ class _Plan:
         elif tile is None:  # one tile size for every image: a model is traced once
             tile = DEFAULT_TILE[padding or "same"]
             tile = valid_input_sizes(tile, depth, padding)[-1] if depth else tile
-        if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
-            raise ValueError(f"tile must be a positive integer or None; got {tile!r}")
+        check_int(tile, "tile")
         if depth:
             try:
                 out = output_size(tile, depth, padding)
             except ValueError as error:
                 raise ValueError(f"tile {tile} does not fit the model: {error}") from None
-        else:  # not a build_unet model: measure its output on one tile
-            probe = model.predict_on_batch(np.zeros((1, tile, tile, channels), np.float32))
-            out = np.shape(probe)[1]
-            padding = "valid" if out < tile else "same"
-        self.tile, self.valid = tile, padding == "valid"
-        if self.valid:
-            border = (tile - out) // 2
-            self.keep = (0, out - out % self.align)
-            self.step, self.start, self.offset = self.keep[1], border, 0
         else:
-            border = _padding_reach(depth, upsampling) if depth else 0
-            interior = tile - 2 * border
-            if interior < self.align:
-                raise ValueError(
-                    f"tile {tile} is too small for this model: its zero padding reaches "
-                    f"{border} px into each side; use a tile >= {2 * border + 4 * self.align}")
-            self.keep = (border, tile - border)
-            self.step = max(self.align, int(interior * (1 - overlap)) // self.align * self.align)
-            self.start = -(-border // self.align) * self.align  # >= border, aligned
-            self.offset = border - self.start
+            out = np.shape(model.predict_on_batch(np.zeros((1, tile, tile, channels), "float32")))[1]
+            padding = "valid" if out < tile else "same"
+        self.tile, self.valid, reach = tile, padding == "valid", 0
+        with contextlib.suppress(ValueError):  # a layer it cannot follow: trust every output
+            reach = padding_reach(model)  # bilinear up-sampling reaches in under valid padding
+        kept = out - 2 * reach
+        if kept < self.align:
+            raise ValueError(f"tile {tile} is too small for this model: its zero padding reaches "
+                             f"{reach} px into each side; use a tile >= "
+                             f"{tile - kept + 4 * self.align}" if reach else f"tile {tile} is "
+                             f"too small: its output {out} is less than 2**depth = {self.align} px")
+        if self.valid:  # the tiles abut
+            self.step = kept - kept % self.align
+        else:
+            self.step = max(self.align, int(kept * (1 - overlap)) // self.align * self.align)
+        self.keep = (reach, reach + self.step if self.valid else out - reach)
+        lead = -(-reach // self.align) * self.align  # >= reach, on the pooling grid
+        self.start, self.offset = (tile - out) // 2 + lead, reach - lead
         kept = self.keep[1] - self.keep[0]
-        if kept < 1:
-            raise ValueError(f"tile {tile} is too small: its output {out} is less than "
-                             f"2**depth = {self.align} pixels")
         if explicit and image_size is not None and max(image_size) < kept:
             fits = valid_input_sizes(max(image_size) + tile - kept, depth, padding) if depth else []
             smaller = [t for t in fits if t < tile][:1]
@@ -135,6 +97,11 @@ class _Plan:
         n = max(1, -(-(size - self.offset - kept) // self.step) + 1)
         return n, (n - 1) * self.step + self.tile - size - self.start
 
+    def corners(self, rows, cols):
+        """The tiles' top-left corners in the mirrored image, in the order they are
+        predicted; tile ``(r, c)``'s kept outputs start at image pixel ``(r, c) + offset``."""
+        return [(r * self.step, c * self.step) for r in range(rows) for c in range(cols)]
+
 
 def _weights(plan, blend):
     """Blending weights of a tile's kept outputs (their sum is divided out)."""
@@ -146,33 +113,18 @@ def _weights(plan, blend):
     return np.maximum(np.outer(g, g), 1e-3).astype(np.float32)
 
 
-def _corners(plan, rows, cols):
-    """The tiles' top-left corners in the mirrored image, row by row (the order in
-    which they are predicted). The kept outputs of the tile at ``(r, c)`` start at
-    image pixel ``(r + plan.offset, c + plan.offset)``."""
-    return [(r * plan.step, c * plan.step) for r in range(rows) for c in range(cols)]
+def _tiling_options(overlap, blend, tta, batch_size):
+    check_number(overlap, "overlap", 0, 1, open_high=True)
+    check_choice(blend, BLENDS, "blend")
+    check_choice(tta, tuple(TTAS), "tta")
+    check_int(batch_size, "batch_size")
 
 
 def tile_grid(model, image_shape, *, tile=None, overlap=0.25):
-    """Where :func:`predict_tiled` puts each tile's output in an image: one box per tile.
-
-    With valid padding (the paper) the boxes abut: every pixel of the image is
-    predicted by exactly one tile, with its full context taken from the mirrored
-    image. With same padding they overlap by about ``overlap`` and are blended. The
-    boxes start at image pixel 0 and follow each other by the same step, a multiple of
-    ``2**depth`` (the pooling grid); the last row and column are clipped to the image.
-
-    Args:
-        model, tile, overlap: as for :func:`predict_tiled`.
-        image_shape: the image's ``(H, W)`` or ``(H, W, C)`` (``image.shape``).
-
-    Returns:
-        int64 ``(n_tiles, 4)``: ``(top, left, bottom, right)`` of each tile's kept
-        outputs in image pixels (bottom and right exclusive), clipped to the image,
-        row by row in the order the tiles are predicted.
-
-    Raises:
-        ValueError: as :func:`predict_tiled` does for a tile that does not fit.
+    """Where :func:`predict_tiled` puts each tile's kept outputs in an image (``image.shape``):
+    int64 ``(n_tiles, 4)`` boxes ``(top, left, bottom, right)``, bottom and right exclusive,
+    clipped to the image, in the order the tiles are predicted. Valid-padding boxes abut;
+    same-padding ones overlap by about ``overlap``. Arguments as :func:`predict_tiled`'s.
 
     Example:
         >>> from keras_unet import build_unet
@@ -184,15 +136,13 @@ def tile_grid(model, image_shape, *, tile=None, overlap=0.25):
     if not isinstance(image_shape, (tuple, list)) or len(image_shape) not in (2, 3) or not all(
             isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1
             for n in image_shape):
-        raise ValueError(f"image_shape must be (H, W) or (H, W, C) of positive integers; "
-                         f"got {image_shape!r}")
-    _check_arguments(overlap, "gaussian", None, 1)
+        fail("image_shape", "(H, W) or (H, W, C) of positive integers", image_shape)
+    _tiling_options(overlap, "gaussian", None, 1)
     height, width = int(image_shape[0]), int(image_shape[1])
     plan = _Plan(model, tile, overlap, (height, width))
-    (rows, _), (cols, _) = plan.axis(height), plan.axis(width)
     kept = plan.keep[1] - plan.keep[0]
     boxes = []
-    for r, c in _corners(plan, rows, cols):
+    for r, c in plan.corners(plan.axis(height)[0], plan.axis(width)[0]):
         top, left = r + plan.offset, c + plan.offset
         box = (max(top, 0), max(left, 0), min(top + kept, height), min(left + kept, width))
         if box[0] < box[2] and box[1] < box[3]:
@@ -200,33 +150,16 @@ def tile_grid(model, image_shape, *, tile=None, overlap=0.25):
     return np.array(boxes, np.int64).reshape(-1, 4)
 
 
-# ------------------------------------------------------------ test-time augmentation
-
-
 def _tta_transforms(tta):
     """(forward, inverse) pairs on (N, H, W, C) batches: flips, and for d4 transposes."""
-    flips = [(a, a) for a in ((), (1,), (2,), (1, 2))]
-    pairs = [(lambda x, a=a: np.flip(x, a) if a else x,) * 2 for a, _ in flips]
+    pairs = [(lambda x, a=a: np.flip(x, a) if a else x,) * 2 for a in ((), (1,), (2,), (1, 2))]
     if tta == "d4":
-        def transposed(a):
-            return (lambda x: np.swapaxes(np.flip(x, a) if a else x, 1, 2),
-                    lambda y: np.flip(np.swapaxes(y, 1, 2), a) if a else np.swapaxes(y, 1, 2))
-        pairs += [transposed(a) for a, _ in flips]
+        pairs += [(lambda x, f=f: np.swapaxes(f(x), 1, 2), lambda y, f=f: f(np.swapaxes(y, 1, 2)))
+                  for f, _ in pairs]
     return pairs if tta else pairs[:1]
 
 
 # ------------------------------------------------------------------- prediction
-
-
-def _check_arguments(overlap, blend, tta, batch_size):
-    if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0 <= overlap < 1:
-        raise ValueError(f"overlap must be a fraction in [0, 1); got {overlap!r}")
-    if blend not in BLENDS:
-        raise ValueError(f"blend must be one of {', '.join(map(repr, BLENDS))}; got {blend!r}")
-    if tta not in TTAS:
-        raise ValueError(f"tta must be None, 'flips' or 'd4'; got {tta!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
 
 
 def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tta=None,
@@ -234,20 +167,16 @@ def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tt
     """Per-pixel predictions for an image of any size, tile by tile.
 
     Args:
-        model: a U-Net from :func:`keras_unet.build_unet` (valid or same padding, any
-            depth, fixed or ``None`` input size), or any Keras model from ``(N, H, W,
-            C)`` images to ``(N, H', W', classes)`` scores.
-        image: ``(H, W)`` or ``(H, W, C)``, any size; uint8, uint16 or float in [0, 1]
-            (the package's image convention, as in training).
-        tile: the input tile's side. ``None``: the model's fixed input size, else the
-            paper's 572 (valid padding) or 512 (same), or less for a small image. A
-            size the model cannot take is an error naming the sizes it can. A
-            same-padding tile keeps only its interior, beyond the reach of its zero
-            padding (about ``receptive_border + 2**depth`` pixels a side), so a small
-            tile wastes most of its work: at depth 4, tile 256 keeps 36 pixels and a
-            4096x4096 image takes 65,025 tiles against 400 of tile 512.
-        overlap: for same-padding models, the fraction by which neighbouring tiles'
-            trusted interiors overlap (blended). Valid-padding tiles always abut.
+        model: a U-Net from :func:`keras_unet.build_unet`, or any Keras model from
+            ``(N, H, W, C)`` images to ``(N, H', W', classes)`` scores.
+        image: ``(H, W)`` or ``(H, W, C)``, any size, as :func:`keras_unet.images.as_image`
+            takes it (uint8, uint16, or float in [0, 1]).
+        tile: the input tile's side; ``None``: the model's fixed input size, else the
+            paper's 572 (valid padding) or 512 (same). A same-padding tile keeps only its
+            interior beyond ``padding_reach`` (94 px at depth 4), so small tiles waste
+            most of their work: at depth 4, a 4096x4096 image takes 1,681 tiles of 256
+            against 256 of 512.
+        overlap: for same padding, the fraction by which neighbouring interiors overlap.
         blend: ``"gaussian"`` (centre pixels weigh most) or ``"uniform"``.
         tta: ``None``, ``"flips"`` (4 flips averaged) or ``"d4"`` (the 8 flips and
             rotations of the square).
@@ -255,24 +184,18 @@ def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tt
         progress: show a progress bar over the tiles.
 
     Returns:
-        float32 predictions at the image's size: ``(H, W)`` for one output channel (a
-        binary model's foreground probability), ``(H, W, classes)`` otherwise.
-
-    Raises:
-        ValueError: for NaN pixels, a channel count the model does not take, a tile
-            that does not fit the model, an explicit tile larger than a same-padding
-            model's mirrored image needs, or a bad argument, naming it and what works.
+        float32 scores at the image's size: ``(H, W)`` for one output channel, else
+        ``(H, W, classes)``. Raises ValueError for a bad image or argument, or a tile
+        that does not fit the model, naming what works.
 
     Example:
         >>> from keras_unet import build_unet
         >>> model = build_unet((None, None, 1), 2, depth=2, filters=4, padding="valid")
-        >>> probabilities = predict_tiled(model, np.zeros((300, 200)), tile=124,
-        ...                               progress=False)
-        >>> probabilities.shape
+        >>> predict_tiled(model, np.zeros((300, 200)), tile=124, progress=False).shape
         (300, 200, 2)
     """
-    _check_arguments(overlap, blend, tta, batch_size)
-    image = to_float_image(image, "image")
+    _tiling_options(overlap, blend, tta, batch_size)
+    image = as_image(image, "image")
     height, width, channels = image.shape
     plan = _Plan(model, tile, overlap, (height, width))
     if channels != plan.channels:
@@ -283,11 +206,9 @@ def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tt
     padded = np.pad(image, ((plan.start, pad_h), (plan.start, pad_w), (0, 0)), mode="reflect")
     scores = np.zeros((height, width, plan.classes), np.float32)
     total = np.zeros((height, width, 1), np.float32)
-    weights = _weights(plan, blend)[..., None]
-    transforms = _tta_transforms(tta)
+    weights, transforms = _weights(plan, blend)[..., None], _tta_transforms(tta)
     low, high = plan.keep
-    corners = _corners(plan, rows, cols)
-    bar = None
+    corners = plan.corners(rows, cols)
     if progress:
         import keras
 
@@ -295,32 +216,28 @@ def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tt
     for first in range(0, len(corners), batch_size):
         batch = corners[first:first + batch_size]
         tiles = np.stack([padded[r:r + plan.tile, c:c + plan.tile] for r, c in batch])
-        outputs = 0
-        for forward, inverse in transforms:
-            outputs = outputs + inverse(np.asarray(model.predict_on_batch(forward(tiles)),
-                                                   np.float32))
+        outputs = sum(inverse(np.asarray(model.predict_on_batch(forward(tiles)), np.float32))
+                      for forward, inverse in transforms)
         outputs = outputs[:, low:high, low:high] / len(transforms)
         for (r, c), output in zip(batch, outputs):
             top, left = r + plan.offset, c + plan.offset  # image coordinates of the kept outputs
             y0, x0 = max(top, 0), max(left, 0)
             y1, x1 = min(top + high - low, height), min(left + high - low, width)
-            if y0 >= y1 or x0 >= x1:
-                continue
-            part = (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left))
-            scores[y0:y1, x0:x1] += output[part] * weights[part]
-            total[y0:y1, x0:x1] += weights[part]
-        if bar is not None:
+            if y0 < y1 and x0 < x1:
+                part = (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left))
+                scores[y0:y1, x0:x1] += output[part] * weights[part]
+                total[y0:y1, x0:x1] += weights[part]
+        if progress:
             bar.update(min(first + batch_size, len(corners)))
     scores /= total
     return scores[..., 0] if plan.classes == 1 else scores
 
 
-# ---------------------------------------------------------------------- folders
-
-
-def mask_from_scores(scores, threshold=0.5):
-    """A mask image from :func:`predict_tiled`'s output: uint8 0/255 for one channel
-    (``scores > threshold``), class indices (the arg-max) for several.
+def mask_from_scores(scores, threshold=0.5, *, multilabel=False):
+    """A mask image from :func:`predict_tiled`'s scores (by
+    :func:`keras_unet.images.as_prediction`): uint8 0/255 for one channel (``scores >
+    threshold``), the class indices for several, or with ``multilabel=True`` one 0/255
+    channel per label (each thresholded).
 
     Example:
         >>> mask_from_scores(np.array([[0.2, 0.7]])).tolist()
@@ -328,27 +245,27 @@ def mask_from_scores(scores, threshold=0.5):
         >>> mask_from_scores(np.array([[[0.1, 0.9], [0.8, 0.2]]])).tolist()
         [[1, 0]]
     """
-    if scores.ndim == 2:
-        return np.where(scores > threshold, 255, 0).astype(np.uint8)
-    return scores.argmax(-1).astype(np.uint8 if scores.shape[-1] <= 256 else np.uint16)
+    scores = np.asarray(scores)
+    labels = as_prediction(scores, "scores", threshold=threshold,
+                           mode="multilabel" if multilabel else None).labels
+    if multilabel or scores.ndim == 2:
+        labels = (labels * 255).astype(np.uint8)
+        return labels if multilabel else labels[..., 0]
+    return labels[..., 0].astype(np.uint8 if scores.shape[-1] <= 256 else np.uint16)
 
 
-def _check_threshold(threshold):
-    if (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating))
-            or not 0 <= threshold <= 1):  # NaN fails both comparisons
-        raise ValueError(f"threshold must be a number in [0, 1]; got {threshold!r}")
+# ---------------------------------------------------------------------- folders
 
 
-def _outputs(output_dir, stems, probabilities):
+def _outputs(output_dir, stems, probabilities, suffix=".png"):
     """The files a run writes for images named ``stems``: masks, then probabilities."""
-    paths = [output_dir / f"{stem}.png" for stem in stems]
-    if probabilities:
-        paths += [output_dir / "probabilities" / f"{stem}.tif" for stem in stems]
-    return paths
+    paths = [output_dir / f"{stem}{suffix}" for stem in stems]
+    return paths + ([output_dir / "probabilities" / f"{stem}.tif" for stem in stems]
+                    if probabilities else [])
 
 
-def _refuse_existing(output_dir, stems, probabilities):
-    existing = [p for p in _outputs(output_dir, stems, probabilities) if os.path.lexists(p)]
+def _refuse_existing(output_dir, stems, probabilities, suffix=".png"):
+    existing = [p for p in _outputs(output_dir, stems, probabilities, suffix) if os.path.lexists(p)]
     if existing:
         names = ", ".join(str(p.relative_to(output_dir)) for p in existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
@@ -364,22 +281,13 @@ def _lock_busy(output_dir):
         f"{output_dir / LOCK_NAME}): wait until it is done, or choose another output_dir")
 
 
-def check_output_dir(output_dir, names=(), *, probabilities=False, overwrite=False):
-    """Check that a prediction run can write to ``output_dir``, changing nothing there:
-    what :func:`predict_folder` and :func:`predict_file` check before they read any
-    image.
-
-    ``output_dir`` must be a folder, or a path where one can be made; the first folder
-    that exists on the way to it must take new files (a probe folder is made in it and
-    removed); no other run may be writing there; and unless ``overwrite=True``, none of
-    the files the run would write for the images ``names`` (file names or stems) may
-    exist: ``<stem>.png``, and with ``probabilities=True``
-    ``probabilities/<stem>.tif``. Running again into the same folder therefore needs
-    ``overwrite=True``.
-
-    Raises:
-        ValueError: naming the folder, the problem and the fix (the first files that
-            exist and ``overwrite=True``).
+def check_output_dir(output_dir, names=(), *, probabilities=False, overwrite=False,
+                     suffix=".png"):
+    """Check, changing nothing, that a prediction run can write to ``output_dir``: a folder
+    or a path where one can be made, in a folder that takes new files; no other run
+    writing there; and unless ``overwrite=True``, none of the files it would write for
+    the images ``names`` there (``<stem>.png``, ``probabilities/<stem>.tif``). Raises
+    ValueError naming the folder, the problem and the fix.
 
     Example:
         >>> import tempfile
@@ -403,28 +311,24 @@ def check_output_dir(output_dir, names=(), *, probabilities=False, overwrite=Fal
         raise ValueError(
             f"cannot write to output_dir {output_dir}: {error.filename} takes no new files "
             f"({error.strerror}); give a folder where you can write") from None
-    if probabilities and os.path.lexists(output_dir / "probabilities") and not (
-            output_dir / "probabilities").is_dir():
-        raise ValueError(f"output_dir {output_dir} holds a file named probabilities where "
-                         f"the probabilities' folder goes: move it, or choose another "
-                         f"output_dir")
-    lock = output_dir / LOCK_NAME
-    if lock.is_file():
+    folder = output_dir / "probabilities"
+    if probabilities and os.path.lexists(folder) and not folder.is_dir():
+        raise ValueError(f"output_dir {output_dir} holds a file named probabilities where the "
+                         f"probabilities' folder goes: move it, or choose another output_dir")
+    if (output_dir / LOCK_NAME).is_file():
         try:
-            with locked(lock, wait=False):
+            with locked(output_dir / LOCK_NAME, wait=False):
                 pass
         except BlockingIOError:
             raise _lock_busy(output_dir) from None
     if not overwrite:
-        _refuse_existing(output_dir, [Path(n).stem for n in names], probabilities)
+        _refuse_existing(output_dir, [Path(n).stem for n in names], probabilities, suffix)
 
 
 @contextlib.contextmanager
 def _holding(output_dir):
-    """``output_dir`` made (with the folders above it) and locked (``LOCK_NAME``,
-    non-blocking) for one run. The lock file is removed when the run ends, and so are
-    the folders made for it if they are still empty (a run that failed before its
-    first mask leaves nothing behind)."""
+    """``output_dir`` made and locked (``LOCK_NAME``) for one run; the lock file, and the
+    folders made for the run if still empty, are removed when it ends."""
     made = [f for f in (output_dir, *output_dir.parents) if not os.path.lexists(f)]
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -443,8 +347,10 @@ def _holding(output_dir):
                 folder.rmdir()
 
 
-def _predict_one(model, path, output_dir, threshold, probabilities, tiled):
-    """Segment one image file into ``output_dir`` (made and held by the caller)."""
+def _predict_one(model, path, output_dir, threshold, probabilities, multilabel, tiled):
+    """Segment one image file into ``output_dir`` (made and held by the caller): a PNG
+    mask, or for a multilabel model a TIFF of one channel per label."""
+    import tifffile
     from PIL import Image
 
     try:
@@ -452,12 +358,11 @@ def _predict_one(model, path, output_dir, threshold, probabilities, tiled):
     except ValueError as error:
         message = str(error)
         raise ValueError(message if str(path) in message else f"{path}: {message}") from None
-    target = output_dir / f"{path.stem}.png"
-    mask = mask_from_scores(scores, threshold)
-    write_atomically(target, lambda file: Image.fromarray(mask).save(file, format="PNG"))
+    mask = mask_from_scores(scores, threshold, multilabel=multilabel)
+    target = output_dir / f"{path.stem}{'.tif' if multilabel else '.png'}"
+    write_atomically(target, (lambda file: tifffile.imwrite(file, mask)) if multilabel
+                     else lambda file: Image.fromarray(mask).save(file, format="PNG"))
     if probabilities:
-        import tifffile
-
         write_atomically(output_dir / "probabilities" / f"{path.stem}.tif",
                          lambda file: tifffile.imwrite(file, scores.astype(np.float32)))
     return target
@@ -465,25 +370,25 @@ def _predict_one(model, path, output_dir, threshold, probabilities, tiled):
 
 def _predict_paths(model, paths, output_dir, *, threshold, probabilities, overwrite, progress,
                    **tiled):
-    """Check everything that can be checked before reading an image (the arguments, the
-    tile against the model, ``output_dir``), then predict ``paths`` into it, holding
-    its lock."""
+    """Check all that can be checked before reading an image (arguments, the tile against
+    the model, ``output_dir``), then predict ``paths`` into it, holding its lock."""
     output_dir = Path(output_dir)
-    _check_arguments(tiled["overlap"], tiled["blend"], tiled["tta"], tiled["batch_size"])
-    _check_threshold(threshold)
-    _Plan(model, tiled["tile"], tiled["overlap"], None)
-    stems = [path.stem for path in paths]
-    check_output_dir(output_dir, stems, probabilities=probabilities, overwrite=overwrite)
+    _tiling_options(tiled["overlap"], tiled["blend"], tiled["tta"], tiled["batch_size"])
+    check_number(threshold, "threshold", 0, 1)
+    multilabel = _Plan(model, tiled["tile"], tiled["overlap"], None).multilabel
+    stems, suffix = [path.stem for path in paths], ".tif" if multilabel else ".png"
+    check_output_dir(output_dir, stems, probabilities=probabilities, overwrite=overwrite,
+                     suffix=suffix)
     written = []
     with _holding(output_dir):
         if not overwrite:  # again, now that no other run can write there
-            _refuse_existing(output_dir, stems, probabilities)
+            _refuse_existing(output_dir, stems, probabilities, suffix)
         for number, path in enumerate(paths, start=1):
             if progress and len(paths) > 1:
                 print(f"[{number}/{len(paths)}] {path.name}")
             try:
                 written.append(_predict_one(model, path, output_dir, threshold, probabilities,
-                                            dict(tiled, progress=progress)))
+                                            multilabel, dict(tiled, progress=progress)))
             except (ValueError, OSError) as error:
                 if len(paths) == 1:
                     raise
@@ -497,35 +402,22 @@ def _predict_paths(model, paths, output_dir, *, threshold, probabilities, overwr
 def predict_folder(model, input_dir, output_dir, *, threshold=0.5, probabilities=False,
                    tile=None, overlap=0.25, blend="gaussian", tta=None, batch_size=8,
                    overwrite=False, progress=True):
-    """Segment every image of a folder and write the masks as PNG files.
+    """Segment every image of a folder (PNG, JPEG, TIFF, BMP, GIF; any size) with
+    :func:`predict_tiled` and write each mask under the image's name: ``<name>.png``
+    (0/255 for a binary model, class indices for a multi-class one; for a multilabel
+    model ``<name>.tif``, one 0/255 channel per label), and with ``probabilities=True``
+    the float32 scores as ``probabilities/<name>.tif``. Each file is written whole or
+    not at all, with the permissions a plain ``open()`` gives.
 
-    Each image (PNG, JPEG, TIFF, BMP, GIF; any size) goes through
-    :func:`predict_tiled`; its mask is written to ``output_dir`` under the image's
-    name with the suffix ``.png``: 0/255 for a binary model (``scores >
-    threshold``), class indices for a multi-class one. With ``probabilities=True``
-    the scores are written too, as float32 TIFF ``probabilities/<name>.tif`` inside
-    ``output_dir``: a subfolder, so that ``output_dir`` holds masks only, ready to be
-    scored against the true ones. Files are written whole or not at all, with the
-    permissions a plain ``open()`` gives (0o666 less the umask).
-
-    Before any image is read, the arguments, the tile (against the model) and
-    ``output_dir`` are checked (see :func:`check_output_dir`): a file that exists
-    where a mask or probability map would go is refused unless ``overwrite=True``, so
-    a user's own files are never replaced without asking, and a second run into the
-    same folder needs ``overwrite=True`` too. While the run writes, it holds
-    ``output_dir/.keras-unet.lock`` (removed at the end): a second run into the same
-    folder at the same time is refused instead of mixing its masks with the first's.
-    (On Windows there is no lock.)
+    Everything is checked before any image is read (:func:`check_output_dir`): files
+    that exist are replaced only with ``overwrite=True``, and while a run writes it
+    holds ``output_dir/.keras-unet.lock``, so a second run into the folder is refused.
 
     Returns:
-        the paths of the written masks, in the order of the image names.
-
-    Raises:
-        ValueError: for a missing or empty ``input_dir``; an output folder that is a
-            file, cannot be made, takes no files, is in use by another run, or holds
-            files this run would write (without ``overwrite=True``); a bad argument or
-            tile; a file that is not an image, or an image the model cannot take,
-            naming the file and how many masks were written before it.
+        the paths of the written masks, in the order of the image names. Raises
+        ValueError for a missing or empty ``input_dir``, an ``output_dir`` it cannot
+        use, a bad argument, or an image it cannot read or the model cannot take
+        (naming the file and how many masks were written before it).
 
     Example:
         >>> import tempfile
@@ -537,7 +429,6 @@ def predict_folder(model, input_dir, output_dir, *, threshold=0.5, probabilities
         >>> model = build_unet((None, None, 1), 1, depth=2, filters=4)
         >>> [p.name for p in predict_folder(model, folder / "in", folder / "out", progress=False)]
         ['cells.png']
-        >>> _ = predict_folder(model, folder / "in", folder / "out", overwrite=True, progress=False)
     """
     files = image_files(input_dir, "input_dir")
     return _predict_paths(model, list(files.values()), output_dir, threshold=threshold,
@@ -549,10 +440,8 @@ def predict_folder(model, input_dir, output_dir, *, threshold=0.5, probabilities
 def predict_file(model, path, output_dir, *, threshold=0.5, probabilities=False, tile=None,
                  overlap=0.25, blend="gaussian", tta=None, batch_size=8, overwrite=False,
                  progress=True):
-    """Segment one image file; write ``output_dir/<name>.png`` (and, with
-    ``probabilities=True``, ``output_dir/probabilities/<name>.tif``) as
-    :func:`predict_folder` does, with the same checks (an existing file there is
-    replaced only with ``overwrite=True``), and return the mask's path."""
+    """Segment one image file into ``output_dir`` as :func:`predict_folder` does, with the
+    same checks, and return the mask's path."""
     (written,) = _predict_paths(model, [Path(path)], output_dir, threshold=threshold,
                                 probabilities=probabilities, overwrite=overwrite,
                                 progress=progress, tile=tile, overlap=overlap, blend=blend,

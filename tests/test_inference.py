@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from keras_unet import build_unet, receptive_border
-from keras_unet.inference import _padding_reach, predict_folder, predict_tiled, tile_grid
+from keras_unet.inference import mask_from_scores, predict_folder, predict_tiled, tile_grid
+from keras_unet.model import padding_reach
 
 RNG = np.random.default_rng(0)
 
@@ -51,12 +52,54 @@ def test_same_padding_tiles_equal_the_whole_image_away_from_its_edges(blend, ove
     image = RNG.random((200, 136, 1)).astype(np.float32)  # multiples of 4: one pass fits
     whole = model.predict_on_batch(image[None])[0]
     tiled = predict_tiled(model, image, tile=96, overlap=overlap, blend=blend, progress=False)
-    reach = _padding_reach(2, "transpose")  # the whole pass's own zero padding differs there
-    assert reach == 24
+    reach = padding_reach(model)  # the whole pass's own zero padding differs there
+    assert reach == 22
     np.testing.assert_allclose(tiled[reach:-reach, reach:-reach], whole[reach:-reach, reach:-reach],
                                atol=1e-5)
     # at the image's edges tiling mirrors where one pass pads with zeros
     assert np.abs(tiled - whole).max() > 1e-3
+
+
+@pytest.mark.parametrize("upsampling", ["transpose", "bilinear"])
+def test_same_padding_tiles_keep_only_outputs_beyond_the_derived_reach(upsampling):
+    model = build_unet((128, 128, 1), 2, depth=2, filters=4, dropout=0, upsampling=upsampling)
+    image = RNG.random((128, 128, 1)).astype(np.float32)
+    whole = model.predict_on_batch(image[None])[0]
+    reach = padding_reach(model)  # 22 and 28
+    tiled = predict_tiled(model, image, progress=False)  # tile 128: one and a half per axis
+    inner = slice(reach, -reach)
+    np.testing.assert_allclose(tiled[inner, inner], whole[inner, inner], atol=1e-5)
+
+
+def test_valid_bilinear_tiles_equal_the_whole_image_beyond_its_reach():
+    model = unet("valid", upsampling="bilinear")
+    reach = padding_reach(model)  # its bilinear up-sampling clamps at the edges: 4 px
+    image = RNG.random((296, 196, 1)).astype(np.float32)
+    tiled = predict_tiled(model, image, tile=124, progress=False)
+    once = build_unet((336, 236, 1), 2, depth=2, filters=4, padding="valid", dropout=0,
+                      upsampling="bilinear")  # Keras 3.15 fails on a second size: a twin
+    once.set_weights(model.get_weights())
+    whole, inner = whole_valid(once, image), slice(reach, -reach)
+    np.testing.assert_allclose(tiled[inner, inner], whole[inner, inner], atol=1e-5)
+
+
+def test_mask_from_scores_for_each_kind_of_model():
+    assert mask_from_scores(np.array([[0.2, 0.7]])).tolist() == [[0, 255]]
+    assert mask_from_scores(np.array([[[0.1, 0.6, 0.3]]])).tolist() == [[1]]
+    labels = mask_from_scores(np.array([[[0.9, 0.2, 0.7]]]), multilabel=True)
+    assert labels.dtype == np.uint8 and labels.tolist() == [[[255, 0, 255]]]
+
+
+def test_predict_folder_writes_one_channel_per_label_for_a_multilabel_model(tmp_path):
+    import tifffile
+
+    (tmp_path / "in").mkdir()
+    Image.fromarray((RNG.random((40, 36)) * 255).astype(np.uint8)).save(tmp_path / "in" / "a.png")
+    model = unet("same", classes=3, multilabel=True)
+    (written,) = predict_folder(model, tmp_path / "in", tmp_path / "out", progress=False)
+    assert written == tmp_path / "out" / "a.tif"
+    scores = predict_tiled(model, np.asarray(Image.open(tmp_path / "in" / "a.png")), progress=False)
+    np.testing.assert_array_equal(tifffile.imread(written), np.where(scores > 0.5, 255, 0))
 
 
 def test_odd_and_non_square_sizes_and_a_fixed_size_model():
@@ -120,13 +163,13 @@ def test_tile_grid_is_where_predict_tiled_puts_each_tile():
 
 
 def test_tile_grid_same_padding_boxes_overlap():
-    model = unet("same")  # tile 96: 24 px dropped per side, 48 kept, step 36 (overlap 0.25)
-    boxes = tile_grid(model, (200, 136), tile=96)
+    model = unet("same")  # tile 96: 22 px dropped per side, 52 kept, step 36 (overlap 0.25)
+    boxes = tile_grid(model, (200, 136), tile=96)  # the image starts 24 px in: offset -2
     assert boxes.shape == (24, 4)
-    assert boxes[:2].tolist() == [[0, 0, 48, 48], [0, 36, 48, 84]]
-    assert boxes[-1].tolist() == [180, 108, 200, 136]
-    assert sorted({int(t) for t in boxes[:, 0]}) == [0, 36, 72, 108, 144, 180]
-    assert tile_grid(model, (200, 136), tile=96, overlap=0.0)[1].tolist() == [0, 48, 48, 96]
+    assert boxes[:2].tolist() == [[0, 0, 50, 50], [0, 34, 50, 86]]
+    assert boxes[-1].tolist() == [178, 106, 200, 136]
+    assert sorted({int(t) for t in boxes[:, 0]}) == [0, 34, 70, 106, 142, 178]
+    assert tile_grid(model, (200, 136), tile=96, overlap=0.0)[1].tolist() == [0, 50, 50, 102]
 
 
 def test_tile_grid_bad_input():
@@ -136,7 +179,7 @@ def test_tile_grid_bad_input():
             tile_grid(valid, shape)
     with pytest.raises(ValueError, match="tile 82 does not fit the model"):
         tile_grid(valid, (64, 64), tile=82)
-    with pytest.raises(ValueError, match=re.escape("overlap must be a fraction in [0, 1)")):
+    with pytest.raises(ValueError, match=re.escape("overlap must be a finite number >= 0")):
         tile_grid(valid, (64, 64), overlap=-0.1)
 
 
@@ -199,8 +242,8 @@ def test_bad_input_names_the_value_and_what_works():
     same, valid = unet("same"), unet("valid")
     image = RNG.random((64, 64, 1)).astype(np.float32)
     with pytest.raises(ValueError, match=re.escape(
-            "the image, 64x64, is smaller than the 80x80 outputs of tile 128: use a smaller "
-            "tile (e.g. 112) or tile=None")):
+            "the image, 64x64, is smaller than the 84x84 outputs of tile 128: use a smaller "
+            "tile (e.g. 108) or tile=None")):
         predict_tiled(same, image, tile=128, progress=False)
     with pytest.raises(ValueError, match=re.escape(
             "the image has 3 channels but the model takes 1 (gray: image[..., :1]")):
@@ -214,17 +257,18 @@ def test_bad_input_names_the_value_and_what_works():
             "padding='valid'") + ".*Nearest sizes that fit: 80, 84"):
         predict_tiled(valid, image, tile=82, progress=False)
     with pytest.raises(ValueError, match=re.escape(
-            "tile 48 is too small for this model: its zero padding reaches 24 px into each "
-            "side; use a tile >= 64")):
-        predict_tiled(same, image, tile=48, progress=False)
+            "tile 44 is too small for this model: its zero padding reaches 22 px into each "
+            "side; use a tile >= 60")):
+        predict_tiled(same, image, tile=44, progress=False)
     fixed = build_unet((92, 92, 1), 1, depth=2, filters=4, padding="valid")
     with pytest.raises(ValueError, match=re.escape(
             "tile 84 differs from the model's fixed input (92, 92)")):
         predict_tiled(fixed, image, tile=84, progress=False)
-    for arguments, message in (({"overlap": 1.0}, "overlap must be a fraction in [0, 1); got 1.0"),
-                               ({"blend": "box"}, "blend must be one of 'gaussian', 'uniform'; got 'box'"),
-                               ({"tta": "all"}, "tta must be None, 'flips' or 'd4'; got 'all'"),
-                               ({"batch_size": 0}, "batch_size must be a positive integer; got 0")):
+    for arguments, message in (
+            ({"overlap": 1.0}, "overlap must be a finite number >= 0 and < 1; got 1.0"),
+            ({"blend": "box"}, "blend must be one of 'gaussian', 'uniform'; got 'box'"),
+            ({"tta": "all"}, "tta must be one of None, 'flips', 'd4'; got 'all'"),
+            ({"batch_size": 0}, "batch_size must be an integer >= 1; got 0")):
         with pytest.raises(ValueError, match=re.escape(message)):
             predict_tiled(same, image, progress=False, **arguments)
 

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_unet import build_unet, output_size, valid_input_sizes
-from keras_unet.model import BATCH_NORM_MOMENTUM, _skip_crops
+from keras_unet import build_unet, output_size, receptive_border, valid_input_sizes
+from keras_unet.model import BATCH_NORM_MOMENTUM, _skip_crops, padding_reach, unet_config
 
 PAPER_PARAMS = 31_030_658
 
@@ -65,7 +65,8 @@ def test_paper_feature_map_sizes_follow_the_figure(paper_model):
 
 def test_layer_names_read_like_the_figure(paper_model):
     names = [layer.name for layer in paper_model.layers]
-    assert names[:3] == ["image", "enc1_conv1", "enc1_conv2"]
+    assert names[0] == "image" and names[1].startswith("unet_config-")  # the options
+    assert names[2:4] == ["enc1_conv1", "enc1_conv2"]
     assert names[-2:] == ["head", "head_softmax"]
     for name in ("enc4_pool", "bottleneck_conv1", "bottleneck_conv2", "dec4_upconv",
                  "dec4_concat", "dec1_upconv", "dec1_conv2"):
@@ -197,16 +198,21 @@ def test_output_is_float32_under_mixed_precision(policy):
          "input height: input size 570 does not fit a depth-4 U-Net with padding='valid'"),
         (((64, 60, 1), 2), {}, "input width: input size 60 does not fit"),
         (((572, 572), 2), {}, r"add a channel axis, e.g. \(572, 572, 1\)"),
-        (((64, 64, None), 2), {}, "channel axis must be a known integer >= 1; got None"),
+        (((64, 64, None), 2), {}, "channel axis must be an integer >= 1; got None"),
         ((64, 2), {}, r"input_shape must be \(height, width, channels\); got 64"),
         (((64, 64, 1), 2), {"padding": "full"},
          "padding must be one of 'same', 'valid'; got 'full'"),
         (((64, 64, 1), 2), {"upsampling": "nearest"},
          "upsampling must be one of 'transpose', 'bilinear'; got 'nearest'"),
-        (((64, 64, 1), 2), {"activation": "relux"}, "activation 'relux' is not a Keras"),
+        (((64, 64, 1), 2), {"activation": "relux"},
+         "activation must be a Keras activation; got 'relux'"),
         (((64, 64, 1), 2), {"output_activation": "soft"}, "output_activation must be 'auto'"),
-        (((64, 64, 1), 1), {"output_activation": "softmax"}, "always outputs 1"),
-        (((64, 64, 1), 2), {"dropout": 1.5}, r"dropout must be a rate in \[0, 1\)"),
+        (((64, 64, 1), 1), {"output_activation": "softmax"}, "no independent channel"),
+        (((64, 64, 1), 3), {"output_activation": "softmax", "multilabel": True},
+         "no independent channel"),
+        (((64, 64, 1), 2), {"multilabel": 1}, "multilabel must be True or False; got 1"),
+        (((64, 64, 1), 2), {"activation": lambda x: x}, "a function with a plain name"),
+        (((64, 64, 1), 2), {"dropout": 1.5}, "dropout must be a finite number >= 0 and < 1"),
     ],
 )
 def test_bad_arguments(args, kwargs, message):
@@ -301,3 +307,110 @@ def test_save_and_load_in_safe_mode(tmp_path):
     loaded = keras.models.load_model(path, safe_mode=True)  # no custom_objects
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
+
+
+# ------------------------------------------------------------- recorded options
+
+OPTIONS = dict(input_shape=(None, 64, 3), n_classes=3, depth=2, filters=4, padding="valid",
+               batch_norm=True, dropout=0.25, upsampling="bilinear", activation="elu",
+               output_activation="sigmoid", multilabel=True, name="cells_unet")
+
+
+def test_the_model_states_every_option_it_was_built_with():
+    assert set(OPTIONS) | {"input_shape", "n_classes"} == set(
+        build_unet.__code__.co_varnames[:build_unet.__code__.co_argcount
+                                        + build_unet.__code__.co_kwonlyargcount])
+    assert unet_config(build_unet(**OPTIONS)) == OPTIONS
+    default = unet_config(build_unet((None, None, 1), 2))
+    assert default == dict(input_shape=(None, None, 1), n_classes=2, depth=4, filters=64,
+                           padding="same", batch_norm=False, dropout=0.5,
+                           upsampling="transpose", activation="relu",
+                           output_activation="softmax", multilabel=False, name="unet")
+    assert unet_config(build_unet((32, 32, 1), 1, dropout=None, output_activation=None,
+                                  filters=2))["output_activation"] is None
+    rebuilt = build_unet(**unet_config(build_unet(**OPTIONS)))
+    assert [layer.name for layer in rebuilt.layers] == [
+        layer.name for layer in build_unet(**OPTIONS).layers]
+
+
+def test_a_model_not_built_here_has_no_options_to_read():
+    inputs = keras.Input((8, 8, 1))
+    other = keras.Model(inputs, keras.layers.Conv2D(1, 3)(inputs), name="other")
+    with pytest.raises(ValueError, match="model 'other' has no layer named unet_config-"):
+        unet_config(other)
+
+
+_LOAD_ELSEWHERE = textwrap.dedent(
+    """
+    import ast, json, sys
+    import keras
+    model = keras.models.load_model(sys.argv[1], safe_mode=True)
+    assert "keras_unet" not in sys.modules
+    (name,) = [layer.name for layer in model.layers if layer.name.startswith("unet_config-")]
+    print(json.dumps(dict(item.partition(".")[::2] for item in name.split("-")[1:])))
+    """
+)
+
+
+def test_the_options_survive_saving_and_load_without_the_package(tmp_path):
+    path = tmp_path / "unet.keras"
+    build_unet(**OPTIONS).save(path)
+    assert unet_config(keras.models.load_model(path)) == OPTIONS
+    done = subprocess.run([sys.executable, "-c", _LOAD_ELSEWHERE, str(path)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, KERAS_BACKEND="tensorflow"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    texts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert texts == {"input_shape": "Nonex64x3", "n_classes": "3", "depth": "2", "filters": "4",
+                     "padding": "valid", "batch_norm": "True", "dropout": "0.25",
+                     "upsampling": "bilinear", "activation": "elu",
+                     "output_activation": "sigmoid", "multilabel": "True"}
+
+
+def test_multilabel_head_is_one_sigmoid_per_label():
+    model = build_unet((32, 32, 1), 3, depth=2, filters=4, multilabel=True)
+    assert model.layers[-1].name == "head_sigmoid" and model.output_shape == (None, 32, 32, 3)
+    y = model.predict(np.random.default_rng(0).random((1, 32, 32, 1), "float32"), verbose=0)
+    assert 0 <= y.min() and y.max() <= 1 and np.abs(y.sum(-1) - 1).max() > 1e-2  # not softmax
+    assert unet_config(model)["multilabel"] is True
+
+
+# ------------------------------------------------------------ zero padding reach
+
+
+def _measured_reach(model, depth):
+    """The farthest output row from an edge that changes when the image goes on beyond it."""
+    align, reach = 2**depth, padding_reach(model)
+    size, margin = (reach // align + 2) * align * 2, (reach // align + 1) * align
+    big = np.random.default_rng(0).random((1, size + 2 * margin, 2 * align, 1), "float32")
+    change = np.abs(np.asarray(model(big))[0, margin:-margin]
+                    - np.asarray(model(big[:, margin:-margin]))[0]).max(axis=(1, 2))
+    rows = np.flatnonzero(change > 1e-6 * change.max())
+    return max(rows[rows < size // 2].max() + 1, size - rows[rows >= size // 2].min())
+
+
+@pytest.mark.parametrize("upsampling", ["transpose", "bilinear"])
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_padding_reach_is_what_a_same_padding_model_shows(depth, upsampling):
+    keras.utils.set_random_seed(depth)
+    model = build_unet((None, None, 1), 2, depth=depth, filters=2, upsampling=upsampling,
+                       activation="linear", output_activation=None, dropout=0)
+    reach = padding_reach(model)
+    assert reach == _measured_reach(model, depth)
+    # the measured table it replaces: receptive_border + 2 with transposed up-convolutions
+    # (depth >= 2), and receptive_border + 2**depth * (1 or 2) as the bound it kept
+    if upsampling == "transpose" and depth > 1:
+        assert reach == receptive_border(depth) + 2
+    assert reach <= receptive_border(depth) + 2**depth * (2 if upsampling == "bilinear" else 1)
+    valid = padding_reach(build_unet((None, None, 1), 2, depth=depth, filters=2,
+                                     padding="valid", upsampling=upsampling))
+    # valid padding: none, but for the 2x2 same convolution and the edges of the bilinear
+    # up-sampling (it clamps there)
+    assert (valid == 0) == (upsampling == "transpose")
+
+
+def test_padding_reach_names_a_layer_it_cannot_follow():
+    inputs = keras.Input((None, None, 1))
+    outputs = keras.layers.ZeroPadding2D(1, name="pad")(inputs)
+    with pytest.raises(ValueError, match="through layer 'pad' \\(ZeroPadding2D\\)"):
+        padding_reach(keras.Model(inputs, outputs))
