@@ -333,24 +333,32 @@ def test_nan_predictions_propagate():
 
 
 @pytest.mark.parametrize(
-    "truth_shape, pred_shape, message",
+    "truth, pred_shape, message",
     [
-        ((1, 8, 8, 1), (1, 6, 6, 1), r"mask spatial shape \(8, 8\) differs from the output's \(6, 6\)"),
-        ((1, 8, 8, 3), (1, 8, 8, 3), "masks must be sparse class indices, not one-hot"),
-        ((1, 8), (1, 8, 8, 2), r"mask shape \(1, 8\) does not fit the output shape"),
-        ((8, 8), (8, 8), "y_pred must be"),
+        (np.zeros((1, 8, 8, 1)), (1, 6, 6, 1),
+         r"mask shape \(1, 8, 8, 1\) does not fit the output shape \(1, 6, 6, 1\): expected "
+         r"\(1, 6, 6\) or \(1, 6, 6, 1\) \(crop the masks of a valid-padding model"),
+        (np.zeros((1, 8, 8, 3), int), (1, 8, 8, 3),  # one-hot integers: not multilabel
+         r"mask shape \(1, 8, 8, 3\) \(int64\) has 3 channels for the output shape \(1, 8, 8, "
+         r"3\); expected 1 \(class indices: argmax a one-hot mask\) or 3 of float 0/1"),
+        (np.zeros((1, 8, 8, 2)), (1, 8, 8, 3), "has 2 channels for the output shape"),
+        (np.zeros((1, 8, 8, 2)), (1, 8, 8, 1), r"\(1, 8, 8, 1\); expected 1$"),
+        (np.zeros((1, 8)), (1, 8, 8, 2), r"mask shape \(1, 8\) does not fit the output shape"),
+        (np.zeros((8, 8)), (8, 8), "y_pred must be"),
     ],
 )
-def test_shape_errors(truth_shape, pred_shape, message):
+def test_shape_errors(truth, pred_shape, message):
     with pytest.raises(ValueError, match=message):
-        DiceLoss()(np.zeros(truth_shape), np.zeros(pred_shape, "float32"))
+        DiceLoss()(truth, np.zeros(pred_shape, "float32"))
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="gamma must be > 0; got 0"):
+    with pytest.raises(ValueError, match="gamma must be a finite number > 0; got 0"):
         TverskyLoss(gamma=0)
-    with pytest.raises(ValueError, match="alpha must be >= 0; got -1"):
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0; got -1"):
         TverskyLoss(alpha=-1)
+    with pytest.raises(ValueError, match="gamma must be a finite number >= 0; got -1"):
+        FocalLoss(gamma=-1)
     with pytest.raises(ValueError, match="class_weights has 2 entries for 3 output classes"):
         DiceLoss(class_weights=[1, 1])(np.zeros((1, 2, 2)), np.full((1, 2, 2, 3), 1 / 3))
     with pytest.raises(ValueError, match="sample_weight of shape"):
