@@ -63,20 +63,20 @@ def _with_channel(tensor, argument, image=None):
 
 
 def _source_pixels(rows, cols, image):
-    """Coordinates mirrored about the edge pixels (``d c b | a b c d | c b a``): the flat
-    index of the top-left neighbour, the fractions of the way to the next row and column."""
-    last = tf.cast(tf.shape(image)[:2] - 1, tf.float32)
-    period = tf.maximum(2.0 * last, 1.0)
-    x = tf.math.floormod(tf.abs(tf.stack([rows, cols], -1)), period)
-    x = tf.clip_by_value(tf.where(x > last, period - x, x), 0.0, last)
-    corner, fraction = tf.floor(x), x - tf.floor(x)
-    row, col = tf.unstack(tf.cast(corner, tf.int32), axis=-1)
-    return row * tf.shape(image)[1] + col, fraction[..., 0], fraction[..., 1]
+    """Mirrored (``d c b | a b c d | c b a``) coordinates: top-left flat index, fractions."""
+    shape, located = tf.shape(image), []
+    for x, size in ((rows, shape[0]), (cols, shape[1])):
+        last = tf.cast(size - 1, tf.float32)
+        period = tf.maximum(2.0 * last, 1.0)
+        x = tf.math.floormod(tf.abs(x), period)
+        x = tf.clip_by_value(tf.where(x > last, period - x, x), 0.0, last)
+        located.append((tf.floor(x), x - tf.floor(x)))
+    (row, down), (col, right) = located
+    return tf.cast(row, tf.int32) * shape[1] + tf.cast(col, tf.int32), down, right
 
 
 def _sample(image, source, method):
-    """``image`` (H, W, C) read at :func:`_source_pixels`, bilinear (equal neighbours give
-    their value exactly) or nearest (ties go to the next row or column)."""
+    """``image`` read at ``source``, bilinear (exact for equal neighbours) or nearest."""
     index, down, right = source
     flat = tf.reshape(image, (-1, tf.shape(image)[2]))
     width = tf.shape(image)[1]
@@ -200,16 +200,16 @@ def _adjust_intensity(image, seed, options):
 class Augmentation:
     """A random transform applied jointly to an image, its mask and its weights.
 
-    Defaults suit microscopy (the 2015 paper). Each flip with probability 1/2; ``rotate90``:
-    0, 90, 180 or 270 degrees (0 or 180 if not square). With ``affine_probability``: an
-    angle in ``[-rotation, rotation]`` degrees (0 to 180), a zoom factor in ``scale`` and a
-    shift in ``[-shift, shift]`` of the height and width (0 <= shift < 1). With
-    ``elastic_probability``: ``N(0, elastic_sigma)`` px displacements on an ``elastic_grid``
-    square grid (the paper's 10 and 3). With ``intensity_probability``, the image only,
-    clipped to [0, 1]: ``brightness`` added in ``[-brightness, brightness]``, ``contrast``
-    and ``gamma`` factor ranges. 0 or None: off. ``aug(image, mask, weights=None, *, seed)``:
-    image float (H, W, C) in [0, 1], mask (H, W[, K]) of any dtype, weights (H, W[, 1]), seed
-    an integer tensor of shape [2]; returns ``(image, mask[, weights])`` in their shapes.
+    Defaults suit microscopy (the 2015 paper). Flips with probability 1/2, quarter turns (2
+    if not square). With ``affine_probability``: an angle in ``[-rotation, rotation]``
+    degrees (0 to 180), a zoom factor in ``scale``, a shift in ``[-shift, shift]`` of the
+    height and width (0 <= shift < 1). With ``elastic_probability``: ``N(0, elastic_sigma)``
+    px displacements on an ``elastic_grid`` square grid (the paper's 10 and 3). With
+    ``intensity_probability``, the image only, clipped to [0, 1]: ``brightness`` added in
+    ``[-brightness, brightness]``, ``contrast`` and ``gamma`` factor ranges; 0 or None: off.
+    ``aug(image, mask, weights=None, *, seed)``: image float (H, W, C) in [0, 1], mask (H, W[,
+    K]) of any dtype, weights (H, W[, 1]), seed an integer tensor of shape [2]; returns
+    ``(image, mask[, weights])`` in their shapes.
 
     Example:
         >>> image = tf.random.stateless_uniform((64, 64, 1), [0, 0])
