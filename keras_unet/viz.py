@@ -28,18 +28,14 @@ from keras_unet.images import as_image, as_mask, as_prediction, write_atomically
 
 FOREGROUND_COLOR, FOREGROUND_NAME = (0.0, 1.0, 0.0), "green"  # reads on gray and warm images
 PROBABILITY_CMAP, TILE_COLOR, PANEL_INCHES = "magma", (0.0, 0.9, 1.0), 3.0
-#: :func:`show_errors`'s colours: the binary cases, and classes right and wrong.
 ERROR_COLORS = {"true positive": (1.0, 1.0, 1.0), "false positive": (0.9, 0.1, 0.1),
                 "false negative": (0.0, 0.75, 1.0), "true negative": (0.0, 0.0, 0.0)}
 CORRECT_COLOR, WRONG_COLOR = (0.2, 0.2, 0.2), (0.9, 0.1, 0.1)
-#: Where :class:`PredictionCallback` writes outside a notebook when no folder is given.
-DEFAULT_OUTPUT_DIR = "predictions"
-#: The scores a :class:`PredictionCallback` title shows beside the losses: the first logged.
+DEFAULT_OUTPUT_DIR = "predictions"  # where PredictionCallback writes outside a notebook
 TITLE_SCORES = ("val_dice", "dice", "val_mean_iou", "mean_iou")
 
 
-#: A mask as the plots use it: int (H, W) classes or bool (H, W, L) labels, the foreground
-#: probability of a soft binary prediction (else None), and the class count.
+#: int (H, W) classes or bool (H, W, L) labels, a soft binary foreground, the class count.
 _Mask = namedtuple("_Mask", "labels probability n_classes")
 
 
@@ -58,9 +54,9 @@ def _read(value, name, threshold=None, mode=None):
 
 def _layers(mask, n_classes):
     """One bool map per foreground class (or label) of a :class:`_Mask`."""
-    if mask.labels.ndim == 3:
-        return list(np.moveaxis(mask.labels, -1, 0))
-    return [mask.labels == k for k in range(1, n_classes)]
+    labels = mask.labels
+    return list(np.moveaxis(labels, -1, 0)) if labels.ndim == 3 else [
+        labels == k for k in range(1, n_classes)]
 
 
 def _rgb(image, name="image", gray=False):
@@ -101,23 +97,8 @@ def _batch_like(values, argument, single, count):
     return [np.asarray(value) for value in values]
 
 
-def _palette(colors, n_classes):
-    """``(n_classes, 3)`` colours from ``colors`` (None, one colour, or one per class)."""
-    if colors is None:
-        return class_colors(n_classes)
-    if (isinstance(colors, str) or np.ndim(colors) == 1) and is_color_like(colors):
-        return np.array([(0.0, 0.0, 0.0)] + [to_rgb(colors)] * (n_classes - 1))
-    if bad := [f"colors[{i}] = {c!r}" for i, c in enumerate(colors) if not is_color_like(c)]:
-        raise ValueError(f"{bad[0]} is not a matplotlib colour")
-    if len(colors) < n_classes:
-        fail("colors", f"one colour, or one per class from the background to class "
-                       f"{n_classes - 1}", colors)
-    return np.array([to_rgb(color) for color in colors])
-
-
 def _tint(rgb, mask, palette, alpha=1.0, contour=False):
-    """``rgb`` with each class (label) of ``mask`` tinted in ``palette[k]``, or its inner
-    boundary painted; overlapping labels are tinted by each."""
+    """``rgb`` with each class (label) of ``mask`` tinted, or outlined, in ``palette[k]``."""
     for k, where in enumerate(_layers(mask, len(palette)), 1):
         if contour:
             where = find_boundaries(where, mode="inner") & where
@@ -132,8 +113,7 @@ def _in_notebook():
 
 
 def _grid(rows, columns, width=PANEL_INCHES, height=PANEL_INCHES, extra=0.0):
-    """A figure of panels; under an inline notebook released from pyplot (drawn once, as
-    the cell's value), elsewhere kept, so that ``plt.show()`` works in a script."""
+    """A figure of panels, released from pyplot under an inline notebook (drawn once)."""
     figure = plt.figure(figsize=(width * columns, height * rows + extra), layout="constrained")
     if _in_notebook() and "inline" in matplotlib.get_backend():
         plt.close(figure)
@@ -184,23 +164,27 @@ def class_colors(n_classes):
 def overlay(image, mask, *, alpha=0.5, colors=None, contour=False, gray=False, mode=None):
     """The image (float32 RGB) with each foreground class or label tinted, or outlined.
 
-    Args:
-        image, mask: an image and a mask or prediction (``as_prediction`` in ``mode``).
-        alpha: a pixel of class ``k`` becomes ``(1 - alpha) * image + alpha * colors[k]``
-            (``contour``: only each class's inner boundary, opaque; ``gray``: a colour image
-            in gray). ``colors``: None (binary: :data:`FOREGROUND_COLOR`, else
-            :func:`class_colors`), one colour for all classes, or one per class.
+    ``mask``: a mask or prediction (``as_prediction`` in ``mode``); a pixel of class ``k``
+    becomes ``(1 - alpha) * image + alpha * colors[k]`` (``contour``: only each class's
+    inner boundary, opaque; ``gray``: a colour image in gray). ``colors``: None (binary:
+    :data:`FOREGROUND_COLOR`, else :func:`class_colors`), one colour, or one per class.
 
-    Example:
-        >>> image = np.full((2, 2), 0.5, np.float32)
-        >>> overlay(image, np.array([[0, 1], [0, 0]]))[0].tolist()  # green foreground
-        [[0.5, 0.5, 0.5], [0.25, 0.75, 0.25]]
+    >>> overlay(np.full((2, 2), 0.5), np.array([[0, 1], [0, 0]]))[0].tolist()  # green
+    [[0.5, 0.5, 0.5], [0.25, 0.75, 0.25]]
     """
     alpha, rgb = check_number(alpha, "alpha", 0, 1), _rgb(image, gray=gray)
     mask = _read(mask, "mask", 0.5, mode)
     _fit(mask.labels, rgb.shape[:2], "mask", "image", crop=False)
-    colors = FOREGROUND_COLOR if colors is None and mask.n_classes == 2 else colors
-    return _tint(rgb, mask, _palette(colors, mask.n_classes), alpha, contour)
+    n = mask.n_classes
+    colors = FOREGROUND_COLOR if colors is None and n == 2 else colors
+    single = isinstance(colors, str) or np.ndim(colors) == 1 and is_color_like(colors)
+    palette = class_colors(n) if colors is None else [(0, 0, 0)] + [colors] * (n - 1) if single \
+        else list(colors)  # None, one colour for every class, or one per class
+    if bad := [f"colors[{i}] = {c!r}" for i, c in enumerate(palette) if not is_color_like(c)]:
+        raise ValueError(f"{bad[0]} is not a matplotlib colour")
+    if len(palette) < n:
+        fail("colors", f"one colour, or one per class up to class {n - 1}", colors)
+    return _tint(rgb, mask, np.array([to_rgb(color) for color in palette]), alpha, contour)
 
 
 def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=None,
@@ -247,8 +231,7 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
     n_classes = max([2] + [m.n_classes for row in rows for m in row[1:3] if m])
     named = class_names is not None
     if named and len(class_names) < n_classes:
-        raise ValueError(f"class_names has {len(class_names)} names but the masks have "
-                         f"{n_classes} classes")
+        fail("class_names", f"one name for each of the masks' {n_classes} classes", class_names)
     names = list(map(str, class_names)) if named else [f"class {k}" for k in range(n_classes)]
     palette, binary = class_colors(len(names)), len(names) == 2
     foreground = names[1] if named else "foreground"
@@ -264,7 +247,7 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
         if truth:
             _draw(next(axes), truth, palette, "truth", binary)
         if prediction:
-            pairs = zip(_layers(truth, len(names)), _layers(prediction, len(names))) if truth else ()
+            pairs = zip(*(_layers(m, len(names)) for m in (truth, prediction))) if truth else ()
             dice = [2 * np.sum(t & p) / (t.sum() + p.sum()) for t, p in pairs if t.any() or p.any()]
             title = "prediction" + (f" (Dice {np.mean(dice) if dice else 1:.3f})" if truth else "")
             drawn = _draw(panel := next(axes), prediction, palette, title, binary)
@@ -281,9 +264,8 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
 
 
 def show_weight_map(image, mask, weights):
-    """Image | mask | pixel weights (``(H, W[, 1])``, e.g. from
-    :func:`keras_unet.weights.border_weight_map`) with a colour bar, as the paper's Fig. 3;
-    an image larger than the mask by an even border is centre-cropped."""
+    """Image | mask | pixel weights (e.g. :func:`keras_unet.weights.border_weight_map`'s) with
+    a colour bar, as the paper's Fig. 3; a larger image (valid padding) is centre-cropped."""
     mask, weights = _read(mask, "mask"), check_array(weights, "weights").astype(np.float32)
     if weights.ndim not in (2, 3) or weights.ndim == 3 and weights.shape[-1] != 1:
         raise ValueError(f"weights must be (H, W) or (H, W, 1); got shape {weights.shape}")
@@ -301,15 +283,8 @@ def show_weight_map(image, mask, weights):
 def show_errors(truth, prediction, image=None, *, threshold=0.5):
     """Where a prediction (``as_prediction``, ``threshold``) of a truth (``as_mask``) is
     right and wrong, beside the image if given: binary cases in :data:`ERROR_COLORS` with
-    the Dice, else correct and wrong pixels with the accuracy.
-
-    Example:
-        >>> truth = np.array([[1, 1, 1, 0], [0, 0, 0, 0]])
-        >>> prediction = np.array([[0.9, 0.8, 0.1, 0.7], [0, 0, 0, 0]])
-        >>> print(show_errors(truth, prediction).axes[0].get_title())
-        TP 2 · FP 1 · FN 1 · TN 4
-        Dice 0.667
-    """
+    the Dice (``TP 2 · FP 1 · FN 1 · TN 4``, ``Dice 0.667``), else correct and wrong
+    pixels with the accuracy."""
     threshold, truth = check_number(threshold, "threshold", 0, 1), _read(truth, "truth")
     multilabel = "multilabel" if truth.labels.ndim == 3 else None
     prediction = _read(prediction, "prediction", threshold, multilabel)
@@ -325,26 +300,19 @@ def show_errors(truth, prediction, image=None, *, threshold=0.5):
         right = (t == p).all(axis=-1) if multilabel else t == p
         cases, names = {CORRECT_COLOR: right, WRONG_COLOR: ~right}, ("correct", "wrong")
         title = f"correct {right.sum()} · wrong {(~right).sum()}\naccuracy {right.mean():.3f}"
-    errors = np.zeros(t.shape[:2] + (3,), np.float32)
-    for color, where in cases.items():
-        errors[where] = color
-    image = None if image is None else _fit(_rgb(image), t.shape[:2], "image", "truth")
-    figure, grid = _grid(1, 1 if image is None else 2, width=4.5, height=4.5, extra=0.4)
-    if image is not None:
-        _show(grid[0, 0], image, "image")
-    _show(grid[0, -1], errors, title)
+    errors = np.select([where[..., None] for where in cases.values()], list(cases), 0.0)
+    panels = [] if image is None else [(_fit(_rgb(image), t.shape[:2], "image", "truth"), "image")]
+    figure, grid = _grid(1, len(panels) + 1, width=4.5, height=4.5, extra=0.4)
+    for axes, (picture, name) in zip(grid[0], panels + [(errors.astype(np.float32), title)]):
+        _show(axes, picture, name)
     _legend(figure, zip(names, cases))
     return figure
 
 
 def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
-    """An overlap-tile prediction with its tiles drawn: is there a seam where they meet?
-
-    The image and the prediction (``as_prediction``, ``threshold``) with each tile's output
-    region outlined, and a close-up ``2 * zoom`` pixels wide (0 or None: none) on the first
-    corner of four tiles (else a border of two). ``boxes``: ``(n_tiles, 4)`` rows of
-    ``(top, left, bottom, right)``, as :func:`keras_unet.inference.tile_grid` returns them.
-    """
+    """The image and an overlap-tile prediction with its tiles (``boxes``, as
+    :func:`keras_unet.inference.tile_grid` returns them) outlined, and a close-up ``2 * zoom``
+    pixels wide (0 or None: none) where four (else two) tiles meet: is there a seam?"""
     threshold, zoom = check_number(threshold, "threshold", 0, 1), check_int(zoom or 0, "zoom", 0)
     predicted, rgb = _read(prediction, "prediction", threshold), _rgb(image)
     _fit(predicted.labels, rgb.shape[:2], "prediction", "image", crop=False)
@@ -363,13 +331,12 @@ def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
     figure, grid = _grid(1, 3 if close else 2, width=4.0, height=4.0)
     _show(grid[0, 0], rgb, f"image, {count(boxes, 'tile')}")
     for axes in grid[0, 1:]:
-        drawn = _draw(axes, predicted, class_colors(predicted.n_classes), "",
-                      predicted.n_classes == 2)
+        drawn = _draw(axes, predicted, class_colors(predicted.n_classes),
+                      "prediction, tile outputs outlined", predicted.n_classes == 2)
     for axes in grid[0]:
         for box in boxes:
             _frame(axes, *box, TILE_COLOR, linewidth=1.2,
                    linestyle="-" if axes is grid[0, 0] else "--")
-    grid[0, 1].set_title("prediction, tile outputs outlined", fontsize=10)
     if predicted.probability is not None:
         figure.colorbar(drawn, ax=list(grid[0, 1:]), shrink=0.8, label="probability")
     if close:
@@ -401,8 +368,7 @@ def plot_history(history, metrics=None):
     epochs = curves.pop("epoch", epochs)
     if not curves:
         raise ValueError("history has no values to plot")
-    families = list(dict.fromkeys(key.removeprefix("val_") for key in curves))
-    families.sort(key=lambda name: name != "loss")
+    families = sorted(dict.fromkeys(k.removeprefix("val_") for k in curves), key="loss".__ne__)
     wanted = families if metrics is None else [metrics] if isinstance(metrics, str) else metrics
     if not len(wanted) or any(str(name).removeprefix("val_") not in families for name in wanted):
         fail("metrics", f"names of the history's metrics ({', '.join(families)})", metrics)
@@ -413,8 +379,7 @@ def plot_history(history, metrics=None):
         axes.remove()
     for axes, name in zip(grid.ravel(), families):
         for key, label in ((name, "train"), (f"val_{name}", "validation")):
-            if key in curves:
-                curve = curves[key]
+            if (curve := curves.get(key)) is not None:
                 fits = epochs is not None and len(epochs) == curve.size
                 x = np.asarray(epochs, float) + 1 if fits else np.arange(1, curve.size + 1)
                 axes.plot(x, curve, marker="o" if curve.size <= 30 else None, markersize=3,
@@ -445,9 +410,8 @@ class PredictionCallback(keras.callbacks.Callback):
         self.metrics, self.every, self.n = metrics, check_int(every, "every"), check_int(n, "n")
         samples, single = _batch(images)
         stacked = [image[..., None] if image.ndim == 2 else image for image in samples]
-        if len({image.shape for image in stacked}) > 1:
-            raise ValueError("images must all have one shape to be stacked into one batch; "
-                             f"got {sorted({image.shape for image in stacked})}")
+        if len(shapes := {image.shape for image in stacked}) > 1:
+            fail("images", "of one shape, to be stacked into one batch", sorted(shapes))
         masks = _batch_like(masks, "masks", single, len(stacked))
         self.images = np.stack(stacked[: self.n]).astype(np.float32)
         self.masks = masks and masks[: self.n]
@@ -475,13 +439,10 @@ class PredictionCallback(keras.callbacks.Callback):
                                   class_names=self.class_names)
         shown = ", ".join(f"{key} {value:.4g}" for key, value in self.title_metrics(logs).items())
         title = f"epoch {epoch + 1}" + (f" — {shown}" if shown else "")
-        # wrapped within the figure's width (10 characters an inch at 10 points)
         figure.suptitle(textwrap.fill(title, max(30, int(figure.get_figwidth() * 10))),
-                        fontsize=10)
-        notebook = _in_notebook()
-        if notebook:
+                        fontsize=10)  # wrapped within the figure: 10 characters an inch
+        if notebook := _in_notebook():
             from IPython.display import display
-
             if self._handle is None:
                 self._handle = display(figure, display_id=True)
             else:

@@ -273,7 +273,7 @@ def test_overlay_errors():
         overlay(image, np.zeros((4, 5)))
     with pytest.raises(ValueError, match="alpha must be a finite number >= 0 and <= 1; got 1.5"):
         overlay(image, np.zeros((4, 4)), alpha=1.5)
-    with pytest.raises(ValueError, match="colors must be one colour, or one per class from the background to class 2"):
+    with pytest.raises(ValueError, match="colors must be one colour, or one per class up to class 2"):
         overlay(image, np.full((4, 4), 2), colors=["black", "red"])
     with pytest.raises(ValueError, match=r"colors\[1\] = 'not-a-colour' is not a matplotlib colour"):
         overlay(image, np.ones((4, 4), int), colors=["black", "not-a-colour"])
@@ -454,7 +454,7 @@ def test_show_predictions_errors_name_the_arguments():
         show_predictions(images, n=0)
     with pytest.raises(ValueError, match="titles has 2 entries but images has 3"):
         show_predictions(images, titles=["a", "b"])
-    with pytest.raises(ValueError, match="class_names has 2 names but the masks have 4 classes"):
+    with pytest.raises(ValueError, match="class_names must be one name for each of the masks' 4 classes; got"):
         show_predictions(images, np.full((3, 8, 8), 3), class_names=["a", "b"])
     with pytest.raises(ValueError, match="threshold must be a finite number >= 0 and <= 1"):
         show_predictions(images, threshold=2)
@@ -878,7 +878,7 @@ def test_callback_errors():
         PredictionCallback(images, n=-2)
     with pytest.raises(ValueError, match="masks has 3 samples but images has 4"):
         PredictionCallback(images, np.zeros((3, 32, 32, 1)))
-    with pytest.raises(ValueError, match="images must all have one shape"):
+    with pytest.raises(ValueError, match=r"images must be of one shape, to be stacked into one batch; got \[\(16, 16, 1\), \(32"):
         PredictionCallback([np.zeros((32, 32)), np.zeros((16, 16))])
 
 
