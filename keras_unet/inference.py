@@ -1,13 +1,7 @@
-"""Segment images of any size with the paper's overlap-tile strategy (:func:`predict_tiled`).
-
-With valid padding the image is mirrored outward by the border the convolutions consume
-and the output tiles abut: the result equals one pass over the whole mirrored image. With
-same padding each tile keeps only the outputs beyond the reach of its zero padding
-(:func:`keras_unet.model.padding_reach`), and neighbouring interiors overlap and are
-blended. Tiles start on the ``2**depth`` pooling grid, so that away from the image's edges
-tiled prediction is whole-image prediction to float error. Memory is the image, the output
-and one batch of tiles; only NumPy and ``predict_on_batch`` are used (every backend).
-"""
+"""Segment images of any size with the paper's overlap-tile strategy (:func:`predict_tiled`):
+the image is mirrored at its edges, each tile keeps the outputs beyond the reach of its zero
+padding (:func:`keras_unet.model.padding_reach`; valid tiles abut, same ones are blended),
+and tiles start on the ``2**depth`` pooling grid, so tiled is whole-image prediction."""
 
 import contextlib
 import os
@@ -38,12 +32,12 @@ class _Plan:
 
     def __init__(self, model, tile, overlap, image_size):
         channels, fixed = model.input_shape[-1], model.input_shape[1:3]
-        try:
+        config = dict(depth=None, padding=None, multilabel=False)  # another model: measured
+        with contextlib.suppress(ValueError):
             config = unet_config(model)
-            depth, padding, self.multilabel = config["depth"], config["padding"], config["multilabel"]
-        except ValueError:  # another model: its output is measured on one tile
-            depth, padding, self.multilabel = None, None, False
-        self.channels, self.classes, self.align = channels, model.output_shape[-1], 2 ** (depth or 0)
+        depth, padding, self.multilabel = config["depth"], config["padding"], config["multilabel"]
+        self.channels, self.classes = channels, model.output_shape[-1]
+        self.align = 2 ** (depth or 0)
         explicit = tile is not None
         if fixed[0] is not None or fixed[1] is not None:
             if explicit and (tile, tile) != tuple(fixed):
@@ -63,7 +57,7 @@ class _Plan:
             except ValueError as error:
                 raise ValueError(f"tile {tile} does not fit the model: {error}") from None
         else:
-            out = np.shape(model.predict_on_batch(np.zeros((1, tile, tile, channels), "float32")))[1]
+            out = np.shape(model.predict_on_batch(np.zeros((1, tile, tile, channels))))[1]
             padding = "valid" if out < tile else "same"
         self.tile, self.valid, reach = tile, padding == "valid", 0
         with contextlib.suppress(ValueError):  # a layer it cannot follow: trust every output
@@ -173,9 +167,8 @@ def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tt
             takes it (uint8, uint16, or float in [0, 1]).
         tile: the input tile's side; ``None``: the model's fixed input size, else the
             paper's 572 (valid padding) or 512 (same). A same-padding tile keeps only its
-            interior beyond ``padding_reach`` (94 px at depth 4), so small tiles waste
-            most of their work: at depth 4, a 4096x4096 image takes 1,681 tiles of 256
-            against 256 of 512.
+            interior beyond ``padding_reach`` (94 px at depth 4): a 4096x4096 image takes
+            7,225 tiles of 256 against 289 of 512.
         overlap: for same padding, the fraction by which neighbouring interiors overlap.
         blend: ``"gaussian"`` (centre pixels weigh most) or ``"uniform"``.
         tta: ``None``, ``"flips"`` (4 flips averaged) or ``"d4"`` (the 8 flips and
@@ -199,7 +192,8 @@ def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tt
     height, width, channels = image.shape
     plan = _Plan(model, tile, overlap, (height, width))
     if channels != plan.channels:
-        hint = " (gray: image[..., :1]; RGB: np.repeat(image, 3, -1))" if plan.channels in (1, 3) else ""
+        hint = (" (gray: image[..., :1]; RGB: np.repeat(image, 3, -1))"
+                if plan.channels in (1, 3) else "")
         raise ValueError(f"the image has {channels} channels but the model takes "
                          f"{plan.channels}{hint}")
     (rows, pad_h), (cols, pad_w) = plan.axis(height), plan.axis(width)
@@ -265,7 +259,8 @@ def _outputs(output_dir, stems, probabilities, suffix=".png"):
 
 
 def _refuse_existing(output_dir, stems, probabilities, suffix=".png"):
-    existing = [p for p in _outputs(output_dir, stems, probabilities, suffix) if os.path.lexists(p)]
+    existing = [p for p in _outputs(output_dir, stems, probabilities, suffix)
+                if os.path.lexists(p)]
     if existing:
         names = ", ".join(str(p.relative_to(output_dir)) for p in existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
@@ -297,7 +292,7 @@ def check_output_dir(output_dir, names=(), *, probabilities=False, overwrite=Fal
         >>> check_output_dir(folder, ["b.tif"])  # b.png: free
         >>> check_output_dir(folder, ["a.jpg"])  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        ValueError: output_dir ... already holds files this run would write (a.png): pass overwrite=True ...
+        ValueError: output_dir ... already holds files this run would write (a.png): ...
     """
     output_dir = Path(output_dir)
     try:
@@ -402,22 +397,17 @@ def _predict_paths(model, paths, output_dir, *, threshold, probabilities, overwr
 def predict_folder(model, input_dir, output_dir, *, threshold=0.5, probabilities=False,
                    tile=None, overlap=0.25, blend="gaussian", tta=None, batch_size=8,
                    overwrite=False, progress=True):
-    """Segment every image of a folder (PNG, JPEG, TIFF, BMP, GIF; any size) with
-    :func:`predict_tiled` and write each mask under the image's name: ``<name>.png``
-    (0/255 for a binary model, class indices for a multi-class one; for a multilabel
-    model ``<name>.tif``, one 0/255 channel per label), and with ``probabilities=True``
-    the float32 scores as ``probabilities/<name>.tif``. Each file is written whole or
-    not at all, with the permissions a plain ``open()`` gives.
+    """Segment every image of a folder with :func:`predict_tiled` and write each mask under
+    the image's name: ``<name>.png`` (0/255 for a binary model, class indices for a
+    multi-class one; ``<name>.tif`` of one 0/255 channel per label for a multilabel one),
+    with ``probabilities=True`` also the float32 scores, ``probabilities/<name>.tif``.
+    Files are written whole or not at all, as a plain ``open()`` makes them.
 
-    Everything is checked before any image is read (:func:`check_output_dir`): files
-    that exist are replaced only with ``overwrite=True``, and while a run writes it
-    holds ``output_dir/.keras-unet.lock``, so a second run into the folder is refused.
-
-    Returns:
-        the paths of the written masks, in the order of the image names. Raises
-        ValueError for a missing or empty ``input_dir``, an ``output_dir`` it cannot
-        use, a bad argument, or an image it cannot read or the model cannot take
-        (naming the file and how many masks were written before it).
+    All is checked before any image is read (:func:`check_output_dir`): existing files
+    are replaced only with ``overwrite=True``; a run holds ``output_dir/.keras-unet.lock``
+    so that a second one into the folder is refused. Returns the masks' paths, in the
+    order of the image names; a ValueError names the problem (for an image, the file and
+    how many masks were written before it).
 
     Example:
         >>> import tempfile
