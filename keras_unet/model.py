@@ -176,7 +176,7 @@ def up_block(x, skip, filters, *, name, crop=0, padding="same", batch_norm=False
                       batch_norm=batch_norm, activation=activation)
 
 
-def _check_input_shape(input_shape, depth, padding):
+def _checked_shape(input_shape, depth, padding):
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
     if shape is None or len(shape) != SPATIAL.rank + 1:
         hint = f"; add a channel axis, e.g. {shape + (1,)} for gray images" if (
@@ -262,7 +262,7 @@ def build_unet(input_shape, n_classes, *, depth=4, filters=64, padding="same",
     if output_activation == "softmax" and (n_classes == 1 or multilabel):
         raise ValueError("output_activation='softmax' makes no independent channel (n_classes=1"
                          " or multilabel=True): use 'sigmoid' or 'auto'")
-    shape = _check_input_shape(input_shape, depth, padding)
+    shape = _checked_shape(input_shape, depth, padding)
     config = dict(input_shape=shape, n_classes=n_classes, depth=depth, filters=filters,
                   padding=padding, batch_norm=batch_norm, dropout=dropout,
                   upsampling=upsampling, activation=activation,
