@@ -49,21 +49,21 @@ class DiceCoefficient(HardMetric):
 
     def __init__(self, n_classes, class_id=None, threshold=0.5, from_logits=False, name=None,
                  dtype=None):
-        check_choice(class_id, (None, *range(check_int(n_classes, "n_classes"))), "class_id")
+        self.class_id = check_choice(class_id, (None, *range(check_int(n_classes, "n_classes"))),
+                                     "class_id")
         super().__init__(n_classes, threshold, from_logits, name or self.prefix + (
             "" if class_id is None else f"_class{class_id}"), dtype)
-        self.class_id = class_id
 
     def score(self, intersection, total):
         return 2 * intersection / total
 
     def result(self):
-        present = (self.total > 0) & (True if self.class_id is None else
-                                      ops.arange(self.n_classes) == self.class_id)
-        scores = self.score(self.intersection, ops.where(present, self.total, 1))
+        total, intersection = (ops.convert_to_tensor(v) for v in (self.total, self.intersection))
+        present = (total > 0) & (True if self.class_id is None else
+                                 ops.arange(self.n_classes) == self.class_id)
+        scores = ops.where(present, self.score(intersection, ops.where(present, total, 1)), 0.0)
         n_present = ops.sum(ops.cast(present, self.dtype))
-        mean = ops.sum(ops.where(present, scores, 0.0)) / ops.maximum(n_present, 1.0)
-        return ops.where(n_present > 0, mean, 1.0)
+        return ops.where(n_present > 0, ops.sum(scores) / ops.maximum(n_present, 1.0), 1.0)
 
 
 @keras.saving.register_keras_serializable("keras_unet")

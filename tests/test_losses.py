@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_unet import build_unet, output_size
+from keras_unet import build_unet, images, output_size
 from keras_unet.losses import (DiceCELoss, DiceLoss, FocalLoss, FocalTverskyLoss, JaccardLoss,
-                               TverskyLoss)
+                               TverskyLoss, prepare)
 
 ALL_LOSSES = [DiceLoss, JaccardLoss, TverskyLoss, FocalTverskyLoss, FocalLoss, DiceCELoss]
 
@@ -156,6 +156,100 @@ def test_ignored_labels_do_not_count(loss_class):
             value(loss_class(), labels, probs, weights), rel=1e-5)
 
 
+# ------------------------------------------------ multilabel: one sigmoid per label
+
+
+def multilabel_batch(seed=7):
+    """2 images of 6x6 pixels with 3 labels (float 0/1, overlapping), logits and sigmoids."""
+    rng = np.random.default_rng(seed)
+    truth = (rng.random((2, 6, 6, 3)) > 0.6).astype("float32")
+    logits = rng.normal(size=(2, 6, 6, 3)).astype("float32")
+    return truth, logits, 1 / (1 + np.exp(-logits)), rng.uniform(0.5, 5, (2, 6, 6)).astype("float32")
+
+
+@pytest.mark.parametrize("loss_class", ALL_LOSSES)
+def test_multilabel_is_the_mean_of_each_labels_binary_loss(loss_class):
+    truth, logits, probs, weights = multilabel_batch()
+    for w in (None, weights):
+        if loss_class is FocalTverskyLoss:  # (1 - the mean index) ** 0.75 per image
+            tversky = ops.convert_to_numpy(TverskyLoss(reduction="none")(truth, probs, w))
+            expected = np.mean(tversky**0.75)
+        else:
+            expected = np.mean([value(loss_class(), truth[..., i:i + 1], probs[..., i:i + 1], w)
+                                for i in range(3)])
+        assert value(loss_class(), truth, probs, w) == pytest.approx(expected, rel=1e-5)
+        # from_logits: a sigmoid per channel, not a softmax
+        assert value(loss_class(from_logits=True), truth, logits, w) == pytest.approx(
+            expected, rel=1e-5)
+
+
+def test_multilabel_cross_entropy_is_keras_binary_cross_entropy():
+    truth, logits, probs, weights = multilabel_batch()
+    ce = DiceCELoss(dice_weight=0)
+    for w in (None, weights):
+        assert value(ce, truth, probs, w) == pytest.approx(
+            value(keras.losses.BinaryCrossentropy(), truth, probs, w), rel=1e-5)
+    assert value(DiceCELoss(dice_weight=0, from_logits=True), truth, logits) == pytest.approx(
+        value(keras.losses.BinaryCrossentropy(from_logits=True), truth, logits), rel=1e-5)
+    # bool masks alike; the labels may overlap and be all empty
+    assert value(ce, truth.astype(bool), probs) == pytest.approx(value(ce, truth, probs))
+    assert value(DiceLoss(), np.zeros_like(truth), np.zeros_like(probs)) == 0.0
+
+
+def test_prepare_reads_the_mode_from_the_mask():
+    truth, logits, _, _ = multilabel_batch()
+    *_, mode = prepare(truth, logits)
+    assert mode == "multilabel"
+    assert prepare(truth[..., :1], logits[..., :1])[3] == "binary"
+    assert prepare(truth[..., 0].astype("int32"), logits)[3] == "multiclass"
+    t, p, valid, _ = prepare(truth, logits, from_logits=True)
+    np.testing.assert_allclose(ops.convert_to_numpy(p), 1 / (1 + np.exp(-logits)), rtol=1e-6)
+    assert ops.convert_to_numpy(valid).shape == (2, 6, 6, 1) and ops.convert_to_numpy(valid).all()
+
+
+# ------------------------------- concrete masks: the verdict and text of images.as_mask
+
+BAD_MASKS = {  # name: (y_true, output channels, the mode as_mask is asked for)
+    "a soft binary mask": (np.full((1, 4, 4, 1), 0.5, "float32"), 1, "binary"),
+    "a binary mask of NaN": (np.full((1, 4, 4, 1), np.nan, "float32"), 1, "binary"),
+    "0/255 stored as integers": (np.array([0, 255] * 8).reshape(1, 4, 4), 2, "multiclass"),
+    "a negative class index": (np.array([0, 1, -1, 2] * 4).reshape(1, 4, 4), 3, "multiclass"),
+    "class indices 1.5": (np.array([0, 1, 1.5, 2] * 4).reshape(1, 4, 4), 3, "multiclass"),
+    "a soft multilabel mask": (np.full((1, 4, 4, 3), 0.3, "float32"), 3, "multilabel"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MASKS))
+def test_a_concrete_mask_is_refused_as_images_as_mask_refuses_it(case):
+    y_true, channels, mode = BAD_MASKS[case]
+    with pytest.raises(ValueError) as expected:
+        images.as_mask(y_true, "y_true", mode, batch=True)
+    y_pred = np.full((1, 4, 4, channels), 1 / channels, "float32")
+    for call in (lambda t: DiceCELoss()(t, y_pred), lambda t: prepare(t, y_pred),
+                 lambda t: (DiceLoss() if channels == 1 else FocalLoss())(t, y_pred)):
+        for given in (y_true, ops.convert_to_tensor(y_true)):  # NumPy, an eager tensor
+            with pytest.raises(ValueError) as refused:
+                call(given)
+            assert str(refused.value) == str(expected.value)
+
+
+def test_a_traced_mask_is_checked_by_shape_and_dtype_only():
+    import tensorflow as tf
+
+    soft = np.full((1, 4, 4, 1), 0.5, "float32")
+    y_pred = np.full((1, 4, 4, 1), 0.5, "float32")
+    traced = tf.function(lambda t, p: DiceLoss(smooth=0)(t, p))
+    assert float(traced(soft, y_pred)) == pytest.approx(0.5)  # no value check in a graph
+    with pytest.raises(ValueError, match="one sigmoid output"):  # the dtype rule stays
+        traced(soft.astype("int32"), y_pred)
+    # 255 beside the classes is an unlabelled pixel, also when it is the only value
+    labels = np.array([[[0, 1, 255, 2]]])
+    probs = np.full((1, 1, 4, 3), 1 / 3, "float32")
+    assert value(DiceLoss(), labels, probs) == pytest.approx(
+        value(DiceLoss(), labels[..., [0, 1, 3]], probs[..., [0, 1, 3], :]))
+    assert value(DiceLoss(), np.full((1, 1, 4), 255), probs) == 0.0
+
+
 # ---------------------------------------- ignored labels against Keras's ignore_class
 
 KERAS_CE = keras.losses.SparseCategoricalCrossentropy(ignore_class=255)
@@ -295,34 +389,58 @@ _BACKEND_SCRIPT = """
 import json, sys, numpy as np, keras
 from keras import ops
 from keras_unet.losses import DiceCELoss, FocalLoss
-labels, logits, weights = (np.array(a) for a in json.loads(sys.stdin.read()))
+arrays = json.loads(sys.stdin.read())
+labels, logits, weights, multilabel, multilabel_logits = (np.array(a) for a in arrays)
+multilabel = multilabel.astype("float32")
 values = [ops.convert_to_numpy(loss(labels, logits, weights)).tolist() for loss in (
     DiceCELoss(from_logits=True), FocalLoss(from_logits=True),
     DiceCELoss(dice_weight=0, from_logits=True, reduction="none"))]
-print(json.dumps({"backend": keras.backend.backend(), "values": values}))
+values += [float(ops.convert_to_numpy(loss(multilabel, multilabel_logits))) for loss in (
+    DiceCELoss(from_logits=True), FocalLoss(from_logits=True))]
+refused = []
+for soft in (np.full((1, 4, 4, 1), 0.5, "float32"), ops.full((1, 4, 4, 1), 0.5)):
+    try:
+        DiceCELoss()(soft, np.full((1, 4, 4, 1), 0.5, "float32"))
+    except ValueError as error:
+        refused.append(str(error))
+traced = None  # a JAX trace: checked by shape and dtype only
+if keras.backend.backend() == "jax":
+    import jax
+    traced = float(jax.jit(lambda t, p: DiceCELoss(dice_weight=0)(t, p))(
+        np.full((1, 4, 4, 1), 0.5, "float32"), np.full((1, 4, 4, 1), 0.5, "float32")))
+print(json.dumps({"backend": keras.backend.backend(), "values": values, "refused": refused,
+                  "traced": traced}))
 """
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_ignored_labels_on_other_backends(backend):
+def test_losses_on_other_backends(backend):
     import json
     import os
     import subprocess
     import sys
 
     labels, logits, _, weights = ignored_batch()
-    arrays = json.dumps([labels.tolist(), logits.tolist(), weights.tolist()])
+    multilabel, multilabel_logits, _, _ = multilabel_batch()
+    arrays = json.dumps([a.tolist() for a in (labels, logits, weights, multilabel,
+                                              multilabel_logits)])
     done = subprocess.run([sys.executable, "-c", _BACKEND_SCRIPT], input=arrays,
                           env=dict(os.environ, KERAS_BACKEND=backend), capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["backend"] == backend
-    here = [DiceCELoss(from_logits=True), FocalLoss(from_logits=True),
-            DiceCELoss(dice_weight=0, from_logits=True, reduction="none")]
-    for theirs, loss in zip(result["values"], here):
-        np.testing.assert_allclose(theirs, ops.convert_to_numpy(loss(labels, logits, weights)),
-                                   rtol=1e-5)
+    here = [ops.convert_to_numpy(loss(labels, logits, weights)) for loss in (
+        DiceCELoss(from_logits=True), FocalLoss(from_logits=True),
+        DiceCELoss(dice_weight=0, from_logits=True, reduction="none"))]
+    here += [value(loss, multilabel, multilabel_logits) for loss in (
+        DiceCELoss(from_logits=True), FocalLoss(from_logits=True))]
+    for theirs, ours in zip(result["values"], here):
+        np.testing.assert_allclose(theirs, ours, rtol=1e-5)
+    with pytest.raises(ValueError) as expected:
+        images.as_mask(np.full((1, 4, 4, 1), 0.5), "y_true", "binary", batch=True)
+    assert result["refused"] == [str(expected.value)] * 2  # NumPy and the backend's tensor
+    assert result["traced"] == (None if backend == "torch" else pytest.approx(-np.log(0.5)))
 
 
 def test_nan_predictions_propagate():

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from keras_unet import build_unet
-from keras_unet.metrics import DiceCoefficient, PixelError, iou
+from keras_unet.losses import DiceCELoss
+from keras_unet.metrics import DiceCoefficient, JaccardIndex, PixelError, iou
 
 
 def result(metric, *batches):
@@ -72,6 +73,59 @@ def test_ignored_labels():
     assert result(PixelError(3), (labels, PROBS)) == pytest.approx(1 / 3)
 
 
+# --------------------------------------------- multilabel: one sigmoid per label
+
+def multilabel_batches(seed=8):
+    """Two batches of 2 images (6x6, 3 overlapping labels, float 0/1), sigmoids, weights."""
+    rng = np.random.default_rng(seed)
+    return [((rng.random((2, 6, 6, 3)) > 0.6).astype("float32"),
+             rng.random((2, 6, 6, 3)).astype("float32"),
+             rng.uniform(0.5, 5, (2, 6, 6)).astype("float32")) for _ in range(2)]
+
+
+def test_multilabel_metrics_are_per_label_binary_metrics():
+    batches = multilabel_batches()
+    for use_weights in (False, True):
+        chosen = [b if use_weights else b[:2] for b in batches]
+        label = [[tuple(a[..., c:c + 1] if a.ndim == 4 else a for a in b) for b in chosen]
+                 for c in range(3)]
+        dice = [result(DiceCoefficient(1), *label[c]) for c in range(3)]
+        assert result(DiceCoefficient(3), *chosen) == pytest.approx(np.mean(dice), rel=1e-6)
+        assert result(DiceCoefficient(3, class_id=2), *chosen) == pytest.approx(dice[2])
+        ious = [result(iou(1), *label[c]) for c in range(3)]
+        assert result(iou(3, multilabel=True), *chosen) == pytest.approx(np.mean(ious), rel=1e-5)
+        assert result(iou(3, 1, multilabel=True), *chosen) == pytest.approx(ious[1], rel=1e-5)
+        accuracy = keras.metrics.BinaryAccuracy()  # over every pixel and label
+        for truth, probs, weights in chosen if use_weights else batches:
+            accuracy.update_state(truth, probs, np.repeat(weights[..., None], 3, -1)
+                                  if use_weights else None)
+        assert result(PixelError(3), *chosen) == pytest.approx(1 - float(accuracy.result()),
+                                                                rel=1e-5)
+    assert iou(3, multilabel=True).name == "iou" and isinstance(iou(3, multilabel=True),
+                                                                 JaccardIndex)
+    truth, probs, _ = batches[0]
+    logits = np.log(probs / (1 - probs))
+    assert result(DiceCoefficient(3, from_logits=True), (truth, logits)) == pytest.approx(
+        result(DiceCoefficient(3), (truth, probs)))
+
+
+def test_multilabel_model_trains_saves_and_loads(tmp_path):
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 16, 16, 1)).astype("float32")
+    labels = np.concatenate([images > 0.3, images > 0.6, images < 0.2], -1).astype("float32")
+    model = build_unet((16, 16, 1), 3, depth=2, filters=4, multilabel=True)
+    model.compile("adam", DiceCELoss(), metrics=[DiceCoefficient(3), iou(3, multilabel=True),
+                                                 PixelError(3)])
+    history = model.fit(images, labels, epochs=1, verbose=0)
+    assert {"dice", "iou", "pixel_error"} <= set(history.history)
+    model.save(tmp_path / "unet.keras")
+    loaded = keras.models.load_model(tmp_path / "unet.keras", safe_mode=True)
+    evaluated = loaded.evaluate(images, labels, verbose=0, return_dict=True)
+    assert evaluated["pixel_error"] == pytest.approx(
+        result(PixelError(3), (labels, model.predict(images, verbose=0))), abs=1e-6)
+
+
 # ------------------------------------- ignored labels against Keras's own metrics
 
 def ignored_batches(seed=6):
@@ -121,35 +175,40 @@ def test_pixel_error_with_ignored_labels_and_weights_matches_keras_accuracy():
 
 _BACKEND_SCRIPT = """
 import json, sys, numpy as np, keras
-from keras_unet.metrics import DiceCoefficient, PixelError
-batches = [[np.array(a, dtype="float32" if i else "int32") for i, a in enumerate(b)]
-           for b in json.loads(sys.stdin.read())]
+from keras_unet.metrics import DiceCoefficient, PixelError, iou
+classes, labels = json.loads(sys.stdin.read())
 values = []
-for metric in (DiceCoefficient(3), DiceCoefficient(3, class_id=1), PixelError(3)):
-    for batch in batches:
-        metric.update_state(*batch)
-    values.append(float(keras.ops.convert_to_numpy(metric.result())))
+for batches, multilabel in ((classes, False), (labels, True)):
+    batches = [[np.array(a, dtype="float32" if i or multilabel else "int32")
+                for i, a in enumerate(b)] for b in batches]
+    for metric in (DiceCoefficient(3), DiceCoefficient(3, class_id=1), PixelError(3)) + (
+            (iou(3, multilabel=True),) if multilabel else ()):
+        for batch in batches:
+            metric.update_state(*batch)
+        values.append(float(keras.ops.convert_to_numpy(metric.result())))
 print(json.dumps({"backend": keras.backend.backend(), "values": values}))
 """
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_ignored_labels_on_other_backends(backend):
+def test_metrics_on_other_backends(backend):
     import json
     import os
     import subprocess
     import sys
 
-    batches = ignored_batches()
+    batches, multilabel = ignored_batches(), multilabel_batches()
     done = subprocess.run([sys.executable, "-c", _BACKEND_SCRIPT],
-                          input=json.dumps([[a.tolist() for a in b] for b in batches]),
+                          input=json.dumps([[[a.tolist() for a in b] for b in batches]
+                                            for batches in (batches, multilabel)]),
                           env=dict(os.environ, KERAS_BACKEND=backend), capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     theirs = json.loads(done.stdout.strip().splitlines()[-1])
     assert theirs["backend"] == backend
-    here = [result(metric, *batches) for metric in
-            (DiceCoefficient(3), DiceCoefficient(3, class_id=1), PixelError(3))]
+    metrics = (DiceCoefficient(3), DiceCoefficient(3, class_id=1), PixelError(3))
+    here = [result(metric, *batches) for metric in metrics]
+    here += [result(metric, *multilabel) for metric in metrics + (iou(3, multilabel=True),)]
     np.testing.assert_allclose(theirs["values"], here, rtol=1e-5)
 
 
@@ -212,7 +271,8 @@ def test_bad_arguments():
 
 
 @pytest.mark.parametrize("metric", [DiceCoefficient(3, class_id=1, threshold=0.3),
-                                    PixelError(1, from_logits=True), iou(3), iou(1)])
+                                    PixelError(1, from_logits=True), iou(3), iou(1),
+                                    iou(3, class_id=2, multilabel=True)])
 def test_serialization_round_trip(metric):
     again = keras.metrics.deserialize(keras.metrics.serialize(metric))
     assert type(again) is type(metric) and again.get_config() == metric.get_config()
