@@ -1,17 +1,11 @@
 """What data is: image and mask files read into arrays, the conventions every stage calls
-(:func:`as_image`, :func:`as_mask`, :func:`as_prediction`), and files written whole.
-
-Images: float32 (H, W, C) in [0, 1], C 1 or 3. Masks: ``binary`` float32 {0, 1} (H, W, 1);
-``multiclass`` int32 class indices (H, W, 1); ``multilabel`` float32 {0, 1} (H, W, labels),
-one channel per label. How mask files are read and what each refusal advises: docs/masks.md.
-"""
+(:func:`as_image`, :func:`as_mask`, :func:`as_prediction`), files written whole: docs/masks.md."""
 
 import contextlib
-import numbers
 import os
-import secrets
 import tempfile
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,12 +26,18 @@ MASK_MODES = ("binary", "multiclass", "multilabel")
 READ_MODES = ("auto", "binary", "multiclass", "palette")  # of mask files ("classes": multiclass)
 NEAR_BINARY = 0.9  # this share of pixels near the ends of the range: a noisy binary mask
 FULL_SCALE = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}  # others: 1
+EXPECTED = {  # what a mask file's values must be, by mode ("folder": "auto" for a folder)
+    "binary": "; expected binary values (0/255 or 0/1). ",
+    "multiclass": "; expected class indices. ",
+    "auto": f"; expected binary values (0/255 or 0/1) or class indices below {AUTO_MAX_CLASSES}. ",
+    "folder": f"; with mask_mode='auto' masks must all be binary (0/255 or 0/1) or class indices "
+              f"below {AUTO_MAX_CLASSES}. ",
+}
 
 
 class Split(NamedTuple):
-    """A dataset split: ``images``, ``masks`` (``(n, H, W, C)`` arrays if all of one size, else
-    lists; ``masks`` None where there are none), the file stems ``names``, DRIVE's ``fov``."""
-
+    """A dataset split: ``images``, ``masks`` (arrays, or lists of sizes that differ; masks None
+    where there are none), the file stems ``names``, DRIVE's ``fov``."""
     images: object
     masks: object
     names: list
@@ -45,8 +45,7 @@ class Split(NamedTuple):
 
 
 def writable_folder(path):
-    """The nearest existing folder at or above ``path``, checked to take new entries by a probe
-    made and removed; else NotADirectoryError or OSError with it as ``filename``."""
+    """The nearest existing folder at or above ``path`` that takes new entries, else an OSError."""
     path = Path(path)
     existing = next(f for f in (path, *path.parents) if os.path.lexists(f))
     if not existing.is_dir():
@@ -59,21 +58,12 @@ def writable_folder(path):
 
 
 def write_atomically(path, write):
-    """Call ``write(file)`` on a new file beside ``path`` and move it into place: ``path`` ends
-    up whole or untouched. Makes the folder; the mode is ``open()``'s (0o666 less the umask).
-
-    >>> write_atomically(Path(tempfile.mkdtemp()) / "a.txt", lambda f: f.write(b"1")).read_text()
-    '1'
-    """
+    """Call ``write(file)`` on a new file beside ``path``, moved into place: whole or untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    while True:  # "x": never a file that exists (mkstemp would make it 0o600)
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-        with contextlib.suppress(FileExistsError):
-            open(temporary, "xb").close()
-            break
-    try:
-        with open(temporary, "wb") as file:  # a named file: some writers read file.name
+    temporary = path.with_name(f".{path.name}.{os.urandom(8).hex()}.part")
+    try:  # "x": a new file (mkstemp's would be 0o600); named: some writers read file.name
+        with open(temporary, "xb") as file:
             write(file)
         os.replace(temporary, path)
     except BaseException:
@@ -84,9 +74,8 @@ def write_atomically(path, write):
 
 @contextlib.contextmanager
 def locked(path, *, wait=True, remove=False):
-    """Hold an exclusive ``flock`` on the file ``path`` (made if missing) for the ``with`` block
-    (none on Windows). ``wait=False``: BlockingIOError at once if held; ``remove=True``: remove
-    the file at the end, still locked (a lock on a file removed meanwhile is taken again)."""
+    """An exclusive ``flock`` on the file ``path`` for the block (none on Windows); ``wait=False``:
+    BlockingIOError if held; ``remove=True``: the file removed at the end, still locked."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
@@ -111,55 +100,40 @@ def locked(path, *, wait=True, remove=False):
 
 
 def _open(path):
-    """``(pixels, colours)``: a one-image file's pixels ``(H, W[, C])`` in its own dtype, and
-    for a palette image the RGB(A) colours of those indices (else None)."""
-    path, tiff = Path(path), None
-    if not path.is_file():
-        raise ValueError(f"no such image file: {path}")
+    """``(pixels, colours)``: a one-image file's pixels, a palette image's RGB(A) colours."""
+    path, frames, axes, array, colours = Path(path), 1, "YX", None, None
     if path.suffix.lower() in (".tif", ".tiff"):  # tifffile: any depth; PIL: LZW and JPEG
         with contextlib.suppress(OSError, ValueError, IndexError, KeyError):
             with tifffile.TiffFile(path) as file:
-                tiff = len(file.pages), file.series[0].axes, file.series[0].asarray()
-    if tiff and tiff[0] > 1:
-        raise ValueError(f"{path} is a multi-page TIFF ({tiff[0]} pages); expected one image")
-    if tiff and tiff[1] not in ("YX", "YXS", "SYX"):
-        raise ValueError(f"{path} has TIFF axes {tiff[1]!r}; expected YX or YXS")
-    if tiff:
-        return (np.moveaxis(tiff[2], 0, -1) if tiff[1] == "SYX" else tiff[2]), None
+                frames, axes, array = len(file.pages), file.series[0].axes, file.series[0].asarray()
     try:
-        with Image.open(path) as image:
-            image.load()
-            frames, mode, colours = getattr(image, "n_frames", 1), image.mode, None
+        with Image.open(path) if array is None else contextlib.nullcontext() as image:
+            frames, mode = getattr(image, "n_frames", frames), getattr(image, "mode", "")
             if mode == "P":
                 alpha = "transparency" in image.info
                 colours = np.asarray(image.convert("RGBA" if alpha else "RGB"))
-            elif mode not in ("L", "LA", "RGB", "RGBA", "I", "F") and mode[:4] != "I;16":
+            elif mode and mode not in ("L", "LA", "RGB", "RGBA", "I", "F") and mode[:4] != "I;16":
                 image = image.convert({"1": "L", "PA": "RGBA", "La": "RGBA",
                                        "RGBa": "RGBA"}.get(mode, "RGB"))  # CMYK, LAB, ...
-            array = np.asarray(image)
+            array = np.asarray(image) if mode else array
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ValueError(f"cannot read the image {path}: {error}") from error
     if frames > 1:
         raise ValueError(f"{path} has {frames} frames (an animated or multi-page image); "
                          f"expected one image")
-    if mode[0] == "I" and array.size and 0 <= array.min() and array.max() <= 65535:
+    if axes not in ("YX", "YXS", "SYX"):
+        raise ValueError(f"{path} has TIFF axes {axes!r}; expected YX or YXS")
+    if mode[:1] == "I" and array.size and 0 <= array.min() and array.max() <= 65535:
         array = array.astype(np.uint16)  # 16-bit PNGs open as 32-bit "I"
-    return array, colours
+    return (np.moveaxis(array, 0, -1) if axes == "SYX" else array), colours
 
 
 def as_image(array, name="image", *, stretch=False):
-    """An image in the package convention: float32 ``(H, W, C)`` in [0, 1], C 1 or 3.
-
-    uint8 / 255, uint16 / 65535, bool 0/1, float kept if in [0, 1]; a 2-D array gets a channel
-    axis, an opaque alpha channel is dropped. ``stretch=True`` (for display) maps any other
-    numeric range onto [0, 1] and drops any alpha instead of refusing. Errors start with ``name``.
-
-    >>> as_image(np.array([[0, 51, 255]], np.uint8)).ravel().astype(float).round(3).tolist()
-    [0.0, 0.2, 1.0]
-    """
+    """An image as float32 ``(H, W, C)`` in [0, 1], C 1 or 3 (docs/masks.md); ``stretch=True``
+    (for display) maps any range onto [0, 1] and drops any alpha. Errors start with ``name``."""
     array = np.asarray(array)
     array = array[..., None] if array.ndim == 2 else array
-    if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4) or not array.size:
+    if array.ndim != 3 or array.shape[-1] > 4 or not array.size:
         raise ValueError(f"{name} has shape {array.shape}; expected (H, W) or (H, W, C) with "
                          f"C 1 (gray) or 3 (RGB), or either with an opaque alpha channel")
     if array.shape[-1] in (2, 4):
@@ -186,8 +160,7 @@ def as_image(array, name="image", *, stretch=False):
 
 
 def read_image(path):
-    """An image file (PNG, JPEG, TIFF, BMP, GIF; 8/16-bit or float TIFF; any colour mode) as
-    :func:`as_image` gives it (a palette of gray colours reads gray); errors name the file."""
+    """An image file (PNG, JPEG, TIFF, BMP, GIF; any depth and colour mode) as :func:`as_image`."""
     array, colours = _open(path)
     if colours is not None:
         gray = not np.ptp(colours[..., :3], axis=-1).any()
@@ -196,8 +169,8 @@ def read_image(path):
 
 
 class MaskValuesError(ValueError):
-    """Mask values that do not read as meant: ``values`` found (sorted), ``files`` at fault
-    (paths or names), ``fix`` ``{keyword: value}`` to pass instead, as the message words it."""
+    """Mask values that do not read as meant: the ``values``, the ``files`` at fault, the
+    ``fix`` ``{keyword: value}`` that the message advises."""
 
     def __init__(self, message, *, values, files, fix=None):
         super().__init__(message)
@@ -209,12 +182,60 @@ def _values_text(values, limit=10):
     return shown + (f", ... ({len(values)} values)" if len(values) > limit else "")
 
 
+def _whole(value, low=0, high=np.inf):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and (
+        low <= value <= high)
+
+
+def _too_sparse(values):
+    """Whether sorted class indices leave as many unused below the largest as they use."""
+    n = int(values[-1]) + 1 if values else 0
+    return n > 2 and n - len(values) >= len(values)
+
+
+def _unused(values):
+    n = int(values[-1]) + 1
+    return f", which as class indices make {n} classes, {n - len(values)} of them never used. "
+
+
+def _value_counts(arrays):
+    pairs = (np.unique(a, return_counts=True) for a in arrays)
+    return sum((Counter(dict(zip(v.tolist(), n.tolist()))) for v, n in pairs), Counter())
+
+
+def _values_error(files, counts, reason, advice=None):
+    """Raise "the mask(s) <files> has/have the values <...><reason>" and advice (docs/masks.md)."""
+    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+    where = (f"the mask {files[0]} has" if len(files) == 1 else
+             f"the masks {', '.join(map(str, files[:3]))}{more} have")
+    values = sorted(counts)
+    message = f"{where} the values {_values_text(values)}{reason}"
+    if advice is not None:
+        raise ValueError(message + advice)
+    low, high, integral = values[0], values[-1], all(_whole(v) for v in values)
+    ends = sum(n for v, n in counts.items() if min(v - low, high - v) <= (high - low) / 4)
+    middle = int(low + high) // 2 if integral else (low + high) / 2
+    palette = {(int(v),) * 3: i for i, v in enumerate(values)} if integral else {}
+    look = (f"binary masks of {low:g} and {high:g}" if len(values) == 2 else
+            "binary masks with in-between values at the edges (JPEG, smoothing)")
+    advice, fix = next((a, f) for wrong, a, f in [  # the first rule that holds
+        (integral and not _too_sparse(values),
+         "Pass mask_mode='multiclass' to take them as class indices", {"mask_mode": "multiclass"}),
+        (integral and len(values) >= 3 and not _too_sparse(values[:-1]),
+         f"If {high} marks unlabelled pixels, pass ignore_index={high}", {"ignore_index": high}),
+        (set(values) in ({0, 255}, {0, 65535}),
+         "They are binary masks: pass mask_mode='binary'", {"mask_mode": "binary"}),
+        (ends >= NEAR_BINARY * sum(counts.values()), f"They look like {look}: pass threshold="
+         f"{middle:g} to read the pixels above {middle:g} as 1", {"threshold": middle}),
+        (integral and len(values) <= 8,
+         f"If each value is a class, number them with palette={palette}", {"palette": palette}),
+        (True, "Renumber the classes 0, 1, 2, ... in the files", {})] if wrong)
+    raise MaskValuesError(message + advice, values=values, files=files, fix=fix)
+
+
 def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None, batch=False):
-    """A mask in the package convention; ``mode`` one of MASK_MODES, or None to infer it (bool
-    or float: binary, or multilabel with L > 1 channels; integer: multiclass). An explicit mode
-    converts values that fit it. Class indices are >= 0, below ``n_classes`` if given, and
-    ``ignore_index`` pixels keep their value. ``batch=True``: the first axis holds examples.
-    Errors start with ``name``; bad values raise a :class:`MaskValuesError` (docs/masks.md).
+    """A mask in the package convention (docs/masks.md): ``mode`` one of MASK_MODES or None (from
+    the dtype), indices below ``n_classes`` or ``ignore_index``, ``batch``: examples first.
 
     >>> as_mask(np.array([[0, 255]]))
     Traceback (most recent call last):
@@ -236,51 +257,38 @@ def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None,
                          f"labels) of 0/1 floats or bools for a multilabel mask; got "
                          f"{array.shape} ({array.dtype})")
     values = np.unique(array).tolist()
-    classes, text = [v for v in values if v != ignore_index], _values_text(values)
-
-    def refuse(message, fix=None):
-        raise MaskValuesError(f"{name} {message}", values=values, files=[name], fix=fix)
-
+    top, text, reason, fix = values[-1], _values_text(values), None, None
+    above = [v for v in values if v >= (n_classes or np.inf) and v != ignore_index]
     if kind in "iu" and values in ([0, 255], [0, 65535]):
-        refuse(f"holds 0 and {values[1]} only: a binary mask stored as 0/{values[1]}, not class "
-               f"indices; pass (mask > 0)")
-    if mode != "multiclass" and not set(values) <= {0, 1}:
+        reason = (f"holds 0 and {top} only: a binary mask stored as 0/{top}, not class indices; "
+                  f"pass (mask > 0)")
+    elif mode != "multiclass" and not set(values) <= {0, 1}:
         hint = "; class indices are integers" if kind == "f" else ""
-        refuse(f"must hold 0 and 1 only (a {mode} mask{hint}); got the values {text}")
-    if mode != "multiclass":
-        return array.astype(np.float32)
-    if not all(float(v).is_integer() and v >= 0 for v in values):
-        refuse(f"must hold class indices (integers >= 0); got the values {text}")
-    if ignore_index is None and values[-1] == 255 and (n_classes or 0) <= 255 \
-            and not _too_sparse(values[:-1]):
-        refuse(f"has the values {text}, which as class indices make 256 classes, "
-               f"{256 - len(values)} of them never used. If 255 marks unlabelled pixels, pass "
-               f"ignore_index=255", {"ignore_index": 255})
-    above = [v for v in classes if n_classes is not None and v >= n_classes]
-    if above:
+        reason = f"must hold 0 and 1 only (a {mode} mask{hint}); got the values {text}"
+    elif mode == "multiclass" and not all(float(v).is_integer() and v >= 0 for v in values):
+        reason = f"must hold class indices (integers >= 0); got the values {text}"
+    elif mode == "multiclass" and ignore_index is None and top == 255 and (
+            n_classes or 0) <= 255 and not _too_sparse(values[:-1]):
+        reason, fix = (f"has the values {text}{_unused(values)}If 255 marks unlabelled pixels, "
+                       f"pass ignore_index=255"), {"ignore_index": 255}
+    elif mode == "multiclass" and above:
         ignored = "" if ignore_index is None else f" (or be ignore_index={ignore_index})"
-        refuse(f"must hold class indices below n_classes={n_classes}{ignored}; got "
-               f"{_values_text(above)}")
-    return array.astype(np.int32)
+        reason = (f"must hold class indices below n_classes={n_classes}{ignored}; got "
+                  f"{_values_text(above)}")
+    if reason:
+        raise MaskValuesError(f"{name} {reason}", values=values, files=[name], fix=fix)
+    return array.astype(np.int32 if mode == "multiclass" else np.float32)
 
 
 class Prediction(NamedTuple):
-    """:func:`as_prediction`'s answer: ``labels`` in the :func:`as_mask` form, ``scores`` the
-    float32 ``(H, W, C)`` scores of a soft prediction (else None)."""
-
+    """``labels`` as :func:`as_mask` gives them, ``scores`` float32 ``(H, W, C)`` (else None)."""
     labels: np.ndarray
     scores: object = None
 
 
 def as_prediction(array, name="prediction", *, threshold=0.5, mode=None):
-    """A model's output (or a mask) as a :class:`Prediction`. bool and integer arrays are masks
-    (:func:`as_mask`); float ``(H, W[, 1])`` in [0, 1] is labelled 1 above ``threshold``; float
-    ``(H, W, C>=2)``: per-label probabilities with ``mode="multilabel"`` (each thresholded),
-    else class scores (argmax; a 2-channel softmax in [0, 1]: channel 1 above ``threshold``).
-
-    >>> as_prediction(np.array([[0.2, 0.7]])).labels.ravel().tolist()
-    [0.0, 1.0]
-    """
+    """A model's output (or a mask) as a :class:`Prediction` (docs/masks.md): probabilities 1
+    above ``threshold`` (in float64), class scores arg-maxed; ``mode="multilabel"``: by channel."""
     array = check_array(array, name)
     check_number(threshold, "threshold", 0, 1)
     if array.dtype.kind != "f":
@@ -290,156 +298,32 @@ def as_prediction(array, name="prediction", *, threshold=0.5, mode=None):
     array = array[..., None] if array.ndim == 2 else array
     if array.ndim != 3:
         raise ValueError(f"{name} must have the shape (H, W) or (H, W, C); got {array.shape}")
-    scores, soft = array.astype(np.float32), 0 <= array.min() and array.max() <= 1
-    if (array.shape[-1] == 1 or mode == "multilabel") and not soft:
+    exact, soft = array.astype(np.float64), 0 <= array.min() and array.max() <= 1
+    sigmoid = array.shape[-1] == 1 or mode == "multilabel"
+    if sigmoid and not soft:
         raise ValueError(f"{name} must hold probabilities in [0, 1] (after a sigmoid); got "
                          f"values in [{array.min():g}, {array.max():g}]")
-    if array.shape[-1] == 1 or mode == "multilabel":
-        hard = array > threshold
-        return Prediction(hard.astype(np.int32 if mode == "multiclass" else np.float32), scores)
-    if array.shape[-1] == 2 and soft:
-        return Prediction((array[..., 1:] > threshold).astype(np.int32), scores)
-    return Prediction(np.argmax(array, axis=-1)[..., None].astype(np.int32), scores)
-
-
-def _too_sparse(values):
-    """Whether sorted class indices leave as many indices unused below the largest as they
-    use (then they are not class indices: :func:`mask_classes`)."""
-    n = int(values[-1]) + 1 if values else 0
-    return n > 2 and n - len(values) >= len(values)
-
-
-def _value_counts(arrays):
-    counts = {}
-    for array in arrays:
-        for value, n in zip(*(a.tolist() for a in np.unique(array, return_counts=True))):
-            counts[value] = counts.get(value, 0) + n
-    return counts
-
-
-def _fix_for(counts):
-    """``(advice, fix)`` for mask values ``{value: pixels}`` that do not read as wanted: the one
-    rule that words every mask-values error (docs/masks.md)."""
-    values = sorted(counts)
-    low, high = values[0], values[-1]
-    integral = all(float(v).is_integer() and v >= 0 for v in values)
-    ends = sum(n for v, n in counts.items() if min(v - low, high - v) <= (high - low) / 4)
-    middle = int(low + high) // 2 if integral else (low + high) / 2
-    if integral and not _too_sparse(values):
-        return ("Pass mask_mode='multiclass' to take them as class indices",
-                {"mask_mode": "multiclass"})
-    if integral and len(values) >= 3 and not _too_sparse(values[:-1]):
-        return (f"If {int(high)} marks unlabelled pixels, pass ignore_index={int(high)}",
-                {"ignore_index": int(high)})
-    if set(values) in ({0, 255}, {0, 65535}):
-        return "They are binary masks: pass mask_mode='binary'", {"mask_mode": "binary"}
-    if ends >= NEAR_BINARY * sum(counts.values()):
-        look = (f"binary masks of {low:g} and {high:g}" if len(values) == 2 else
-                "binary masks with in-between values at the edges (JPEG, smoothing)")
-        return (f"They look like {look}: pass threshold={middle:g} to read the pixels above "
-                f"{middle:g} as 1", {"threshold": middle})
-    if integral and len(values) <= 8:
-        palette = {(int(v),) * 3: i for i, v in enumerate(values)}
-        return f"If each value is a class, number them with palette={palette}", {"palette": palette}
-    return "Renumber the classes 0, 1, 2, ... in the files", {}
-
-
-def _values_error(files, counts, reason, advice=None):
-    """Raise "the mask(s) <files> has/have the values <...><reason>" and the advice: a
-    :class:`MaskValuesError` with :func:`_fix_for`'s, or a ValueError with ``advice``."""
-    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
-    where = (f"the mask {files[0]} has" if len(files) == 1 else
-             f"the masks {', '.join(map(str, files[:3]))}{more} have")
-    message = f"{where} the values {_values_text(sorted(counts))}{reason}"
-    if advice is not None:
-        raise ValueError(message + advice)
-    advice, fix = _fix_for(counts)
-    raise MaskValuesError(message + advice, values=sorted(counts), files=files, fix=fix)
-
-
-def _mask_pixels(path):
-    """``(gray, colours)`` of a mask file: gray values ``(H, W)`` (None for a colour mask) and
-    colours ``(H, W, 3)`` (None for a gray one); a coloured palette image gives its indices."""
-    array, colours = _open(path)
-    if colours is not None:
-        colours = colours[..., :3]  # a transparent palette entry is a colour like any
-        return (array if np.ptp(colours, axis=-1).any() else colours[..., 0]), colours
-    if array.ndim == 3 and array.shape[-1] in (3, 4):
-        return (None if np.ptp(array[..., :3], axis=-1).any() else array[..., 0]), array[..., :3]
-    array = array[..., 0] if array.ndim == 3 and array.shape[-1] in (1, 2) else array
-    if array.ndim != 2:
-        raise ValueError(f"the mask {path} has shape {array.shape}; expected one channel")
-    if array.dtype.kind == "f" and np.isnan(array).any():
-        raise ValueError(f"the mask {path} has NaN values")
-    return array, None
-
-
-def _is_binary(gray):
-    values = set(np.unique(gray).tolist())
-    return values <= {0, 1} or values <= {0, FULL_SCALE.get(gray.dtype, 1)}
-
-
-def _are_classes(gray):
-    return all(float(v).is_integer() and 0 <= v < AUTO_MAX_CLASSES for v in np.unique(gray))
-
-
-def _file_mask(pixels, mode, path, palette=None, threshold=None, ignore_index=None):
-    """A mask file's ``(gray, colours)`` in the package convention (:func:`as_mask`)."""
-    gray, colours = pixels
-    if mode == "palette":
-        colours = np.repeat(gray[..., None], 3, axis=-1) if colours is None else colours
-        codes = colours.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])
-        known = {(r << 16) | (g << 8) | b: c for (r, g, b), c in palette.items()}
-        found, inverse = np.unique(codes, return_inverse=True)
-        missing = [str((c >> 16, c >> 8 & 255, c & 255)) for c in found.tolist() if c not in known]
-        if missing:
-            raise ValueError(f"the mask {path} has colours that are not in palette: "
-                             f"{', '.join(missing[:10])}")
-        gray, mode = np.array([known[c] for c in found.tolist()])[inverse.reshape(codes.shape)], \
-            "multiclass"
-    if gray is None:
-        raise ValueError(f"the mask {path} is colour-coded; pass mask_mode='palette' and "
-                         f"palette={{(r, g, b): class, ...}}")
-    top = np.iinfo(gray.dtype).max if gray.dtype.kind in "iu" else np.inf
-    if threshold is not None and threshold >= top:
-        raise ValueError(f"threshold={threshold:g} is not below {top}, the top value of the mask "
-                         f"{path}: every pixel would read as 0 (for 8-bit masks, e.g. "
-                         f"threshold=127)")
-    if threshold is not None and threshold >= 1 and set(np.unique(gray).tolist()) == {0, 1}:
-        raise ValueError(f"the mask {path} holds 0 and 1 only, which threshold={threshold:g} "
-                         f"reads as all 0: it is a binary mask already; read it without threshold=")
-    binary = threshold is not None or _is_binary(gray)
-    if mode == "auto":
-        mode = "binary" if binary else "multiclass" if _are_classes(gray) else None
-    if mode == "binary" and binary or mode == "multiclass" and not (
-            gray.dtype.kind in "iu" and set(np.unique(gray).tolist()) in ({0, 255}, {0, 65535})):
-        array = gray > (threshold or 0) if mode == "binary" else gray
-        try:
-            return as_mask(array, f"the mask {path}", mode, ignore_index=ignore_index)
-        except MaskValuesError as error:
-            error.files = [path]
-            raise
-    expected = {"binary": "binary values (0/255 or 0/1)", "multiclass": "class indices"}.get(
-        mode, f"binary values (0/255 or 0/1) or class indices below {AUTO_MAX_CLASSES}")
-    _values_error([path], _value_counts([gray]), f"; expected {expected}. ")
+    if sigmoid:
+        labels = (exact > threshold).astype(np.int32 if mode == "multiclass" else np.float32)
+    elif array.shape[-1] == 2 and soft:
+        labels = (exact[..., 1:] > threshold).astype(np.int32)
+    else:
+        labels = np.argmax(array, axis=-1)[..., None].astype(np.int32)
+    return Prediction(labels, array.astype(np.float32))
 
 
 def _read_mode(mode, palette, threshold=None, ignore_index=None):
-    """The checked mode of a mask reader's arguments, its alias and ``"auto"`` resolved."""
     mode = check_choice({"classes": "multiclass"}.get(mode, mode), READ_MODES, "mask_mode")
     mode = "palette" if mode == "auto" and palette is not None else mode
     if mode == "palette" and palette is None:
         raise ValueError("mask_mode='palette' needs palette={(r, g, b): class, ...}")
-    if palette is not None and (not isinstance(palette, dict) or not palette):
-        fail("palette", "a non-empty dict {(r, g, b): class}", palette)
-    for colour, index in (palette or {}).items():
-        if not (isinstance(colour, tuple) and len(colour) == 3 and all(
-                isinstance(v, numbers.Integral) and 0 <= v <= 255 for v in colour)
-                and isinstance(index, numbers.Integral) and index >= 0):
-            fail("palette", "a dict of (r, g, b) tuples of 0..255 to class indices >= 0",
-                 {colour: index})
-    if threshold is not None and (isinstance(threshold, bool) or not isinstance(
-            threshold, numbers.Real) or not np.isfinite(threshold) or threshold < 0):
+    entries = palette.items() if isinstance(palette, dict) and palette else [(None, None)]
+    if palette is not None and not all(isinstance(c, tuple) and len(c) == 3 and all(
+            _whole(v, 0, 255) for v in c) and _whole(i) for c, i in entries):
+        fail("palette", "a non-empty dict of (r, g, b) tuples of 0..255 to class indices >= 0",
+             palette)
+    number = isinstance(threshold, (int, float, np.integer, np.floating))
+    if threshold is not None and not (number and threshold is not True and 0 <= threshold < np.inf):
         fail("threshold", "a number >= 0 in the masks' own scale (e.g. 127 for 8-bit masks)",
              threshold)
     if threshold is not None and ignore_index is not None:
@@ -455,80 +339,130 @@ def _read_mode(mode, palette, threshold=None, ignore_index=None):
         "multiclass" if ignore_index is not None and mode == "auto" else mode)
 
 
+def _mask_pixels(path):
+    """``(gray, colours)`` of a mask file, gray None if coloured (a palette image: its indices)."""
+    array, colours = _open(path)
+    if colours is None and array.ndim == 3 and array.shape[-1] > 2:
+        array, colours = None, array  # RGB(A)
+    if colours is not None:
+        colours = colours[..., :3]  # a transparent palette entry is a colour like any
+        return (array if np.ptp(colours, axis=-1).any() else colours[..., 0]), colours
+    array = array[..., 0] if array.ndim == 3 else array
+    if array.ndim != 2:
+        raise ValueError(f"the mask {path} has shape {array.shape}; expected one channel")
+    return check_array(array, f"the mask {path}"), None
+
+
+def _palette_classes(gray, colours, palette, path):
+    colours = np.repeat(gray[..., None], 3, axis=-1) if colours is None else colours
+    found, inverse = np.unique(colours.reshape(-1, 3), axis=0, return_inverse=True)
+    missing = [str(tuple(c)) for c in found.tolist() if tuple(c) not in palette]
+    if missing:
+        raise ValueError(f"the mask {path} has colours that are not in palette: "
+                         f"{', '.join(missing[:10])}")
+    classes = np.array([palette[tuple(c)] for c in found.tolist()])
+    return classes[inverse.ravel()].reshape(colours.shape[:2])
+
+
+def _read_masks(paths, mode, palette=None, threshold=None, ignore_index=None, folder=False):
+    """``(masks, mode)``: mask files read as one, "auto" decided once for them all."""
+    files = [(path, *_mask_pixels(path)) for path in paths]
+    held = {p: set(np.unique(g).tolist()) for p, g, _ in files if g is not None}
+    scale = {p: FULL_SCALE.get(g.dtype, 1) for p, g, _ in files if g is not None}
+    binary = {p for p, v in held.items() if v <= {0, 1} or v <= {0, scale[p]}}
+    odd = [p for p, v in held.items() if not all(
+        float(x).is_integer() and 0 <= x < AUTO_MAX_CLASSES for x in v)]
+    if mode == "auto" and len(held) == len(files) and len(binary) < len(files) and odd:
+        counts = _value_counts(g for _, g, _ in files)  # one mode for all: 0/1, 0..3 are classes
+        _values_error(odd, counts, EXPECTED["folder" if folder else "auto"])
+    if mode == "auto":
+        mode = "binary" if len(held) < len(files) or len(binary) == len(files) else "multiclass"
+    masks = []
+    for path, gray, colours in files:
+        gray = _palette_classes(gray, colours, palette, path) if mode == "palette" else gray
+        if gray is None:
+            raise ValueError(f"the mask {path} is colour-coded; pass mask_mode='palette' and "
+                             f"palette={{(r, g, b): class, ...}}")
+        top = np.iinfo(gray.dtype).max if gray.dtype.kind in "iu" else np.inf
+        if threshold is not None and threshold >= top:
+            raise ValueError(f"threshold={threshold:g} is not below {top}, the top value of the "
+                             f"mask {path}: every pixel would read as 0 (for 8-bit masks, e.g. "
+                             f"threshold=127)")
+        if threshold is not None and threshold >= 1 and held[path] == {0, 1}:
+            raise ValueError(f"the mask {path} holds 0 and 1 only, which threshold={threshold:g} "
+                             f"reads as all 0: it is a binary mask already; read it without "
+                             f"threshold=")
+        full = gray.dtype.kind in "iu" and held.get(path) in ({0, 255}, {0, 65535})
+        if mode == "binary" and threshold is None and path not in binary or (
+                mode == "multiclass" and full):
+            _values_error([path], _value_counts([gray]), EXPECTED[mode])
+        try:
+            masks.append(as_mask(gray > (threshold or 0) if mode == "binary" else gray,
+                                 f"the mask {path}", "binary" if mode == "binary" else
+                                 "multiclass", ignore_index=ignore_index))
+        except MaskValuesError as error:
+            error.files = [path]
+            raise
+    full = [p.name for p in held if scale[p] in held[p]]
+    ones = [p.name for p in held if p.name not in full and 1 in held[p]]
+    listed = [", ".join(f[:3]) + (", ..." if len(f) > 3 else "") for f in (ones, full)]
+    if mode == "binary" and threshold is None and ones and full:
+        warnings.warn(f"{paths[0].parent} mixes two binary encodings: {count(ones, 'mask')} 0/1 "
+                      f"({listed[0]}) and {len(full)} 0/255 ({listed[1]}); all are read as "
+                      f"binary masks of 0 and 1", stacklevel=3)
+    return masks, mode
+
+
 def read_mask(path, mode="auto", palette=None, *, threshold=None, ignore_index=None):
-    """A mask file (PNG, TIFF, GIF, BMP) as :func:`as_mask` gives it, ``(H, W, 1)``.
-
-    ``mode``: ``"binary"`` (0/255, 0/65535 or 0/1), ``"multiclass"`` (or ``"classes"``: class
-    indices as stored), ``"palette"`` (colours to classes by ``palette={(r, g, b): class}``) or
-    ``"auto"`` (as the values say). ``threshold``: the pixels above it (in the file's scale)
-    read 1 (JPEG masks). ``ignore_index``: the value of unlabelled pixels, kept. Values that fit
-    no mode raise a :class:`MaskValuesError` saying what to pass; errors name the file.
-
-    >>> path = Path(tempfile.mkdtemp()) / "mask.png"
-    >>> Image.fromarray(np.array([[0, 1, 255]], np.uint8)).save(path)
-    >>> read_mask(path, ignore_index=255).ravel().tolist()  # 255: unlabelled
-    [0, 1, 255]
-    """
+    """A mask file as :func:`as_mask` gives it: ``mode`` one of READ_MODES, ``palette={(r, g, b):
+    class}``, ``threshold`` in the file's scale, ``ignore_index`` kept (docs/masks.md)."""
     mode = _read_mode(mode, palette, threshold, ignore_index)
-    return _file_mask(_mask_pixels(path), mode, path, palette, threshold, ignore_index)
+    return _read_masks([Path(path)], mode, palette, threshold, ignore_index)[0][0]
 
 
 def check_ignore_index(ignore_index):
     """Refuse an ``ignore_index`` (the value of unlabelled pixels) not None or an int >= 0."""
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(
-            ignore_index, numbers.Integral) or ignore_index < 0):
+    if ignore_index is not None and not _whole(ignore_index):
         fail("ignore_index", "an integer >= 0, the value of unlabelled pixels (e.g. 255)",
              ignore_index)
 
 
 def mask_classes(masks, ignore_index=None, *, names=None, n_classes=None):
-    """The number of classes (>= 2) of integer class-index masks (``(n, ...)`` or a list):
-    ``n_classes`` if given, which every value must be below (or be ``ignore_index``), else one
-    more than the largest value. The values must be dense and ``ignore_index`` above every
-    class; else a :class:`MaskValuesError` says what they look like. ``names``: for messages.
+    """The number of classes (>= 2) of class-index masks: ``n_classes`` (each value below it or
+    ``ignore_index``), else the largest value + 1, dense (docs/masks.md); ``names`` for messages.
 
     >>> mask_classes([np.array([[0, 1], [2, 2]]), np.array([[0, 3]])])
     4
-    >>> mask_classes([np.array([[0, 1, 255]])], ignore_index=255)
-    2
     """
     names = [f"masks[{i}]" for i in range(len(masks))] if names is None else list(names)
-    if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(
-            n_classes, numbers.Integral) or n_classes < 2):
-        fail("n_classes", "an integer >= 2 (or None to count the classes from the masks)",
-             n_classes)
-    if n_classes is not None and ignore_index is not None and ignore_index < n_classes:
-        raise ValueError(f"ignore_index={ignore_index} is one of the n_classes={n_classes} "
-                         f"classes (0 to {n_classes - 1}): the ignored value must be above every "
-                         f"class (e.g. ignore_index=255)")
-    held = []
+    if n_classes is not None:
+        check_int(n_classes, "n_classes", 2)
+    held = {}
     for name, mask in zip(names, map(np.asarray, masks)):
         if not (mask.dtype == bool or mask.dtype.kind in "iu"):
             raise ValueError(f"{name} has {mask.dtype} values; mask_classes counts the classes of "
                              f"class-index (integer) masks, a float mask is binary")
-        held.append((name, _value_counts([mask])))
-        if held[-1][1] and min(held[-1][1]) < 0:
-            raise ValueError(f"{name}: class indices must be >= 0; found {min(held[-1][1])}")
-        held[-1][1].pop(ignore_index, None)
-    counts = {}
-    for _, own in held:
-        counts.update({v: counts.get(v, 0) + n for v, n in own.items()})
+        held[name] = _value_counts([mask])
+        if held[name] and min(held[name]) < 0:
+            raise ValueError(f"{name}: class indices must be >= 0; found {min(held[name])}")
+        held[name].pop(ignore_index, None)
+    counts = sum(held.values(), Counter())
     if not counts:
         raise ValueError(f"every pixel of the masks is ignore_index={ignore_index}: no class")
     values = sorted(counts)
-    if n_classes is None and ignore_index is not None and ignore_index < values[-1]:
-        raise ValueError(f"ignore_index={ignore_index} is below the class {values[-1]} of the "
-                         f"masks: the ignored value must be above every class (e.g. "
-                         f"ignore_index=255)")
+    if ignore_index is not None and ignore_index < (n_classes or values[-1]):
+        where = (f"one of the n_classes={n_classes} classes (0 to {n_classes - 1})" if n_classes
+                 else f"below the class {values[-1]} of the masks")
+        raise ValueError(f"ignore_index={ignore_index} is {where}: the ignored value must be "
+                         f"above every class (e.g. ignore_index=255)")
     above = [v for v in values if v >= (len(values) if n_classes is None else n_classes)]
     if n_classes is None and not _too_sparse(values):
         return max(int(values[-1]) + 1, 2)
     if not above:
         return int(n_classes)
-    files = [name for name, own in held if set(own) & set(above)]
+    files = [name for name, own in held.items() if set(own) & set(above)]
     if n_classes is None:
-        _values_error(files, counts, f", which as class indices make {values[-1] + 1} classes, "
-                                     f"{values[-1] + 1 - len(values)} of them never used. ")
+        _values_error(files, counts, _unused(values))
     share = 100 * sum(counts[v] for v in above) / sum(counts.values())
     share = f"{share:.0f}%" if share >= 1 else f"{share:.1g}%"
     void = "" if ignore_index is not None or len(above) > 1 else (
@@ -540,8 +474,7 @@ def mask_classes(masks, ignore_index=None, *, names=None, n_classes=None):
 
 
 def check_not_empty(masks, ignore_index=None):
-    """A one-line warning if every mask is all background (nothing above 0 but
-    ``ignore_index``): a model trained on them learns to predict nothing. Else None."""
+    """A warning (text) if every mask is all background (nothing above 0 but ignore_index)."""
     if not any(np.any((m > 0) & (m != ignore_index)) for m in map(np.asarray, masks)):
         ignored = "" if ignore_index is None else f" but ignore_index={ignore_index}"
         return (f"every mask is all background ({count(masks, 'mask')}, no pixel above 0"
@@ -556,8 +489,7 @@ def stack_or_list(arrays):
 
 
 def image_files(folder, argument="folder"):
-    """The image files of ``folder`` as ``{stem: path}``, sorted, hidden ones skipped; a missing
-    or empty folder, a file not an image, or two images of one stem is a ValueError."""
+    """The image files of ``folder`` as ``{stem: path}``, sorted, hidden ones skipped."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{argument} {folder} is not a folder")
@@ -578,8 +510,7 @@ def image_files(folder, argument="folder"):
 
 def pair_files(images_dir, masks_dir, *, names=("images_dir", "masks_dir"),
                unmatched=("images without a mask", "masks without an image")):
-    """``[(image, mask)]`` paths matched by file stem (a mask may be ``<stem>_mask.*``);
-    unmatched files are a ValueError listing them, worded by ``names`` and ``unmatched``."""
+    """``[(image, mask)]`` paths matched by file stem (or ``<stem>_mask``); none unmatched."""
     images, masks = image_files(images_dir, names[0]), image_files(masks_dir, names[1])
     pairs, lonely = [], []
     for stem, image in images.items():
@@ -603,48 +534,17 @@ def check_same_size(image, mask, image_path, mask_path):
                          f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} (width x height)")
 
 
-def _listed(files):
-    return ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
-
-
 def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, threshold=None,
                 ignore_index=None, n_classes=None):
-    """Read a folder of images and one of masks, paired by file stem (``cat.jpg`` with
-    ``cat.png`` or ``cat_mask.png``), as a :class:`Split` in the order of the stems: images as
-    :func:`read_image` (gray ones repeated to RGB if others are RGB), masks as
-    :func:`read_mask`, ``"auto"`` deciding once for the folder (0/1 and 0/255 masks mixed:
-    binary, with a warning); class masks checked together by :func:`mask_classes`.
-
-    >>> root = Path(tempfile.mkdtemp())
-    >>> (root / "images").mkdir(); (root / "masks").mkdir()
-    >>> Image.fromarray(np.full((4, 6), 128, np.uint8)).save(root / "images/a.png")
-    >>> Image.fromarray(np.eye(4, 6, dtype=np.uint8) * 255).save(root / "masks/a.png")
-    >>> split = from_folder(root / "images", root / "masks")
-    >>> split.images.shape, split.masks.shape, split.masks.dtype, split.names
-    ((1, 4, 6, 1), (1, 4, 6, 1), dtype('float32'), ['a'])
-    """
+    """A folder of images and one of masks paired by file stem as a :class:`Split`; arguments as
+    :func:`read_mask`'s, "auto" decided once for the folder (docs/masks.md)."""
     mode = _read_mode(mask_mode, palette, threshold, ignore_index)
     pairs = pair_files(images_dir, masks_dir)
-    paths, raw = [m for _, m in pairs], [_mask_pixels(m) for _, m in pairs]
-    grays = [(gray, path) for (gray, _), path in zip(raw, paths) if gray is not None]
-    binary = len(grays) < len(raw) or all(_is_binary(gray) for gray, _ in grays)
-    if mode == "auto" and not binary and not _are_classes(np.concatenate(
-            [gray.ravel() for gray, _ in grays])):  # one mode for all: 0/1 and 0..3 are classes
-        _values_error([path for gray, path in grays if not _are_classes(gray)], _value_counts(
-            [g for g, _ in grays]), f"; with mask_mode='auto' masks must all be binary (0/255 "
-                                    f"or 0/1) or class indices below {AUTO_MAX_CLASSES}. ")
-    mode = ("binary" if binary else "multiclass") if mode == "auto" else mode
-    masks = [_file_mask(pixels, mode, path, palette, threshold, ignore_index)
-             for pixels, path in zip(raw, paths)]
+    paths = [mask_path for _, mask_path in pairs]
+    masks, mode = _read_masks(paths, mode, palette, threshold, ignore_index, folder=True)
     images = [read_image(image_path) for image_path, _ in pairs]
     for image, mask, (image_path, mask_path) in zip(images, masks, pairs):
         check_same_size(image, mask, image_path, mask_path)
-    full = [p.name for g, p in grays if FULL_SCALE.get(g.dtype, 0) in g]
-    ones = [p.name for g, p in grays if p.name not in full and 1 in g]
-    if mode == "binary" and threshold is None and ones and full:
-        warnings.warn(f"{masks_dir} mixes two binary encodings: {count(ones, 'mask')} 0/1 "
-                      f"({_listed(ones)}) and {len(full)} 0/255 ({_listed(full)}); all are read "
-                      f"as binary masks of 0 and 1", stacklevel=2)
     if mode == "multiclass" or (mode == "palette" and n_classes is not None):
         mask_classes(masks, ignore_index, names=paths, n_classes=n_classes)
     if len({image.shape[-1] for image in images}) > 1:
