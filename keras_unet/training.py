@@ -106,11 +106,8 @@ def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
     multilabel = False
     with contextlib.suppress(ValueError):  # a model build_unet did not make: no record
         multilabel = unet_config(model).get("multilabel", False)
-    if isinstance(loss, str):
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a Keras loss; "
-                             f"got {loss!r}")
-        loss = LOSSES[loss](from_logits=from_logits)
+    if isinstance(loss, str):  # else a Keras loss, used as given
+        loss = LOSSES[check_choice(loss, tuple(LOSSES), "loss")](from_logits=from_logits)
     if isinstance(optimizer, str):
         optimizer = keras.optimizers.get({"class_name": optimizer,
                                           "config": {"learning_rate": learning_rate}})
@@ -126,7 +123,7 @@ def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
     return model
 
 
-# How a message names each recorded option that is not an argument of train().
+# The words of a message for the recorded options that are no argument of train()
 _RECORDED_AS = {"images": "images ", "channels": "image channels ", "n_classes": "classes ",
                 "augment": "augmentation "}
 
@@ -136,12 +133,14 @@ def _refuse_another_run(workdir, options):
     ``options``; record them; on a fresh start remove an earlier log. True: work to go on."""
     from keras_unet.images import write_atomically
 
-    recorded, left = workdir / "options.json", (workdir / "backup").exists()
-    left = left or (workdir / "best.keras").exists()
+    recorded = workdir / "options.json"
+    left = (workdir / "backup").exists() or (workdir / "best.keras").exists()
     before = json.loads(recorded.read_text()) if left and recorded.exists() else options
-    shown = {True: "on", False: "off"}
-    differ = [f"{_RECORDED_AS.get(k, k + '=')}{shown.get(before.get(k), before.get(k))} then, "
-              f"{shown.get(v, v)} now" for k, v in options.items() if before.get(k) != v]
+    def said(value):
+        return {True: "on", False: "off"}[value] if isinstance(value, bool) else value
+
+    differ = [f"{_RECORDED_AS.get(k, k + '=')}{said(before.get(k))} then, {said(v)} now"
+              for k, v in options.items() if before.get(k) != v]
     if differ:
         raise ValueError(f"the backup in {workdir} belongs to a run with other options "
                          f"({'; '.join(differ)}): give the same options to resume it, another "
@@ -153,7 +152,7 @@ def _refuse_another_run(workdir, options):
     return left
 
 
-def _discard_unreadable_backup(backup):
+def _discard_torn_backup(backup):
     """Remove a first backup torn while written (none before it): start again, not fail."""
     import h5py
 
@@ -166,14 +165,12 @@ def _discard_unreadable_backup(backup):
         shutil.rmtree(backup)
 
 
-def _best_so_far(workdir, monitor):
-    """The lowest finite ``monitor`` logged in ``workdir`` (a resumed run's to beat)."""
-    try:
-        with open(workdir / "history.csv") as file:
-            values = [float(row[monitor]) for row in csv.DictReader(file) if row.get(monitor)]
-    except (OSError, ValueError):
-        return float("inf")
-    return min(filter(math.isfinite, values), default=float("inf"))
+def _best_so_far(log, monitor):
+    """The lowest finite ``monitor`` in the CSV ``log`` (for a resumed run to beat), or inf."""
+    with contextlib.suppress(OSError, ValueError), open(log) as file:
+        values = [float(row[monitor]) for row in csv.DictReader(file) if row.get(monitor)]
+        return min(filter(math.isfinite, values), default=float("inf"))
+    return float("inf")
 
 
 def _write_model(model, path):
@@ -206,7 +203,8 @@ def _classes(masks, mode, n_classes, ignore_index):
     from keras_unet.images import as_mask, mask_classes
 
     if mode:
-        masks = [as_mask(m, f"mask {i}", mode, ignore_index=ignore_index) for i, m in enumerate(masks)]
+        masks = [as_mask(m, f"masks[{i}]", mode, ignore_index=ignore_index)
+                 for i, m in enumerate(masks)]
     binary = masks[0].dtype == np.float32
     if binary and n_classes and n_classes > 2:
         raise ValueError(f"n_classes={n_classes}, but the masks are binary (two values, read "
@@ -218,27 +216,21 @@ def _classes(masks, mode, n_classes, ignore_index):
 
 
 def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=None,
-          ignore_index=None, data_dir=None, tile=None, depth=4, filters=32, padding="same", batch_size=4,
-          epochs=25, steps_per_epoch=50, budget=None, loss="dice_ce", learning_rate=1e-3,
-          augment=True, validation_split=0.2, seed=0, workdir=None, verbose=None):
-    """Train a U-Net as ``keras-unet train`` does; write the best model to ``output``.
+          ignore_index=None, data_dir=None, tile=None, depth=4, filters=32, padding="same",
+          batch_size=4, epochs=25, steps_per_epoch=50, budget=None, loss="dice_ce",
+          learning_rate=1e-3, augment=True, validation_split=0.2, seed=0, workdir=None,
+          verbose=None):
+    """Train a U-Net as ``keras-unet train`` does, with its defaults; write the best model.
 
-    Holds out ``validation_split`` of the images, trains on random ``tile`` windows with
-    augmentation and keeps the best epoch by validation loss. It stops once ``budget``
-    minutes are spent, or on a NaN loss (ValueError; the best model before it is written).
-    ``workdir`` (default ``<output>_training``) keeps ``history.csv`` and, while training,
-    backups: the same call again resumes (a backup of other options is refused).
-
-    Args:
-        images, masks: images and masks in the package convention; or ``images`` a
-            dataset name (``data_dir``: its local copy, else it is downloaded).
-        n_classes: default: 1 for binary masks, else the classes that they use.
-        tile: default 256, or the nearest size below it that fits; a given one must fit.
-        the rest: as the options of ``keras-unet train`` (its defaults); under
-            ``KERAS_UNET_FAST=1`` at most 2 epochs of 3 steps.
-
-    Returns:
-        the Keras History (None when an earlier run had trained the model already).
+    Holds out ``validation_split`` of the images, trains on random ``tile`` windows (default
+    256, or the nearest size below that fits) with augmentation, keeps the best epoch by
+    validation loss in ``output``; stops after ``budget`` minutes, or on a NaN loss (a
+    ValueError; the best model before it is written). ``workdir`` (``<output>_training``)
+    keeps ``history.csv`` and, while training, backups: the same call again resumes (a
+    backup of other options is refused). ``KERAS_UNET_FAST=1``: at most 2 epochs of 3 steps.
+    ``images``, ``masks``: in the package convention, or ``images`` a ``datasets.LOADERS``
+    name (``data_dir``: its local copy). ``n_classes``: default from the masks (binary: 1).
+    Returns the Keras History (None when an earlier run had trained the model already).
 
     Example:
         >>> import tempfile
@@ -258,12 +250,12 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
 
     output, given, tile = Path(output), tile, tile or valid_input_sizes(256, depth, padding)[0]
     workdir = Path(workdir) if workdir else output.with_name(f"{output.stem}_training")
-    fits = valid_input_sizes(tile, depth, padding)
-    if given and fits != [tile]:  # refused, as keras-unet predict does
+    if given and (fits := valid_input_sizes(tile, depth, padding)) != [tile]:  # as predict
         rule = f" (a multiple of 2**depth = {2**depth})" if padding == "same" else ""
         raise ValueError(f"tile={tile} does not fit a depth-{depth} U-Net with padding="
                          f"'{padding}'{rule}; nearest sizes that fit: {', '.join(map(str, fits))}")
-    images, masks = load_dataset(images, data_dir, seed=seed) if isinstance(images, str) else (images, masks)
+    if isinstance(images, str):
+        images, masks = load_dataset(images, data_dir, seed=seed)
     masks, n_classes = _classes(list(masks), mask_mode, n_classes, ignore_index)
     if fast_mode():
         epochs, steps_per_epoch = min(epochs, 2), min(steps_per_epoch, 3)
@@ -275,58 +267,55 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
     crop = receptive_border(depth) if padding == "valid" else 0
     smallest = min(min(image.shape[:2]) for image in images) + 2 * crop
     if tile > smallest:
-        fitting = valid_input_sizes(smallest, depth, padding)[0]
-        if fitting > smallest:
+        if (fitting := valid_input_sizes(smallest, depth, padding)[0]) > smallest:
             raise ValueError(f"the smallest image, {smallest - 2 * crop} px, is too small for a "
                              f"depth-{depth} U-Net: use a smaller depth")
         print(f"tile {tile} is larger than the smallest image: using tile {fitting}")
         tile = fitting
     channels = images[0].shape[-1] if images[0].ndim == 3 else 1
     workdir.mkdir(parents=True, exist_ok=True)
-    _discard_unreadable_backup(workdir / "backup")
+    _discard_torn_backup(workdir / "backup")
     options = dict(images=len(images), channels=int(channels), n_classes=int(n_classes),
                    tile=int(tile), depth=depth, filters=filters, padding=padding,
                    batch_size=batch_size, steps_per_epoch=steps_per_epoch, loss=loss,
                    learning_rate=float(learning_rate), augment=bool(augment),
                    validation_split=float(validation_split), seed=seed)
-    resumed, best = _refuse_another_run(workdir, options), workdir / "best.keras"
+    best, log = workdir / "best.keras", workdir / "history.csv"
+    resumed = _refuse_another_run(workdir, options)
     if best.exists() and not (workdir / "backup").exists():  # trained, but not written
         _write_model(keras.models.load_model(best, compile=False), output)
         best.unlink()
         (workdir / "options.json").unlink()
         print(f"the run in {workdir} had finished training: its best model is saved to "
-              f"{output} (not trained again); the log of every epoch is in "
-              f"{workdir / 'history.csv'}")
+              f"{output} (not trained again); the log of every epoch is in {log}")
         return None
     model = build_unet((None, None, channels), n_classes, depth=depth, filters=filters,
                        padding=padding, batch_norm=True)
     compile_unet(model, loss=loss, learning_rate=learning_rate)
     tiles = dict(batch_size=batch_size, tile=tile, output_crop=crop)
-    pick = lambda arrays, part, times=1: [arrays[i] for i in part] * times  # noqa: E731
-    data = make_dataset(pick(images, order[n_val:]), pick(masks, order[n_val:]),
-                        augment=augment, seed=seed, **tiles)
-    times = max(1, 32 // max(n_val, 1))  # a fixed set of about 32 validation tiles
-    validation = make_dataset(pick(images, order[:n_val], times), pick(masks, order[:n_val], times),
-                              augment=False, shuffle=False, repeat=False, seed=seed + 1,
+    fit, val = order[n_val:], list(order[:n_val]) * max(1, 32 // max(n_val, 1))  # ~32 tiles
+    data = make_dataset([images[i] for i in fit], [masks[i] for i in fit], augment=augment,
+                        seed=seed, **tiles)
+    validation = make_dataset([images[i] for i in val], [masks[i] for i in val], augment=False,
+                              shuffle=False, repeat=False, seed=seed + 1,
                               **tiles) if n_val else None
-    monitor = "val_loss" if n_val else "loss"
-    beat = _best_so_far(workdir, monitor) if resumed else float("inf")
-    start = time.monotonic()
+    monitor, start = "val_loss" if n_val else "loss", time.monotonic()
 
     def spent(epoch, logs):
         if budget and time.monotonic() - start > budget * 60:
             print(f"\nthe time budget of {budget:g} min is spent: stopping after epoch {epoch + 1}")
             model.stop_training = True
 
-    callbacks = [  # BackupAndRestore's double_checkpoint: a torn backup has one before it
+    callbacks = [  # double_checkpoint: a backup torn while written has one before it
         keras.callbacks.TerminateOnNaN(), keras.callbacks.LambdaCallback(on_epoch_end=spent),
         keras.callbacks.BackupAndRestore(str(workdir / "backup"), double_checkpoint=True),
         # the best so far (a resumed run's to beat); inf: a NaN epoch is never the best
         keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, save_best_only=True,
-                                        initial_value_threshold=beat),
-        keras.callbacks.CSVLogger(str(workdir / "history.csv"), append=True)]
-    print(f"training on {len(order) - n_val} images, validating on {n_val}; tiles {tile}x{tile}"
-          f", {n_classes} output channel(s), {model.count_params():,} parameters; log and "
+                                        initial_value_threshold=_best_so_far(log, monitor)
+                                        if resumed else float("inf")),
+        keras.callbacks.CSVLogger(str(log), append=True)]
+    print(f"training on {len(fit)} images, validating on {n_val}; tiles {tile}x{tile}, "
+          f"{n_classes} output channel(s), {model.count_params():,} parameters; log and "
           f"backups in {workdir}")
     history = model.fit(data, validation_data=validation, epochs=epochs, shuffle=False,
                         steps_per_epoch=steps_per_epoch, callbacks=callbacks,
@@ -334,25 +323,25 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
     good = keras.models.load_model(best, compile=False) if best.exists() else None
     if good is not None and not all(np.isfinite(w).all() for w in good.get_weights()):
         good = None
-    losses = np.array([history.history.get(k, [0.0] * len(history.epoch)) for k in ("loss", "val_loss")])
+    losses = [history.history.get(k, [0.0] * len(history.epoch)) for k in ("loss", "val_loss")]
     nan = [e for e, ok in zip(history.epoch, np.isfinite(losses).all(0)) if not ok]
     if nan or good is None:  # good is None: NaN weights after a finite loss
-        epoch = (nan or history.epoch or [0])[0 if nan else -1]
         kept = "no model was saved" + (f" ({output} is left as it was)" if output.exists() else "")
         if good is not None:
             _write_model(good, output)
             kept = f"the best model of the epochs before it is saved to {output}"
         best.unlink(missing_ok=True)
         (workdir / "options.json").unlink(missing_ok=True)
+        epoch = nan[0] if nan else (history.epoch or [0])[-1]
         raise ValueError(f"the loss became NaN in epoch {epoch + 1} and training stopped; "
                          f"{kept}. Try a lower learning_rate (this run's: {learning_rate:g})")
     try:
         _write_model(good, output)
     except OSError as error:
-        raise OSError(f"the model could not be written to {output} ({error.strerror or error}); "
-                      f"it is kept in {best}: train again, with another output if need be, to "
-                      f"write it without training again") from None
+        raise OSError(f"the model could not be written to {output} ({error.strerror or error}"
+                      f"); it is kept in {best}: train again, with another output if need be, "
+                      f"to write it without training again") from None
     best.unlink()  # a full copy of the model: not kept once the run is over
     (workdir / "options.json").unlink()
-    print(f"model saved to {output}; the log of every epoch is in {workdir / 'history.csv'}")
+    print(f"model saved to {output}; the log of every epoch is in {log}")
     return history

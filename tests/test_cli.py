@@ -240,8 +240,8 @@ def test_a_dataset_that_cannot_be_downloaded_is_one_line(tmp_path):
         port = probe.getsockname()[1]  # nothing listens there once it is closed
     entry = {"url": "0.png", "sha256": "0" * 64, "filename": "images/00.png", "kind": "file"}
     registry = tmp_path / "registry.json"
-    registry.write_text(json.dumps({"isbi2012_em": {"base_url": f"http://127.0.0.1:{port}/",
-                                                    "files": [entry]}}))
+    registry.write_text(json.dumps({"isbi2012": {"base_url": f"http://127.0.0.1:{port}/",
+                                                 "files": [entry]}}))
     done = run_in(tmp_path, "train", "--dataset", "isbi2012",
                   env=dict(os.environ, KERAS_BACKEND="tensorflow", KERAS_UNET_REGISTRY=str(registry),
                            KERAS_UNET_DATA=str(tmp_path / "cache")))

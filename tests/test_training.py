@@ -51,7 +51,7 @@ def test_compile_multiclass_logits_model():
 
 
 def test_compile_unknown_loss():
-    with pytest.raises(ValueError, match="loss must be one of dice_ce, dice, .* got 'dise'"):
+    with pytest.raises(ValueError, match="loss must be one of 'dice_ce', 'dice', .*; got 'dise'"):
         compile_unet(build_unet((32, 32, 1), 1, depth=2, filters=4), loss="dise")
 
 
@@ -205,9 +205,13 @@ def test_train_with_the_command_defaults(tmp_path, capsys):
 def test_train_reads_mask_modes_and_classes():
     from keras_unet.training import _classes
 
-    full = [np.array([[0, 255]], np.int32), np.array([[0, 0]], np.int32)]
-    masks, n_classes = _classes(full, "multiclass", None, None)
-    assert n_classes == 2 and [m.tolist() for m in masks] == [[[0, 1]], [[0, 0]]]
+    from keras_unet.images import MaskValuesError, as_mask
+
+    full = np.array([[0, 255]], np.int32)  # refused as every stage refuses it
+    with pytest.raises(MaskValuesError) as expected:
+        as_mask(full, "masks[0]", "multiclass")
+    with pytest.raises(MaskValuesError, match="^" + re.escape(str(expected.value)) + "$"):
+        _classes([full], "multiclass", None, None)
     masks, n_classes = _classes([np.array([[0.0, 1.0]], np.float32)], "multiclass", None, None)
     assert n_classes == 2 and masks[0].dtype == np.int32
     assert _classes([np.array([[0, 1, 2]], np.int32)], None, None, None)[1] == 3
