@@ -1,10 +1,8 @@
 """Offline scores on NumPy arrays: overlap, vessel-map and ISBI 2012 scores.
 
-Truths go through :func:`keras_unet.images.as_mask`, predictions through
-:func:`keras_unet.images.as_prediction` (refused in the same words as in every stage);
-probabilities are binarised with ``p > threshold``. Any shape is scored, a batch is one
-big image, and a trailing channel of 1 may be on one side only. An empty denominator
-scores 1.0 (nothing to find, nothing found), never NaN. ISBI 2012: docs/isbi2012_scores.md.
+Truths read as :func:`keras_unet.images.as_mask`, predictions as
+:func:`keras_unet.images.as_prediction` (``p > threshold``); any shape is one big image, a
+trailing channel of 1 may be on one side only; 0 / 0 scores 1.0. docs/isbi2012_scores.md.
 """
 
 import re
@@ -16,7 +14,7 @@ from skimage.metrics import contingency_table
 
 from keras_unet.checks import check_array, check_choice, check_int, check_number, fail
 from keras_unet.images import (
-    MASK_MODES, as_mask, as_prediction, mask_classes, pair_files, read_mask,
+    MASK_MODES, as_mask, as_prediction, mask_classes, pair_files, read_mask, values_text,
 )
 
 #: The ISBI 2012 scripts' thresholds: Fiji's ``th += 0.1`` from 0.0 while ``th <= 1.0``.
@@ -36,25 +34,16 @@ def _thresholds(thresholds):
     return array
 
 
-def _shown(values):
-    """Up to five distinct values, sorted, as text."""
-    values = np.unique(values)
-    return ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if values.size > 5 else "")
-
-
 def _binary(value, name, threshold=None):
     """``(mask, array)``: a 0/1 mask (with ``threshold``: binarised probabilities), bool,
     and the values given as an array."""
     array = check_array(value, name)
     flat = array.reshape(1, -1)  # the scores pool pixels: any shape is one image
-    if threshold is None:
-        labels = as_mask(flat, name)
-    else:  # in float64: a float32 0.1 is above 0.1, as Java compares them
-        exact = flat.astype(np.float64) if flat.dtype.kind == "f" else flat
-        labels = as_prediction(exact, name, threshold=threshold).labels
+    labels = (as_mask(flat, name) if threshold is None else
+              as_prediction(flat, name, threshold=threshold).labels)
     if labels.max() > 1:
-        raise ValueError(f"{name} holds class indices ({_shown(labels)}): pass n_classes= "
-                         f"to score classes")
+        shown = values_text(np.unique(labels).tolist(), 5)
+        raise ValueError(f"{name} holds class indices ({shown}): pass n_classes= to score classes")
     return labels.reshape(array.shape).astype(bool), array
 
 
@@ -79,6 +68,8 @@ def _pair(truth, prediction, name, threshold=0.5):
 def _class_pair(truth, prediction, n_classes):
     """The truth and predicted class indices (the arg-max of per-class probabilities)."""
     truth, prediction = check_array(truth, "truth"), check_array(prediction, "prediction")
+    if truth.ndim == prediction.ndim + 1 and truth.shape[-1] != 1:  # a channel axis of classes
+        as_mask(truth, "truth", "multiclass", batch=truth.ndim > 3)
     if prediction.dtype.kind == "f" and prediction.shape != truth.shape and (
             prediction.shape[-1:] == (n_classes,)):
         flat = prediction.reshape(1, -1, n_classes)
@@ -104,9 +95,9 @@ def _field_of_view(mask, truth):
     return fov
 
 
-def _ratio(numerator, denominator):
-    """``numerator / denominator``, or 1.0 when both are empty (0 / 0)."""
-    return 1.0 if denominator == 0 else float(numerator / denominator)
+def _ratio(found, size):
+    """``found / size`` (arrays), 1.0 where ``size`` is 0: nothing to find, nothing found."""
+    return np.where(size == 0, 1.0, found / np.maximum(size, 1))
 
 
 def check_same_kind(truth, prediction):
@@ -121,9 +112,10 @@ def check_same_kind(truth, prediction):
     for name, value in (("truth", truth), ("prediction", prediction)):
         array = check_array(value, name)
         labels = as_prediction(array.reshape(1, -1), name).labels
+        shown = values_text(np.unique(labels).tolist(), 5)
         if labels.dtype.kind == "f" or labels.max() > 1:
             kinds[name] = (f"is a binary mask ({array.dtype} in [0, 1])" if labels.dtype.kind
-                           == "f" else f"holds class indices ({_shown(labels)})")
+                           == "f" else f"holds class indices ({shown})")
     if len({text[:2] for text in kinds.values()}) == 2:  # "is" (binary), "ho" (classes)
         raise ValueError(f"truth {kinds['truth']} but prediction {kinds['prediction']}: score "
                          f"a binary prediction against binary truths and class indices against "
@@ -136,9 +128,9 @@ def _confusion(truth, prediction, n_classes):
     return np.bincount(flat, minlength=n_classes**2).reshape(n_classes, n_classes)
 
 
-def _tallies(truth, prediction, n_classes, threshold, mode):
-    """``(mode, tables)``: the confusion tables ``(T, n, n)`` of a prediction: one 2x2
-    (binary), one n_classes x n_classes (multiclass) or a 2x2 per label (multilabel)."""
+def _tallies(truth, prediction, n_classes, threshold, mode, mask=None):
+    """``(mode, tables)``: confusion tables ``(T, n, n)``, one 2x2 (binary; where ``mask``
+    is 1), one n_classes x n_classes (multiclass) or a 2x2 per label (multilabel)."""
     mode = check_choice(mode, (None, *MASK_MODES), "mode")
     mode = mode or ("binary" if n_classes is None else "multiclass")
     if mode == "multiclass":
@@ -148,34 +140,32 @@ def _tallies(truth, prediction, n_classes, threshold, mode):
         fail("n_classes", f"None for mode={mode!r}", n_classes)
     truth, prediction, _ = _pair(truth, prediction, "prediction", threshold)
     if mode == "binary":
-        return mode, _confusion(truth, prediction, 2)[None]
+        fov = _field_of_view(mask, truth)
+        return mode, _confusion(truth[fov], prediction[fov], 2)[None]
     labels = truth.shape[-1]  # multilabel: the 0/1 rules of a binary mask, per label
     pairs = zip(truth.reshape(-1, labels).T, prediction.reshape(-1, labels).T)
     return mode, np.array([_confusion(t, p, 2) for t, p in pairs])
 
 
 def _overlap(truth, prediction, n_classes, threshold, mode, kind):
-    """Dice (``kind="dice"``) or IoU in the binary, multiclass or multilabel mode."""
+    """Dice (``kind="dice"``) or IoU: a float (binary), else per class or label and the mean."""
     mode, tables = _tallies(truth, prediction, n_classes, threshold, mode)
     hits = np.diagonal(tables, axis1=1, axis2=2)
     union = tables.sum(axis=1) + tables.sum(axis=2) - hits
-    found, size = (2 * hits, union + hits) if kind == "dice" else (hits, union)
-    scores = np.where(size == 0, 1.0, found / np.maximum(size, 1))  # 0 / 0 scores 1
-    if mode == "multiclass":
-        return {"per_class": scores[0], "mean": float(scores[0].mean())}
+    scores = _ratio(2 * hits, union + hits) if kind == "dice" else _ratio(hits, union)
     if mode == "binary":
         return float(scores[0, 1])
-    return {"per_label": scores[:, 1], "mean": float(scores[:, 1].mean())}
+    key, scores = ("per_class", scores[0]) if mode == "multiclass" else ("per_label", scores[:, 1])
+    return {key: scores, "mean": float(scores.mean())}
 
 
 def dice(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
     """Dice coefficient ``2 |T & P| / (|T| + |P|)`` of a prediction.
 
-    ``mode`` None is binary (a 0/1 truth; a 0/1 or probability prediction), or multiclass
-    with ``n_classes`` (class indices; a prediction of indices or of per-class
-    probabilities ``(..., n_classes)``, arg-max); ``"multilabel"``: ``(..., L)`` of both.
-    Returns a float (binary), ``{"per_class": array, "mean"}`` (multiclass) or
-    ``{"per_label": array, "mean"}`` (multilabel); absent from both scores 1.0.
+    ``mode`` None: binary (0/1 truth, 0/1 or probability prediction), or multiclass with
+    ``n_classes`` (indices; predicted indices or per-class probabilities, arg-max);
+    ``"multilabel"``: ``(..., L)`` both. Returns a float (binary), else ``{"per_class"`` (or
+    ``"per_label"``)``: array, "mean": float}``; a class absent from both scores 1.0.
 
     >>> scores = dice(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]), n_classes=3)
     >>> scores["per_class"].round(3).tolist(), round(scores["mean"], 3)
@@ -227,11 +217,9 @@ def precision_recall_f1(truth, prediction, threshold=0.5, mask=None):
     >>> precision_recall_f1(truth, prediction)  # TP 2, FP 1, FN 1
     {'precision': 0.666..., 'recall': 0.666..., 'f1': 0.666...}
     """
-    truth, prediction, _ = _pair(truth, prediction, "prediction", threshold)
-    fov = _field_of_view(mask, truth)
-    (_, fp), (fn, tp) = _confusion(truth[fov], prediction[fov], 2)
-    return {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
-            "f1": _ratio(2 * tp, 2 * tp + fp + fn)}
+    (((_, fp), (fn, tp)),) = _tallies(truth, prediction, None, threshold, "binary", mask)[1]
+    ratios = {"precision": (tp, tp + fp), "recall": (tp, tp + fn), "f1": (2 * tp, 2 * tp + fp + fn)}
+    return {key: float(_ratio(*ratio)) for key, ratio in ratios.items()}
 
 
 def roc_auc(truth, probabilities, mask=None):
@@ -278,12 +266,10 @@ def flood_proposal(foreground):
     """
     if np.ndim(foreground) != 2:
         raise ValueError(f"foreground must be a 2-D image; got shape {np.shape(foreground)}")
-    foreground, _ = _binary(foreground, "foreground")
-    labels, count = ndimage.label(foreground, CELL_CONNECTIVITY)
+    labels, count = ndimage.label(_binary(foreground, "foreground")[0], CELL_CONNECTIVITY)
     if count == 0:
         return np.ones(labels.shape, labels.dtype)
-    # Fiji scans x (columns) in the outer loop: on the transpose, C order is Fiji's
-    # order. A one-pixel frame keeps every neighbour inside the array.
+    # Fiji scans x (columns) first: C order on the transpose; a frame keeps neighbours inside.
     grid = np.pad(labels.T, 1, constant_values=_OUTSIDE)
     grid[grid == 0] = _UNREACHED
     offsets = (-grid.shape[1], -1, grid.shape[1], 1)  # (x-1, y), (x, y-1), (x+1, y), (x, y+1)
@@ -339,19 +325,17 @@ def _isbi_pair(truth, probabilities):
     if array.dtype.kind == "f" and ((array > 0) & (array < 1)).any():
         raise ValueError("truth holds values between 0 and 1: it must be a 0/1 mask. The "
                          "order is (probabilities, truth); were the arguments swapped?")
-    truth, _, probabilities = _pair(truth, probabilities, "probabilities")
-    return truth, probabilities
+    return _pair(truth, probabilities, "probabilities")[::2]
 
 
 def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
-    """The ISBI 2012 challenge's V_rand and V_info after border thinning, and its pixel
-    error, as Fiji computes them (docs/isbi2012_scores.md).
+    """The ISBI 2012 V_rand and V_info after border thinning, and its pixel error, as Fiji
+    computes them (docs/isbi2012_scores.md), of ``probabilities`` of the cell interior and
+    the 0/1 ``truth`` (note the order), ``(H, W[, 1])`` or ``(N, H, W[, 1])``.
 
-    ``probabilities`` (of the cell interior) and the 0/1 ``truth`` (1 = cell interior; note
-    the order) are ``(H, W[, 1])`` or a stack ``(N, H, W[, 1])``. Returns ``"V_rand"`` and
-    ``"V_info"`` (the best over ``thresholds`` of the mean over the stack), ``"pixel_error"``
-    (:func:`isbi_pixel_error`), ``"V_rand_threshold"``, ``"V_info_threshold"`` (the first
-    best), ``"thresholds"``, ``"V_rand_per_threshold"``, ``"V_info_per_threshold"``.
+    Returns ``"V_rand"``, ``"V_info"`` (the best over ``thresholds`` of the stack's mean),
+    ``"pixel_error"``, ``"V_rand_threshold"``, ``"V_info_threshold"`` (the first best),
+    ``"thresholds"``, ``"V_rand_per_threshold"`` and ``"V_info_per_threshold"``.
 
     >>> merged = isbi_scores(np.ones((2, 5)), np.array([[1, 1, 0, 1, 1]] * 2))  # cells joined
     >>> round(merged["V_rand"], 4), merged["V_info"]  # 2*32 / (32 + 64)
@@ -369,16 +353,14 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
     scores = np.zeros((len(thresholds), len(truth), 2))
     for i, (cell_mask, image) in enumerate(zip(truth, probabilities)):
         cells, _ = ndimage.label(cell_mask, CELL_CONNECTIVITY)
-        last = None
-        for k, t in enumerate(thresholds):
-            foreground = image > t
-            if last is None or not np.array_equal(foreground, last):
-                last = foreground
-                if cell_mask.any():
-                    score = _rand_and_info(cells, flood_proposal(foreground))
-                else:  # no cell to find: right only if none is proposed
-                    score = (0.0, 0.0) if foreground.any() else (1.0, 1.0)
-            scores[k, i] = score
+        for k, foreground in enumerate(image > t for t in thresholds):
+            if k and np.array_equal(foreground, last):  # the same proposal: the same scores
+                scores[k, i] = scores[k - 1, i]
+            elif cell_mask.any():
+                scores[k, i] = _rand_and_info(cells, flood_proposal(foreground))
+            else:  # no cell to find: right only if none is proposed
+                scores[k, i] = (0.0, 0.0) if foreground.any() else (1.0, 1.0)
+            last = foreground
     v_rand, v_info = scores.mean(axis=1).T
     best_rand, best_info = int(np.argmax(v_rand)), int(np.argmax(v_info))
     return {"pixel_error": isbi_pixel_error(probabilities, truth, thresholds=thresholds),
@@ -389,10 +371,9 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
 
 
 def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
-    """Score predicted mask files against true ones, matched by file stem: ``(rows,
-    mean)``, a row ``{"name", "dice", "iou", "pixel_error"[, "V_rand"]}`` per image (V_rand
-    at 0.5, binary masks only) and their mean. Binary against class indices is refused
-    (:func:`check_same_kind`), and so are class values at or above ``classes``."""
+    """``(rows, mean)``: Dice, IoU, pixel error (and V_rand at 0.5 of binary masks) of each
+    predicted mask file against the true one of its stem, and their mean; class values at or
+    above ``classes`` and binary masks against class indices are refused."""
     pairs = pair_files(predictions_dir, truths_dir, names=("predictions", "truths"),
                        unmatched=("predictions without a true mask",
                                   "true masks without a prediction"))

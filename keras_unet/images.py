@@ -177,7 +177,8 @@ class MaskValuesError(ValueError):
         self.values, self.files, self.fix = list(values), list(files), dict(fix or {})
 
 
-def _values_text(values, limit=10):
+def values_text(values, limit=10):
+    """Up to ``limit`` of the sorted ``values`` as text, and how many there are."""
     shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values[:limit])
     return shown + (f", ... ({len(values)} values)" if len(values) > limit else "")
 
@@ -209,7 +210,7 @@ def _values_error(files, counts, reason, advice=None):
     where = (f"the mask {files[0]} has" if len(files) == 1 else
              f"the masks {', '.join(map(str, files[:3]))}{more} have")
     values = sorted(counts)
-    message = f"{where} the values {_values_text(values)}{reason}"
+    message = f"{where} the values {values_text(values)}{reason}"
     if advice is not None:
         raise ValueError(message + advice)
     low, high, integral = values[0], values[-1], all(_whole(v) for v in values)
@@ -257,7 +258,7 @@ def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None,
                          f"labels) of 0/1 floats or bools for a multilabel mask; got "
                          f"{array.shape} ({array.dtype})")
     values = np.unique(array).tolist()
-    top, text, reason, fix = values[-1], _values_text(values), None, None
+    top, text, reason, fix = values[-1], values_text(values), None, None
     above = [v for v in values if v >= (n_classes or np.inf) and v != ignore_index]
     if kind in "iu" and values in ([0, 255], [0, 65535]):
         reason = (f"holds 0 and {top} only: a binary mask stored as 0/{top}, not class indices; "
@@ -267,14 +268,14 @@ def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None,
         reason = f"must hold 0 and 1 only (a {mode} mask{hint}); got the values {text}"
     elif mode == "multiclass" and not all(float(v).is_integer() and v >= 0 for v in values):
         reason = f"must hold class indices (integers >= 0); got the values {text}"
-    elif mode == "multiclass" and ignore_index is None and top == 255 and (
-            n_classes or 0) <= 255 and not _too_sparse(values[:-1]):
+    elif mode == "multiclass" and ignore_index is None and values == [0, 1, 255] and (
+            n_classes or 0) <= 255:  # 255 as void; dense labels 0..255 are 256 classes
         reason, fix = (f"has the values {text}{_unused(values)}If 255 marks unlabelled pixels, "
                        f"pass ignore_index=255"), {"ignore_index": 255}
     elif mode == "multiclass" and above:
         ignored = "" if ignore_index is None else f" (or be ignore_index={ignore_index})"
         reason = (f"must hold class indices below n_classes={n_classes}{ignored}; got "
-                  f"{_values_text(above)}")
+                  f"{values_text(above)}")
     if reason:
         raise MaskValuesError(f"{name} {reason}", values=values, files=[name], fix=fix)
     return array.astype(np.int32 if mode == "multiclass" else np.float32)
@@ -469,7 +470,7 @@ def mask_classes(masks, ignore_index=None, *, names=None, n_classes=None):
         f", or ignore_index={above[0]} if {above[0]} marks unlabelled pixels")
     classes = "0 and 1" if n_classes == 2 else f"0 to {n_classes - 1}"
     _values_error(files, counts, f", but n_classes={n_classes} makes the classes {classes}: the "
-                  f"pixels of {_values_text(above)} ({share} of them) would be left out of "
+                  f"pixels of {values_text(above)} ({share} of them) would be left out of "
                   f"training and scores. ", f"Pass n_classes={above[-1] + 1}{void}")
 
 

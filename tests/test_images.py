@@ -532,6 +532,15 @@ def test_as_mask_value_errors_say_the_fix():
         images.as_mask(CLASSES, ignore_index=-1)
 
 
+def test_as_mask_refuses_0_1_255_only_not_dense_labels_up_to_255():
+    objects = np.arange(256, dtype=np.uint8).reshape(16, 16)  # 255 labelled objects
+    np.testing.assert_array_equal(images.as_mask(objects)[..., 0], objects)
+    for values in ([0, 1, 2, 255], [0, 255, 3]):  # 256 classes, most unused: not void
+        assert images.as_mask(np.array([values], np.uint8)).max() == 255
+    np.testing.assert_array_equal(images.as_mask(np.array([[0, 1, 255]]), ignore_index=255),
+                                  [[[0], [1], [255]]])
+
+
 def test_as_prediction():
     soft = np.array([[0.2, 0.7]])
     labels, scores = images.as_prediction(soft)
