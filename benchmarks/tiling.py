@@ -67,13 +67,14 @@ def job(kind, model_path, image_path, tile, output_path):
     """One measurement in this (fresh) process; prints JSON."""
     import keras
 
-    from keras_unet.inference import _Plan, predict_tiled
+    from keras_unet.inference import TilePlan, predict_tiled
 
     model = keras.models.load_model(model_path, compile=False)
     image = np.load(image_path)
     model.predict_on_batch(np.zeros((BATCH, tile, tile, 1), np.float32))  # trace once
-    plan = _Plan(model, tile, 0.25, image.shape[:2])
-    (rows, pad_h), (cols, pad_w) = plan.axis(image.shape[0]), plan.axis(image.shape[1])
+    plan = TilePlan(model, tile, 0.25, image.shape[:2])
+    (_, pad_h), (_, pad_w) = plan.axis(image.shape[0]), plan.axis(image.shape[1])
+    corners = plan.corners(*image.shape[:2])
     if kind == "tiled":
         start = time.perf_counter()
         result = predict_tiled(model, image, tile=tile, batch_size=BATCH, progress=False)
@@ -81,12 +82,11 @@ def job(kind, model_path, image_path, tile, output_path):
         np.save(output_path, result)
     else:  # the same tiles, cut beforehand: only the model's time
         padded = np.pad(image, ((plan.start, pad_h), (plan.start, pad_w), (0, 0)), mode="reflect")
-        tiles = np.stack([padded[r * plan.step:r * plan.step + tile, c * plan.step:c * plan.step + tile]
-                          for r in range(rows) for c in range(cols)])
+        tiles = np.stack([padded[r:r + tile, c:c + tile] for r, c in corners])
         start = time.perf_counter()
         model.predict(tiles, batch_size=BATCH, verbose=0)
         seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "tiles": rows * cols, "peak_rss_mb": peak_rss_mb()}))
+    print(json.dumps({"seconds": seconds, "tiles": len(corners), "peak_rss_mb": peak_rss_mb()}))
 
 
 def run(arguments, python=sys.executable, cwd=REPO):

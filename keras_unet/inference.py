@@ -1,13 +1,15 @@
-"""Segment images of any size with the paper's overlap-tile strategy (:func:`predict_tiled`):
-the image is mirrored at its edges, each tile keeps the outputs beyond the reach of its zero
-padding (:func:`keras_unet.model.padding_reach`; valid tiles abut, same ones are blended),
-and tiles start on the ``2**depth`` pooling grid, so tiled is whole-image prediction."""
+"""Segment images of any size by the paper's overlap-tile strategy (:func:`predict_tiled`): the
+image mirrored at its edges, tiles on the ``2**depth`` pooling grid that keep their outputs beyond
+the reach of zero padding (valid ones abut, same ones blend), so tiled is whole-image prediction."""
 
 import contextlib
 import os
 from pathlib import Path
 
+import keras
 import numpy as np
+import tifffile
+from PIL import Image
 
 from keras_unet.checks import check_choice, check_int, check_number, fail
 from keras_unet.images import (as_image, as_prediction, image_files, locked, read_image,
@@ -21,16 +23,17 @@ DEFAULT_TILE = {"valid": 572, "same": 512}  # the paper's tile; a round size
 LOCK_NAME = ".keras-unet.lock"
 
 
-# --------------------------------------------------------------------- geometry
+class TilePlan:
+    """How :func:`predict_tiled` cuts an image (its arguments checked), per axis: the input
+    ``tile``, each tile's ``keep``-t outputs, the ``step`` between tiles, where the image
+    ``start``-s mirrored; the tile at corner ``(r, c)`` keeps pixels ``(r, c) + offset`` on."""
 
-
-class _Plan:
-    """How an image is cut, per axis: the input ``tile``; the outputs of each tile that
-    are ``keep``-t (output coordinates); the ``step`` between tiles; where the image
-    ``start``-s in the mirrored image; the image coordinate (``offset``) of the first
-    tile's first kept output. ``image_size=None`` checks the tile against the model only."""
-
-    def __init__(self, model, tile, overlap, image_size):
+    def __init__(self, model, tile=None, overlap=0.25, image_size=None, *, blend="gaussian",
+                 tta=None, batch_size=1):
+        check_number(overlap, "overlap", 0, 1, open_high=True)
+        check_choice(blend, BLENDS, "blend")
+        check_choice(tta, tuple(TTAS), "tta")
+        check_int(batch_size, "batch_size")
         channels, fixed = model.input_shape[-1], model.input_shape[1:3]
         config = dict(depth=None, padding=None, multilabel=False)  # another model: measured
         with contextlib.suppress(ValueError):
@@ -68,57 +71,44 @@ class _Plan:
                              f"{reach} px into each side; use a tile >= "
                              f"{tile - kept + 4 * self.align}" if reach else f"tile {tile} is "
                              f"too small: its output {out} is less than 2**depth = {self.align} px")
-        if self.valid:  # the tiles abut
-            self.step = kept - kept % self.align
-        else:
-            self.step = max(self.align, int(kept * (1 - overlap)) // self.align * self.align)
+        self.step = (kept - kept % self.align if self.valid  # valid tiles abut
+                     else max(self.align, int(kept * (1 - overlap)) // self.align * self.align))
         self.keep = (reach, reach + self.step if self.valid else out - reach)
         lead = -(-reach // self.align) * self.align  # >= reach, on the pooling grid
         self.start, self.offset = (tile - out) // 2 + lead, reach - lead
         kept = self.keep[1] - self.keep[0]
         if explicit and image_size is not None and max(image_size) < kept:
             fits = valid_input_sizes(max(image_size) + tile - kept, depth, padding) if depth else []
-            smaller = [t for t in fits if t < tile][:1]
+            smaller = next((f" (e.g. {t})" for t in fits if t < tile), "")
             raise ValueError(
                 f"the image, {image_size[0]}x{image_size[1]}, is smaller than the {kept}x{kept} "
-                f"outputs of tile {tile}: use a smaller tile"
-                + (f" (e.g. {smaller[0]})" if smaller else "")
-                + " or tile=None (the default tile, the image mirrored to fill it)")
+                f"outputs of tile {tile}: use a smaller tile{smaller} or tile=None (the default "
+                f"tile, the image mirrored to fill it)")
 
     def axis(self, size):
         """(number of tiles, padding after the image) along an axis of ``size`` pixels."""
-        kept = self.keep[1] - self.keep[0]
-        n = max(1, -(-(size - self.offset - kept) // self.step) + 1)
+        n = max(1, -(-(size - self.offset - self.keep[1] + self.keep[0]) // self.step) + 1)
         return n, (n - 1) * self.step + self.tile - size - self.start
 
-    def corners(self, rows, cols):
-        """The tiles' top-left corners in the mirrored image, in the order they are
-        predicted; tile ``(r, c)``'s kept outputs start at image pixel ``(r, c) + offset``."""
-        return [(r * self.step, c * self.step) for r in range(rows) for c in range(cols)]
+    def corners(self, height, width):
+        """The tiles' top-left corners in the mirrored image, in the order of prediction."""
+        rows, cols = range(self.axis(height)[0]), range(self.axis(width)[0])
+        return [(r * self.step, c * self.step) for r in rows for c in cols]
 
 
 def _weights(plan, blend):
-    """Blending weights of a tile's kept outputs (their sum is divided out)."""
-    low, high = plan.keep
+    """A tile's blending weights: uniform, or nnU-Net's Gaussian (sigma: 1/8 of the tile)."""
+    side = plan.keep[1] - plan.keep[0]
     if plan.valid or blend == "uniform":
-        return np.ones((high - low,) * 2, np.float32)
-    centre, sigma = (high - low - 1) / 2, (high - low) / 8  # nnU-Net's sigma: 1/8 of the tile
-    g = np.exp(-((np.arange(high - low) - centre) ** 2) / (2 * sigma**2))
+        return np.ones((side, side), np.float32)
+    g = np.exp(-((np.arange(side) - (side - 1) / 2) ** 2) / (2 * (side / 8) ** 2))
     return np.maximum(np.outer(g, g), 1e-3).astype(np.float32)
 
 
-def _tiling_options(overlap, blend, tta, batch_size):
-    check_number(overlap, "overlap", 0, 1, open_high=True)
-    check_choice(blend, BLENDS, "blend")
-    check_choice(tta, tuple(TTAS), "tta")
-    check_int(batch_size, "batch_size")
-
-
 def tile_grid(model, image_shape, *, tile=None, overlap=0.25):
-    """Where :func:`predict_tiled` puts each tile's kept outputs in an image (``image.shape``):
-    int64 ``(n_tiles, 4)`` boxes ``(top, left, bottom, right)``, bottom and right exclusive,
-    clipped to the image, in the order the tiles are predicted. Valid-padding boxes abut;
-    same-padding ones overlap by about ``overlap``. Arguments as :func:`predict_tiled`'s.
+    """Where :func:`predict_tiled` puts each tile's kept outputs in an image of ``image_shape``,
+    as int64 boxes ``(top, left, bottom, right)`` (bottom, right exclusive; clipped) in the
+    order of prediction: valid-padding boxes abut, same-padding ones overlap by ``overlap``.
 
     Example:
         >>> from keras_unet import build_unet
@@ -131,17 +121,12 @@ def tile_grid(model, image_shape, *, tile=None, overlap=0.25):
             isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1
             for n in image_shape):
         fail("image_shape", "(H, W) or (H, W, C) of positive integers", image_shape)
-    _tiling_options(overlap, "gaussian", None, 1)
     height, width = int(image_shape[0]), int(image_shape[1])
-    plan = _Plan(model, tile, overlap, (height, width))
-    kept = plan.keep[1] - plan.keep[0]
-    boxes = []
-    for r, c in plan.corners(plan.axis(height)[0], plan.axis(width)[0]):
-        top, left = r + plan.offset, c + plan.offset
-        box = (max(top, 0), max(left, 0), min(top + kept, height), min(left + kept, width))
-        if box[0] < box[2] and box[1] < box[3]:
-            boxes.append(box)
-    return np.array(boxes, np.int64).reshape(-1, 4)
+    plan = TilePlan(model, tile, overlap, (height, width))
+    starts = np.array(plan.corners(height, width), np.int64) + plan.offset
+    boxes = np.hstack([np.maximum(starts, 0), np.minimum(starts + plan.keep[1] - plan.keep[0],
+                                                         (height, width))])
+    return boxes[(boxes[:, 0] < boxes[:, 2]) & (boxes[:, 1] < boxes[:, 3])]
 
 
 def _tta_transforms(tta):
@@ -153,33 +138,20 @@ def _tta_transforms(tta):
     return pairs if tta else pairs[:1]
 
 
-# ------------------------------------------------------------------- prediction
-
-
 def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tta=None,
                   batch_size=8, progress=True):
-    """Per-pixel predictions for an image of any size, tile by tile.
+    """Float32 scores for an image of any size, tile by tile: ``(H, W)`` for one output
+    channel, else ``(H, W, classes)``; a ValueError names a bad argument, or what fits.
 
     Args:
-        model: a U-Net from :func:`keras_unet.build_unet`, or any Keras model from
-            ``(N, H, W, C)`` images to ``(N, H', W', classes)`` scores.
-        image: ``(H, W)`` or ``(H, W, C)``, any size, as :func:`keras_unet.images.as_image`
-            takes it (uint8, uint16, or float in [0, 1]).
-        tile: the input tile's side; ``None``: the model's fixed input size, else the
-            paper's 572 (valid padding) or 512 (same). A same-padding tile keeps only its
-            interior beyond ``padding_reach`` (94 px at depth 4): a 4096x4096 image takes
-            7,225 tiles of 256 against 289 of 512.
+        model: a :func:`keras_unet.build_unet` U-Net, or any Keras model from images to scores.
+        image: ``(H, W)`` or ``(H, W, C)``, as :func:`keras_unet.images.as_image` takes it.
+        tile: the input side; ``None``: the model's fixed size, else 572 (valid) or 512 (same
+            padding, whose tiles keep their outputs beyond ``padding_reach``: 94 px at depth 4).
         overlap: for same padding, the fraction by which neighbouring interiors overlap.
         blend: ``"gaussian"`` (centre pixels weigh most) or ``"uniform"``.
-        tta: ``None``, ``"flips"`` (4 flips averaged) or ``"d4"`` (the 8 flips and
-            rotations of the square).
-        batch_size: tiles per model call.
-        progress: show a progress bar over the tiles.
-
-    Returns:
-        float32 scores at the image's size: ``(H, W)`` for one output channel, else
-        ``(H, W, classes)``. Raises ValueError for a bad image or argument, or a tile
-        that does not fit the model, naming what works.
+        tta: ``None``, ``"flips"`` (4 flips averaged) or ``"d4"`` (the square's 8 symmetries).
+        batch_size: tiles per model call; ``progress``: a progress bar over the tiles.
 
     Example:
         >>> from keras_unet import build_unet
@@ -187,82 +159,69 @@ def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tt
         >>> predict_tiled(model, np.zeros((300, 200)), tile=124, progress=False).shape
         (300, 200, 2)
     """
-    _tiling_options(overlap, blend, tta, batch_size)
     image = as_image(image, "image")
     height, width, channels = image.shape
-    plan = _Plan(model, tile, overlap, (height, width))
+    plan = TilePlan(model, tile, overlap, (height, width), blend=blend, tta=tta,
+                    batch_size=batch_size)
     if channels != plan.channels:
         hint = (" (gray: image[..., :1]; RGB: np.repeat(image, 3, -1))"
                 if plan.channels in (1, 3) else "")
         raise ValueError(f"the image has {channels} channels but the model takes "
                          f"{plan.channels}{hint}")
-    (rows, pad_h), (cols, pad_w) = plan.axis(height), plan.axis(width)
-    padded = np.pad(image, ((plan.start, pad_h), (plan.start, pad_w), (0, 0)), mode="reflect")
-    scores = np.zeros((height, width, plan.classes), np.float32)
-    total = np.zeros((height, width, 1), np.float32)
+    pads = [(plan.start, plan.axis(height)[1]), (plan.start, plan.axis(width)[1]), (0, 0)]
+    padded = np.pad(image, pads, mode="reflect")
+    (low, high), corners, o = plan.keep, plan.corners(height, width), -plan.offset
+    extent = np.max(corners, axis=0) + high - low  # tile (r, c)'s kept outputs: from (r, c)
+    scores = np.zeros((*extent, plan.classes), np.float32)
+    total = np.zeros((*extent, 1), np.float32)
     weights, transforms = _weights(plan, blend)[..., None], _tta_transforms(tta)
-    low, high = plan.keep
-    corners = plan.corners(rows, cols)
-    if progress:
-        import keras
-
-        bar = keras.utils.Progbar(len(corners), unit_name="tile")
+    bar = keras.utils.Progbar(len(corners), verbose=int(progress), unit_name="tile")
     for first in range(0, len(corners), batch_size):
         batch = corners[first:first + batch_size]
         tiles = np.stack([padded[r:r + plan.tile, c:c + plan.tile] for r, c in batch])
         outputs = sum(inverse(np.asarray(model.predict_on_batch(forward(tiles)), np.float32))
                       for forward, inverse in transforms)
-        outputs = outputs[:, low:high, low:high] / len(transforms)
-        for (r, c), output in zip(batch, outputs):
-            top, left = r + plan.offset, c + plan.offset  # image coordinates of the kept outputs
-            y0, x0 = max(top, 0), max(left, 0)
-            y1, x1 = min(top + high - low, height), min(left + high - low, width)
-            if y0 < y1 and x0 < x1:
-                part = (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left))
-                scores[y0:y1, x0:x1] += output[part] * weights[part]
-                total[y0:y1, x0:x1] += weights[part]
-        if progress:
-            bar.update(min(first + batch_size, len(corners)))
-    scores /= total
+        for (r, c), output in zip(batch, outputs[:, low:high, low:high] / len(transforms)):
+            scores[r:r + high - low, c:c + high - low] += output * weights
+            total[r:r + high - low, c:c + high - low] += weights
+        bar.update(min(first + batch_size, len(corners)))
+    scores = np.divide(scores, total, out=scores)[o:o + height, o:o + width]  # all in a tile
     return scores[..., 0] if plan.classes == 1 else scores
 
 
 def mask_from_scores(scores, threshold=0.5, *, multilabel=False):
-    """A mask image from :func:`predict_tiled`'s scores (by
-    :func:`keras_unet.images.as_prediction`): uint8 0/255 for one channel (``scores >
-    threshold``), the class indices for several, or with ``multilabel=True`` one 0/255
-    channel per label (each thresholded).
+    """A mask image from :func:`predict_tiled`'s scores (by :func:`~keras_unet.images.
+    as_prediction`): 0/255 for one channel (``scores > threshold``), the class indices for
+    several, or with ``multilabel=True`` one 0/255 channel per label.
 
     Example:
-        >>> mask_from_scores(np.array([[0.2, 0.7]])).tolist()
-        [[0, 255]]
-        >>> mask_from_scores(np.array([[[0.1, 0.9], [0.8, 0.2]]])).tolist()
-        [[1, 0]]
+        >>> mask_from_scores(np.array([[0.2, 0.7]])).tolist(), mask_from_scores([[[.1, .9]]])
+        ([[0, 255]], array([[1]], dtype=uint8))
     """
     scores = np.asarray(scores)
     labels = as_prediction(scores, "scores", threshold=threshold,
                            mode="multilabel" if multilabel else None).labels
-    if multilabel or scores.ndim == 2:
-        labels = (labels * 255).astype(np.uint8)
-        return labels if multilabel else labels[..., 0]
+    if labels.dtype.kind == "f":  # 0/1: binary, or multilabel
+        return (labels if multilabel else labels[..., 0]).astype(np.uint8) * np.uint8(255)
     return labels[..., 0].astype(np.uint8 if scores.shape[-1] <= 256 else np.uint16)
 
 
-# ---------------------------------------------------------------------- folders
+def _lock(stack, output_dir, remove=False):
+    """Hold ``output_dir``'s lock in ``stack``; a ValueError if another run holds it."""
+    try:
+        stack.enter_context(locked(output_dir / LOCK_NAME, wait=False, remove=remove))
+    except BlockingIOError:
+        raise ValueError(f"another prediction is writing to output_dir {output_dir} (it holds "
+                         f"{output_dir / LOCK_NAME}): wait until it is done, or choose another "
+                         f"output_dir") from None
 
 
-def _outputs(output_dir, stems, probabilities, suffix=".png"):
-    """The files a run writes for images named ``stems``: masks, then probabilities."""
-    paths = [output_dir / f"{stem}{suffix}" for stem in stems]
-    return paths + ([output_dir / "probabilities" / f"{stem}.tif" for stem in stems]
-                    if probabilities else [])
-
-
-def _refuse_existing(output_dir, stems, probabilities, suffix=".png"):
-    existing = [p for p in _outputs(output_dir, stems, probabilities, suffix)
-                if os.path.lexists(p)]
+def _refuse_existing(output_dir, stems, probabilities, suffix):
+    existing = [f"{stem}{suffix}" for stem in stems] + (
+        [f"probabilities/{stem}.tif" for stem in stems] if probabilities else [])
+    existing = [name for name in existing if os.path.lexists(output_dir / name)]
     if existing:
-        names = ", ".join(str(p.relative_to(output_dir)) for p in existing[:3])
+        names = ", ".join(existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         raise ValueError(
             f"output_dir {output_dir} already holds files this run would write ({names}{more}): "
@@ -270,29 +229,16 @@ def _refuse_existing(output_dir, stems, probabilities, suffix=".png"):
             f"too), or choose another output_dir")
 
 
-def _lock_busy(output_dir):
-    return ValueError(
-        f"another prediction is writing to output_dir {output_dir} (it holds "
-        f"{output_dir / LOCK_NAME}): wait until it is done, or choose another output_dir")
-
-
 def check_output_dir(output_dir, names=(), *, probabilities=False, overwrite=False,
                      suffix=".png"):
-    """Check, changing nothing, that a prediction run can write to ``output_dir``: a folder
-    or a path where one can be made, in a folder that takes new files; no other run
-    writing there; and unless ``overwrite=True``, none of the files it would write for
-    the images ``names`` there (``<stem>.png``, ``probabilities/<stem>.tif``). Raises
-    ValueError naming the folder, the problem and the fix.
+    """Check, changing nothing, that a prediction run can write to ``output_dir`` (a folder,
+    or a path where one can be made), that no other run writes there, and unless
+    ``overwrite=True``, that none of the files it would write for the images ``names``
+    exist (``<stem>.png``, ``probabilities/<stem>.tif``). A ValueError names the fix.
 
     Example:
         >>> import tempfile
-        >>> folder = Path(tempfile.mkdtemp())
-        >>> (folder / "a.png").write_bytes(b"the user's own")
-        14
-        >>> check_output_dir(folder, ["b.tif"])  # b.png: free
-        >>> check_output_dir(folder, ["a.jpg"])  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ValueError: output_dir ... already holds files this run would write (a.png): ...
+        >>> check_output_dir(Path(tempfile.mkdtemp()) / "masks", ["a.tif"])
     """
     output_dir = Path(output_dir)
     try:
@@ -311,129 +257,79 @@ def check_output_dir(output_dir, names=(), *, probabilities=False, overwrite=Fal
         raise ValueError(f"output_dir {output_dir} holds a file named probabilities where the "
                          f"probabilities' folder goes: move it, or choose another output_dir")
     if (output_dir / LOCK_NAME).is_file():
-        try:
-            with locked(output_dir / LOCK_NAME, wait=False):
-                pass
-        except BlockingIOError:
-            raise _lock_busy(output_dir) from None
+        with contextlib.ExitStack() as stack:
+            _lock(stack, output_dir)
     if not overwrite:
         _refuse_existing(output_dir, [Path(n).stem for n in names], probabilities, suffix)
-
-
-@contextlib.contextmanager
-def _holding(output_dir):
-    """``output_dir`` made and locked (``LOCK_NAME``) for one run; the lock file, and the
-    folders made for the run if still empty, are removed when it ends."""
-    made = [f for f in (output_dir, *output_dir.parents) if not os.path.lexists(f)]
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"cannot make output_dir {output_dir}: {error.strerror}") from None
-    try:
-        with contextlib.ExitStack() as stack:
-            try:
-                stack.enter_context(locked(output_dir / LOCK_NAME, wait=False, remove=True))
-            except BlockingIOError:
-                raise _lock_busy(output_dir) from None
-            yield output_dir
-    finally:
-        for folder in made:  # deepest first; only empty ones go
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-
-
-def _predict_one(model, path, output_dir, threshold, probabilities, multilabel, tiled):
-    """Segment one image file into ``output_dir`` (made and held by the caller): a PNG
-    mask, or for a multilabel model a TIFF of one channel per label."""
-    import tifffile
-    from PIL import Image
-
-    try:
-        scores = predict_tiled(model, read_image(path), **tiled)
-    except ValueError as error:
-        message = str(error)
-        raise ValueError(message if str(path) in message else f"{path}: {message}") from None
-    mask = mask_from_scores(scores, threshold, multilabel=multilabel)
-    target = output_dir / f"{path.stem}{'.tif' if multilabel else '.png'}"
-    write_atomically(target, (lambda file: tifffile.imwrite(file, mask)) if multilabel
-                     else lambda file: Image.fromarray(mask).save(file, format="PNG"))
-    if probabilities:
-        write_atomically(output_dir / "probabilities" / f"{path.stem}.tif",
-                         lambda file: tifffile.imwrite(file, scores.astype(np.float32)))
-    return target
-
-
-def _predict_paths(model, paths, output_dir, *, threshold, probabilities, overwrite, progress,
-                   **tiled):
-    """Check all that can be checked before reading an image (arguments, the tile against
-    the model, ``output_dir``), then predict ``paths`` into it, holding its lock."""
-    output_dir = Path(output_dir)
-    _tiling_options(tiled["overlap"], tiled["blend"], tiled["tta"], tiled["batch_size"])
-    check_number(threshold, "threshold", 0, 1)
-    multilabel = _Plan(model, tiled["tile"], tiled["overlap"], None).multilabel
-    stems, suffix = [path.stem for path in paths], ".tif" if multilabel else ".png"
-    check_output_dir(output_dir, stems, probabilities=probabilities, overwrite=overwrite,
-                     suffix=suffix)
-    written = []
-    with _holding(output_dir):
-        if not overwrite:  # again, now that no other run can write there
-            _refuse_existing(output_dir, stems, probabilities, suffix)
-        for number, path in enumerate(paths, start=1):
-            if progress and len(paths) > 1:
-                print(f"[{number}/{len(paths)}] {path.name}")
-            try:
-                written.append(_predict_one(model, path, output_dir, threshold, probabilities,
-                                            multilabel, dict(tiled, progress=progress)))
-            except (ValueError, OSError) as error:
-                if len(paths) == 1:
-                    raise
-                stopped = (f"{error}. Stopped at {path.name}: {len(written)} of {len(paths)} "
-                           f"masks were written to output_dir {output_dir}, the rest not "
-                           f"predicted")
-                raise (ValueError if isinstance(error, ValueError) else OSError)(stopped) from None
-    return written
 
 
 def predict_folder(model, input_dir, output_dir, *, threshold=0.5, probabilities=False,
                    tile=None, overlap=0.25, blend="gaussian", tta=None, batch_size=8,
                    overwrite=False, progress=True):
-    """Segment every image of a folder with :func:`predict_tiled` and write each mask under
-    the image's name: ``<name>.png`` (0/255 for a binary model, class indices for a
-    multi-class one; ``<name>.tif`` of one 0/255 channel per label for a multilabel one),
-    with ``probabilities=True`` also the float32 scores, ``probabilities/<name>.tif``.
-    Files are written whole or not at all, as a plain ``open()`` makes them.
+    """Segment the images of a folder (or a list of image files) with :func:`predict_tiled`
+    into ``output_dir``, under each image's name: ``<name>.png`` (0/255 for a binary model,
+    class indices for a multi-class one; ``<name>.tif`` of one 0/255 channel per label for a
+    multilabel one), and with ``probabilities=True`` the float32 ``probabilities/<name>.tif``.
 
-    All is checked before any image is read (:func:`check_output_dir`): existing files
-    are replaced only with ``overwrite=True``; a run holds ``output_dir/.keras-unet.lock``
-    so that a second one into the folder is refused. Returns the masks' paths, in the
-    order of the image names; a ValueError names the problem (for an image, the file and
-    how many masks were written before it).
+    All is checked before an image is read (:func:`check_output_dir`); files are written
+    whole or not at all, replaced only with ``overwrite=True``, under ``LOCK_NAME``'s lock.
+    Returns the masks' paths; a ValueError names the problem (and the masks written before).
 
     Example:
         >>> import tempfile
         >>> from PIL import Image
         >>> from keras_unet import build_unet
         >>> folder = Path(tempfile.mkdtemp())
-        >>> (folder / "in").mkdir()
-        >>> Image.fromarray(np.zeros((50, 70), np.uint8)).save(folder / "in" / "cells.png")
+        >>> Image.fromarray(np.zeros((50, 70), np.uint8)).save(folder / "cells.png")
         >>> model = build_unet((None, None, 1), 1, depth=2, filters=4)
-        >>> [p.name for p in predict_folder(model, folder / "in", folder / "out", progress=False)]
+        >>> [p.name for p in predict_folder(model, folder, folder / "out", progress=False)]
         ['cells.png']
     """
-    files = image_files(input_dir, "input_dir")
-    return _predict_paths(model, list(files.values()), output_dir, threshold=threshold,
-                          probabilities=probabilities, overwrite=overwrite, progress=progress,
-                          tile=tile, overlap=overlap, blend=blend, tta=tta,
-                          batch_size=batch_size)
-
-
-def predict_file(model, path, output_dir, *, threshold=0.5, probabilities=False, tile=None,
-                 overlap=0.25, blend="gaussian", tta=None, batch_size=8, overwrite=False,
-                 progress=True):
-    """Segment one image file into ``output_dir`` as :func:`predict_folder` does, with the
-    same checks, and return the mask's path."""
-    (written,) = _predict_paths(model, [Path(path)], output_dir, threshold=threshold,
-                                probabilities=probabilities, overwrite=overwrite,
-                                progress=progress, tile=tile, overlap=overlap, blend=blend,
-                                tta=tta, batch_size=batch_size)
+    paths = ([Path(p) for p in input_dir] if isinstance(input_dir, (list, tuple))
+             else list(image_files(input_dir, "input_dir").values()))
+    tiled = dict(tile=tile, overlap=overlap, blend=blend, tta=tta, batch_size=batch_size)
+    multilabel = TilePlan(model, **tiled).multilabel
+    check_number(threshold, "threshold", 0, 1)
+    output_dir = Path(output_dir)
+    stems, suffix = [path.stem for path in paths], ".tif" if multilabel else ".png"
+    check_output_dir(output_dir, stems, probabilities=probabilities, overwrite=overwrite,
+                     suffix=suffix)
+    made = [f for f in (output_dir, *output_dir.parents) if not os.path.lexists(f)]
+    written = []
+    try:
+        with contextlib.ExitStack() as stack:
+            _lock(stack, output_dir, remove=True)  # the folder made, if need be
+            if not overwrite:  # again, now that no other run can write there
+                _refuse_existing(output_dir, stems, probabilities, suffix)
+            for number, path in enumerate(paths, start=1):
+                if progress and len(paths) > 1:
+                    print(f"[{number}/{len(paths)}] {path.name}")
+                try:
+                    scores = predict_tiled(model, read_image(path), progress=progress, **tiled)
+                    mask = mask_from_scores(scores, threshold, multilabel=multilabel)
+                    written.append(write_atomically(
+                        output_dir / f"{path.stem}{suffix}",
+                        (lambda file: tifffile.imwrite(file, mask)) if multilabel
+                        else lambda file: Image.fromarray(mask).save(file, format="PNG")))
+                    if probabilities:
+                        write_atomically(output_dir / "probabilities" / f"{path.stem}.tif",
+                                         lambda file: tifffile.imwrite(file, scores))
+                except (ValueError, OSError) as error:
+                    message = str(error) if str(path) in str(error) else f"{path}: {error}"
+                    if len(paths) > 1:
+                        message += (f". Stopped at {path.name}: {len(written)} of {len(paths)} "
+                                    f"masks were written to output_dir {output_dir}, the rest "
+                                    f"not predicted")
+                    raise (ValueError if isinstance(error, ValueError) else OSError)(
+                        message) from None
+    finally:
+        for folder in made:  # deepest first; only empty ones go
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return written
+
+
+def predict_file(model, path, output_dir, **options):
+    """Segment one image file into ``output_dir`` as :func:`predict_folder` does (its keyword
+    options and checks); returns the mask's path."""
+    return predict_folder(model, [path], output_dir, **options)[0]

@@ -88,6 +88,7 @@ def test_mask_from_scores_for_each_kind_of_model():
     assert mask_from_scores(np.array([[[0.1, 0.6, 0.3]]])).tolist() == [[1]]
     labels = mask_from_scores(np.array([[[0.9, 0.2, 0.7]]]), multilabel=True)
     assert labels.dtype == np.uint8 and labels.tolist() == [[[255, 0, 255]]]
+    assert mask_from_scores(np.array([[[0.2], [0.7]]])).tolist() == [[0, 255]]  # (H, W, 1)
 
 
 def test_predict_folder_writes_one_channel_per_label_for_a_multilabel_model(tmp_path):
@@ -329,6 +330,9 @@ def test_predict_folder_failure_leaves_nothing_half_written(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]  # no .part files
     with pytest.raises(ValueError, match=r"input_dir .*missing is not a folder"):
         predict_folder(model, tmp_path / "missing", tmp_path / "out", progress=False)
+    # a list of image files: the same run, over those files only
+    written = predict_folder(model, [tmp_path / "in" / "a.png"], tmp_path / "list", progress=False)
+    assert written == [tmp_path / "list" / "a.png"]
 
 
 def test_predict_file_keeps_existing_files_unless_told_and_leaves_no_lock(tmp_path):
@@ -342,6 +346,10 @@ def test_predict_file_keeps_existing_files_unless_told_and_leaves_no_lock(tmp_pa
     assert target == tmp_path / "out" / "a.png"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "probabilities"]
     assert not (tmp_path / "out" / LOCK_NAME).exists()  # removed when the run ends
+    (tmp_path / "file").mkdir()
+    (tmp_path / "file" / "probabilities").write_text("the user's own")
+    with pytest.raises(ValueError, match="holds a file named probabilities where the"):
+        check_output_dir(tmp_path / "file", ["a.png"], probabilities=True)
     (tmp_path / "out" / "a.png").unlink()  # only the probabilities are left: still refused
     with pytest.raises(ValueError, match=re.escape("already holds files this run would write "
                                                    "(probabilities/a.tif)")):
