@@ -323,9 +323,7 @@ def cmd_train(args):
 
 
 def _load_model(path):
-    path = Path(path)
-    if not path.is_file():
-        raise CommandError(f"model {path} does not exist")
+    """The model saved at ``path`` (an existing file), with this package's losses and metrics."""
     import keras
 
     from keras_unet import losses, metrics  # noqa: F401  (registers their Keras objects)
@@ -379,8 +377,8 @@ def _write_csv(path, rows):
 
 
 def cmd_evaluate(args):
-    """Print the scores; ``--csv scores.csv`` also writes one row per image to
-    ``scores.csv`` and their mean, one row, to ``scores_mean.csv`` beside it."""
+    """Print the scores; ``--csv s.csv`` also writes them per image to s.csv, their mean to
+    s_mean.csv."""
     from keras_unet.evaluation import evaluate_folders
     from keras_unet.images import MaskValuesError
 

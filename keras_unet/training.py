@@ -197,7 +197,7 @@ def load_dataset(name, data_dir=None, *, seed=0):
 
 def _classes(masks, mode, n_classes, ignore_index):
     """(masks in ``mode`` (:func:`keras_unet.images.as_mask`), the model's output channels):
-    1 for binary masks, else the classes of :func:`keras_unet.images.mask_classes`."""
+    1 for binary masks, one per label, else :func:`keras_unet.images.mask_classes`'s."""
     import numpy as np
 
     from keras_unet.images import as_mask, mask_classes
@@ -205,14 +205,15 @@ def _classes(masks, mode, n_classes, ignore_index):
     if mode:
         masks = [as_mask(m, f"masks[{i}]", mode, ignore_index=ignore_index)
                  for i, m in enumerate(masks)]
-    binary = masks[0].dtype == np.float32
-    if binary and n_classes and n_classes > 2:
+    binary = masks[0].dtype == np.float32  # or multilabel: one channel per label
+    labels = masks[0].shape[-1] if binary and masks[0].ndim == 3 else 1
+    if binary and labels == 1 and n_classes and n_classes > 2:
         raise ValueError(f"n_classes={n_classes}, but the masks are binary (two values, read "
                          f"as 0 and 1): give masks of class indices, or leave n_classes out")
     if not binary and n_classes == 1:
         raise ValueError("n_classes=1, but the masks hold class indices: class masks have 2 "
                          "classes or more (binary masks need no n_classes)")
-    return masks, 1 if binary else mask_classes(masks, ignore_index, n_classes=n_classes)
+    return masks, labels if binary else mask_classes(masks, ignore_index, n_classes=n_classes)
 
 
 def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=None,
@@ -290,9 +291,10 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
               f"{output} (not trained again); the log of every epoch is in {log}")
         return None
     model = build_unet((None, None, channels), n_classes, depth=depth, filters=filters,
-                       padding=padding, batch_norm=True)
+                       padding=padding, batch_norm=True,
+                       multilabel=masks[0].dtype == np.float32 and n_classes > 1)
     compile_unet(model, loss=loss, learning_rate=learning_rate)
-    tiles = dict(batch_size=batch_size, tile=tile, output_crop=crop)
+    tiles = dict(batch_size=batch_size, tile=tile, output_crop=crop, ignore_index=ignore_index)
     fit, val = order[n_val:], list(order[:n_val]) * max(1, 32 // max(n_val, 1))  # ~32 tiles
     data = make_dataset([images[i] for i in fit], [masks[i] for i in fit], augment=augment,
                         seed=seed, **tiles)
