@@ -4,7 +4,7 @@ paper's figure: ``enc1_conv1`` ... ``bottleneck_conv2``, ``dec4_upconv`` ... ``h
 
 import ast
 import contextlib
-import re
+import itertools
 import types
 
 import keras
@@ -41,8 +41,7 @@ def _trace_size(size, depth, padding):
 
 
 def output_size(input_size, depth=4, padding="valid"):
-    """The output side for one input side (each valid 3x3 convolution trims a pixel a side);
-    a ValueError names the nearest sizes that fit.
+    """The output side for one input side; a ValueError names the nearest sizes that fit.
 
     Example:
         >>> output_size(572, depth=4, padding="valid"), output_size(256, 4, "same")
@@ -56,18 +55,16 @@ def output_size(input_size, depth=4, padding="valid"):
     if input_size < smallest:
         rule = (f"at least {smallest}, the smallest input it takes (its output is then "
                 f"{_trace_size(smallest, depth, padding)} px)")
-    elif padding == "same":
-        rule = f"a multiple of {2**depth} (2**depth)"
     else:
-        rule = "even before each 2x2 max-pooling, after the 3x3 valid convolutions"
+        rule = (f"a multiple of {2**depth} (2**depth)" if padding == "same"
+                else "even before each 2x2 max-pooling, after the 3x3 valid convolutions")
     raise ValueError(f"input size {input_size} does not fit a depth-{depth} U-Net with "
                      f"padding={padding!r}: it must be {rule}. Nearest sizes that fit: "
                      + ", ".join(map(str, near)))
 
 
 def smallest_input_size(depth=4, padding="valid"):
-    """The smallest input side a U-Net of this depth and padding takes: ``(188, 16)`` for
-    ``depth=4`` and ``"valid"``, ``"same"``."""
+    """The smallest input side a U-Net takes: 188 at depth 4 with valid padding, 16 with same."""
     return valid_input_sizes(1, depth, padding)[-1]
 
 
@@ -83,11 +80,8 @@ def valid_input_sizes(near, depth=4, padding="valid"):
     check_choice(padding, PADDINGS, "padding")
     if _trace_size(near, depth, padding) is not None:
         return [near]
-    below = [s for s in range(near - 1, 0, -1) if _trace_size(s, depth, padding)][:1]
-    above = near + 1
-    while _trace_size(above, depth, padding) is None:
-        above += 1
-    return below + [above]
+    below = next(([s] for s in range(near - 1, 0, -1) if _trace_size(s, depth, padding)), [])
+    return below + [next(s for s in itertools.count(near + 1) if _trace_size(s, depth, padding))]
 
 
 def receptive_border(depth=4):
@@ -102,8 +96,7 @@ def receptive_border(depth=4):
 
 
 def _skip_crops(depth):
-    """Pixels cropped a side from encoder level k (k = 1..depth) to match decoder level
-    k under valid padding: 4 at the bottom, then twice the level below plus 8."""
+    """Pixels cropped a side from encoder level k to match decoder level k (valid padding)."""
     return {level: 12 * 2 ** (depth - level) - 8 for level in range(1, depth + 1)}
 
 
@@ -113,9 +106,8 @@ _PIXELWISE = (layers.Activation, layers.BatchNormalization, layers.Dropout,
 
 
 def padding_reach(model):
-    """How far (px) the zero padding of a model's convolutions reaches into its output (0 for
-    valid padding), from its layers' kernels, strides, paddings, crops and up-sampling; a
-    ValueError names a layer it cannot follow.
+    """How far (px) zero padding reaches into a model's output (0 for valid padding), from its
+    layers' kernels, strides, paddings, crops and up-sampling; or a ValueError naming a layer.
 
     Example:
         >>> padding_reach(build_unet((None, None, 1), 2, depth=2, filters=4))
@@ -177,12 +169,11 @@ def up_block(x, skip, filters, *, name, crop=0, padding="same", batch_norm=False
 
 
 def _checked_shape(input_shape, depth, padding):
-    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
-    if shape is None or len(shape) != SPATIAL.rank + 1:
-        hint = f"; add a channel axis, e.g. {shape + (1,)} for gray images" if (
-            shape is not None and len(shape) == SPATIAL.rank) else ""
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
+    if len(shape) != SPATIAL.rank + 1:
+        hint = f"; add a channel axis, e.g. {shape + (1,)} for gray images"
         raise ValueError(f"input_shape must be (height, width, channels); got {input_shape!r}"
-                         + hint)
+                         + (hint if len(shape) == SPATIAL.rank else ""))
     *spatial, channels = shape
     check_int(channels, "input_shape's channel axis")
     first = shape[0] in (1, 3) and channels > 4  # (3, 256, 256): channels first, as in PyTorch
@@ -192,12 +183,10 @@ def _checked_shape(input_shape, depth, padding):
             try:
                 output_size(size, depth, padding)
             except ValueError as err:
-                if first:
-                    raise ValueError(
-                        f"input height {shape[0]} does not fit a depth-{depth} U-Net "
-                        f"(input_shape {input_shape!r} has {channels} channels): did you mean "
-                        f"{(*shape[1:], shape[0])}? the channel axis goes last") from None
-                raise ValueError(f"input {axis}: {err}") from None
+                raise ValueError(f"input height {shape[0]} does not fit a depth-{depth} U-Net "
+                                 f"(input_shape {input_shape!r} has {channels} channels): did you "
+                                 f"mean {(*shape[1:], shape[0])}? the channel axis goes last"
+                                 if first else f"input {axis}: {err}") from None
     return shape
 
 
@@ -208,7 +197,7 @@ def _activation_name(activation, argument, rule="a Keras activation"):
     except ValueError:
         fail(argument, rule, activation)
     name = activation if isinstance(activation, str) else getattr(activation, "__name__", "")
-    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+    if not (name.isascii() and name.isidentifier()):
         fail(argument, "a Keras activation or a function with a plain name", activation)
     return name
 
@@ -216,14 +205,16 @@ def _activation_name(activation, argument, rule="a Keras activation"):
 def build_unet(input_shape, n_classes, *, depth=4, filters=64, padding="same",
                batch_norm=False, dropout=0.5, upsampling="transpose", activation="relu",
                output_activation="auto", multilabel=False, name="unet"):
-    """Build the U-Net of Ronneberger, Fischer and Brox (2015) as a Keras functional model.
+    """The U-Net of Ronneberger, Fischer and Brox (2015): a Keras model from an input ``image``
+    to scores ``(batch, out_height, out_width, n_classes)``; a ValueError names a bad
+    argument, or for an input size that does not fit, the nearest sizes that do.
 
     Args:
         input_shape: ``(height, width, channels)``; height and width may be ``None``.
-        n_classes: output channels: ``1`` for a binary mask (sigmoid), ``>= 2`` for
-            class indices (softmax; the paper's 2) or, ``multilabel=True``, labels.
-        depth: number of 2x2 max-poolings (the paper's 4).
-        filters: of the first level, doubled at each level down (the paper's 64).
+        n_classes: output channels: ``1`` for a binary mask (sigmoid), ``>= 2`` for class
+            indices (softmax; the paper's 2) or, with ``multilabel=True``, one sigmoid per label.
+        depth, filters: 2x2 max-poolings (the paper's 4); filters of the first level, doubled
+            at each level down (the paper's 64).
         padding: ``"same"`` (output as large as the input) or ``"valid"`` (the paper:
             unpadded convolutions, 572 -> 388, cropped skip connections).
         batch_norm: batch normalisation after every 3x3 convolution.
@@ -233,13 +224,7 @@ def build_unet(input_shape, n_classes, *, depth=4, filters=64, padding="same",
         activation: of every convolution but the head (the paper's ReLU).
         output_activation: ``"auto"`` (sigmoid for one channel or multilabel, else
             softmax), a Keras activation, or ``None`` for logits; float32 always.
-        multilabel: ``n_classes`` independent sigmoid channels, one per label.
         name: the model's name.
-
-    Returns:
-        A ``keras.Model`` from an input ``image`` to scores ``(batch, out_height,
-        out_width, n_classes)``. Raises ValueError for a bad argument, or an input size
-        that does not fit (naming the nearest sizes that do).
 
     Example:
         >>> model = build_unet((572, 572, 1), n_classes=2, padding="valid")
@@ -263,15 +248,15 @@ def build_unet(input_shape, n_classes, *, depth=4, filters=64, padding="same",
         raise ValueError("output_activation='softmax' makes no independent channel (n_classes=1"
                          " or multilabel=True): use 'sigmoid' or 'auto'")
     shape = _checked_shape(input_shape, depth, padding)
-    config = dict(input_shape=shape, n_classes=n_classes, depth=depth, filters=filters,
-                  padding=padding, batch_norm=batch_norm, dropout=dropout,
-                  upsampling=upsampling, activation=activation,
-                  output_activation=output_activation, multilabel=multilabel)
     crops = _skip_crops(depth) if padding == "valid" else {}
     options = dict(padding=padding, batch_norm=batch_norm, activation=activation)
-
+    # the options as a layer name, which Keras saves and TensorFlow takes (letters, digits, _.-)
+    config = dict(options, input_shape="x".join(map(str, shape)), n_classes=n_classes, depth=depth,
+                  dropout=np.format_float_positional(dropout, trim="-"), multilabel=multilabel,
+                  filters=filters, output_activation=output_activation, upsampling=upsampling)
+    record = CONFIG_PREFIX + "".join(f"-{k}.{v}" for k, v in config.items())
     inputs = keras.Input(shape, name="image")
-    x, skips = layers.Identity(name=_config_name(config))(inputs), {}
+    x, skips = layers.Identity(name=record)(inputs), {}
     for level in range(1, depth + 1):
         x = conv_block(x, filters * 2 ** (level - 1), name=f"enc{level}", **options)
         if dropout and level == depth:
@@ -291,28 +276,18 @@ def build_unet(input_shape, n_classes, *, depth=4, filters=64, padding="same",
     return keras.Model(inputs, outputs, name=name)
 
 
-def _config_name(config):
-    """``unet_config-input_shape.NonexNonex1-n_classes.2-...``: a layer name that Keras saves
-    and TensorFlow takes (letters, digits and ``_.-`` only)."""
-    text = {"input_shape": "x".join(map(str, config["input_shape"])),
-            "dropout": np.format_float_positional(config["dropout"], trim="-")}
-    return CONFIG_PREFIX + "".join(f"-{k}.{text.get(k, v)}" for k, v in config.items())
-
-
 def unet_config(model):
     """The options :func:`build_unet` built ``model`` with (``output_activation`` as
     ``"auto"`` chose it), so that ``build_unet(**unet_config(model))`` builds the same
-    network. They are the name of the layer after the input (``unet_config-<option>.<value>
-    -...``, ``input_shape`` as ``572x572x1``), which ``model.save`` keeps and any Keras
-    loads; a ValueError says so for a model without it.
+    network. They are the name of the layer after the input (``unet_config-depth.4-...``),
+    which ``model.save`` keeps and any Keras loads; a ValueError says so for another model.
 
     Example:
         >>> config = unet_config(build_unet((None, None, 3), 2, depth=2, filters=8))
         >>> config["input_shape"], config["depth"], config["output_activation"]
         ((None, None, 3), 2, 'softmax')
     """
-    names = [layer.name for layer in getattr(model, "layers", ())
-             if layer.name.startswith(CONFIG_PREFIX + "-")]
+    names = [x.name for x in getattr(model, "layers", ()) if x.name.startswith(CONFIG_PREFIX + "-")]
     if not names:
         raise ValueError(f"model {getattr(model, 'name', model)!r} has no layer named "
                          f"{CONFIG_PREFIX}-...: it was not built by keras_unet.build_unet, "
