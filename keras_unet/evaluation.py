@@ -1,9 +1,5 @@
-"""Offline scores on NumPy arrays: overlap, vessel-map and ISBI 2012 scores.
-
-Truths read as :func:`keras_unet.images.as_mask`, predictions as
-:func:`keras_unet.images.as_prediction` (``p > threshold``); any shape is one big image, a
-trailing channel of 1 may be on one side only; 0 / 0 scores 1.0. docs/isbi2012_scores.md.
-"""
+"""Offline scores on NumPy arrays: overlap, vessel-map and ISBI 2012 scores; truths read as
+``images.as_mask``, predictions as ``images.as_prediction`` (docs/isbi2012_scores.md)."""
 
 import re
 from collections import deque
@@ -35,8 +31,7 @@ def _thresholds(thresholds):
 
 
 def _binary(value, name, threshold=None):
-    """``(mask, array)``: a 0/1 mask (with ``threshold``: binarised probabilities), bool,
-    and the values given as an array."""
+    """``(mask, array)``: a bool 0/1 mask (``threshold``: of probabilities), the values given."""
     array = check_array(value, name)
     flat = array.reshape(1, -1)  # the scores pool pixels: any shape is one image
     labels = (as_mask(flat, name) if threshold is None else
@@ -101,13 +96,7 @@ def _ratio(found, size):
 
 
 def check_same_kind(truth, prediction):
-    """Refuse to score a binary mask (bool, or floats in [0, 1]) against class indices
-    (integers), or the reverse; integers 0 and 1 go with either.
-
-    >>> check_same_kind(np.array([0, 3, 2]), np.array([0.0, 1.0, 1.0]))
-    Traceback (most recent call last):
-    ValueError: truth holds class indices (0, 2, 3) but prediction is a binary mask ...
-    """
+    """Refuse a binary mask (bool, floats in [0, 1]) against class indices, or the reverse."""
     kinds = {}
     for name, value in (("truth", truth), ("prediction", prediction)):
         array = check_array(value, name)
@@ -129,8 +118,7 @@ def _confusion(truth, prediction, n_classes):
 
 
 def _tallies(truth, prediction, n_classes, threshold, mode, mask=None):
-    """``(mode, tables)``: confusion tables ``(T, n, n)``, one 2x2 (binary; where ``mask``
-    is 1), one n_classes x n_classes (multiclass) or a 2x2 per label (multilabel)."""
+    """``(mode, tables)``: confusion tables ``(T, n, n)``: one (binary, multiclass) or per label."""
     mode = check_choice(mode, (None, *MASK_MODES), "mode")
     mode = mode or ("binary" if n_classes is None else "multiclass")
     if mode == "multiclass":
@@ -160,12 +148,9 @@ def _overlap(truth, prediction, n_classes, threshold, mode, kind):
 
 
 def dice(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
-    """Dice coefficient ``2 |T & P| / (|T| + |P|)`` of a prediction.
-
-    ``mode`` None: binary (0/1 truth, 0/1 or probability prediction), or multiclass with
-    ``n_classes`` (indices; predicted indices or per-class probabilities, arg-max);
-    ``"multilabel"``: ``(..., L)`` both. Returns a float (binary), else ``{"per_class"`` (or
-    ``"per_label"``)``: array, "mean": float}``; a class absent from both scores 1.0.
+    """Dice coefficient ``2 |T & P| / (|T| + |P|)``: a float (binary), else ``{"per_class"`` (or
+    ``"per_label"``)``: array, "mean": float}``; ``mode`` None: binary, or multiclass with
+    ``n_classes`` (docs/isbi2012_scores.md).
 
     >>> scores = dice(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]), n_classes=3)
     >>> scores["per_class"].round(3).tolist(), round(scores["mean"], 3)
@@ -184,8 +169,7 @@ def iou(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
 
 
 def pixel_error(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
-    """Fraction of misclassified pixels (``1 - accuracy``; arguments as :func:`dice`), the
-    twin of ``keras_unet.metrics.PixelError``; not the ISBI one (:func:`isbi_pixel_error`).
+    """Fraction of misclassified pixels (as ``metrics.PixelError``; arguments as :func:`dice`).
 
     >>> pixel_error(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]), n_classes=3)
     0.25
@@ -195,9 +179,7 @@ def pixel_error(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
 
 
 def isbi_pixel_error(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
-    """The ISBI 2012 pixel error: 1 - the best F-score (foreground Dice) of
-    ``probabilities > t`` against the 0/1 ``truth`` over ``thresholds``, counts summed
-    over a stack.
+    """The ISBI 2012 pixel error: 1 - the best F-score of ``probabilities > t`` over thresholds.
 
     >>> p = np.array([[0.9, 0.2, 0.7, 0.0]])  # best at t = 0.1: [1, 1, 1, 0], F = 4/5
     >>> round(isbi_pixel_error(p, np.array([[1, 1, 0, 0]])), 4)
@@ -209,8 +191,7 @@ def isbi_pixel_error(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
 
 
 def precision_recall_f1(truth, prediction, threshold=0.5, mask=None):
-    """Precision, recall and F1 (the foreground Dice) of a binary prediction (e.g. a vessel
-    map) where ``mask`` is 1 (a field of view; None: everywhere); an empty ratio is 1.0.
+    """Precision, recall and F1 of a binary prediction where ``mask`` (a field of view) is 1.
 
     >>> truth = np.array([[1, 1, 0, 0], [1, 0, 0, 0]])
     >>> prediction = np.array([[0.8, 0.1, 0.9, 0.0], [0.7, 0.0, 0.0, 0.0]])
@@ -233,9 +214,7 @@ def roc_auc(truth, probabilities, mask=None):
 
 
 def roc_curve(truth, probabilities, mask=None):
-    """The exact ROC curve where ``mask`` is 1, ``{"fpr", "tpr", "thresholds"}`` (float64):
-    one point per distinct probability ``t`` (``p >= t`` called positive), falling, from
-    (0, 0) at ``inf`` to (1, 1).
+    """The exact ROC curve ``{"fpr", "tpr", "thresholds"}`` where ``mask`` is 1, a point a value.
 
     >>> curve = roc_curve(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
     >>> curve["fpr"].tolist(), curve["tpr"].tolist(), curve["thresholds"].tolist()
@@ -257,9 +236,7 @@ def roc_curve(truth, probabilities, mask=None):
 
 
 def flood_proposal(foreground):
-    """Label a 2-D binary proposal as the ISBI 2012 scripts do: its 4-connected cells are
-    grown over the background until they meet, leaving 1-pixel watershed lines (0), pixel
-    for pixel as Fiji's ``WatershedTransform2D``. No foreground: one segment (1).
+    """Label a 2-D binary proposal as Fiji's ISBI 2012 flooding does (docs/isbi2012_scores.md).
 
     >>> flood_proposal(np.array([[1, 1, 0, 0, 1, 1]])).tolist()  # line on the right
     [[1, 1, 1, 0, 2, 2]]
@@ -301,8 +278,7 @@ def _entropy(sizes, n, singletons=0):
 
 
 def _rand_and_info(cells, segments):
-    """Fiji's V_rand and V_info of labelled truth ``cells`` (0 membrane) and a flooded
-    proposal ``segments`` (0 line, each line pixel a segment of its own), inside the cells."""
+    """Fiji's V_rand and V_info of truth ``cells`` (0: membrane) and a flooded proposal."""
     inside = cells > 0
     n = int(inside.sum())
     table = contingency_table(cells[inside], segments[inside], sparse_type="array")
@@ -329,13 +305,8 @@ def _isbi_pair(truth, probabilities):
 
 
 def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
-    """The ISBI 2012 V_rand and V_info after border thinning, and its pixel error, as Fiji
-    computes them (docs/isbi2012_scores.md), of ``probabilities`` of the cell interior and
-    the 0/1 ``truth`` (note the order), ``(H, W[, 1])`` or ``(N, H, W[, 1])``.
-
-    Returns ``"V_rand"``, ``"V_info"`` (the best over ``thresholds`` of the stack's mean),
-    ``"pixel_error"``, ``"V_rand_threshold"``, ``"V_info_threshold"`` (the first best),
-    ``"thresholds"``, ``"V_rand_per_threshold"`` and ``"V_info_per_threshold"``.
+    """The ISBI 2012 V_rand, V_info and pixel error as Fiji computes them, of ``probabilities``
+    and the 0/1 ``truth`` (note the order); keys and details in docs/isbi2012_scores.md.
 
     >>> merged = isbi_scores(np.ones((2, 5)), np.array([[1, 1, 0, 1, 1]] * 2))  # cells joined
     >>> round(merged["V_rand"], 4), merged["V_info"]  # 2*32 / (32 + 64)
@@ -371,9 +342,7 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
 
 
 def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
-    """``(rows, mean)``: Dice, IoU, pixel error (and V_rand at 0.5 of binary masks) of each
-    predicted mask file against the true one of its stem, and their mean; class values at or
-    above ``classes`` and binary masks against class indices are refused."""
+    """``(rows, mean)``: Dice, IoU, pixel error (binary: V_rand) of mask files paired by stem."""
     pairs = pair_files(predictions_dir, truths_dir, names=("predictions", "truths"),
                        unmatched=("predictions without a true mask",
                                   "true masks without a prediction"))

@@ -2,12 +2,12 @@
 (:func:`as_image`, :func:`as_mask`, :func:`as_prediction`), files written whole: docs/masks.md."""
 
 import contextlib
+import errno
 import os
 import tempfile
 import warnings
-from collections import Counter
+from collections import Counter, namedtuple
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import tifffile
@@ -26,30 +26,21 @@ MASK_MODES = ("binary", "multiclass", "multilabel")
 READ_MODES = ("auto", "binary", "multiclass", "palette")  # of mask files ("classes": multiclass)
 NEAR_BINARY = 0.9  # this share of pixels near the ends of the range: a noisy binary mask
 FULL_SCALE = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}  # others: 1
-EXPECTED = {  # what a mask file's values must be, by mode ("folder": "auto" for a folder)
-    "binary": "; expected binary values (0/255 or 0/1). ",
-    "multiclass": "; expected class indices. ",
-    "auto": f"; expected binary values (0/255 or 0/1) or class indices below {AUTO_MAX_CLASSES}. ",
-    "folder": f"; with mask_mode='auto' masks must all be binary (0/255 or 0/1) or class indices "
-              f"below {AUTO_MAX_CLASSES}. ",
-}
-
-
-class Split(NamedTuple):
-    """A dataset split: ``images``, ``masks`` (arrays, or lists of sizes that differ; masks None
-    where there are none), the file stems ``names``, DRIVE's ``fov``."""
-    images: object
-    masks: object
-    names: list
-    fov: object = None
+AUTO = f" (0/255 or 0/1) or class indices below {AUTO_MAX_CLASSES}"
+EXPECTED = {"binary": "expected binary values (0/255 or 0/1)", "auto": f"expected binary values"
+            f"{AUTO}", "multiclass": "expected class indices", "folder": f"with mask_mode='auto' "
+            f"masks must all be binary{AUTO}"}  # what a mask file's values must be, by mode
+# a split: images, masks (arrays, or lists of sizes that differ; None if none), file stems, fov
+Split = namedtuple("Split", "images masks names fov", defaults=[None])
+# a model's output: labels as as_mask gives them, float32 (H, W, C) scores if it was soft
+Prediction = namedtuple("Prediction", "labels scores", defaults=[None])
 
 
 def writable_folder(path):
     """The nearest existing folder at or above ``path`` that takes new entries, else an OSError."""
-    path = Path(path)
-    existing = next(f for f in (path, *path.parents) if os.path.lexists(f))
+    existing = next(f for f in (Path(path), *Path(path).parents) if os.path.lexists(f))
     if not existing.is_dir():
-        raise NotADirectoryError(20, "not a folder", str(existing))
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(existing))
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".keras-unet-probe-", dir=existing))
     except OSError as error:
@@ -74,33 +65,26 @@ def write_atomically(path, write):
 
 @contextlib.contextmanager
 def locked(path, *, wait=True, remove=False):
-    """An exclusive ``flock`` on the file ``path`` for the block (none on Windows); ``wait=False``:
-    BlockingIOError if held; ``remove=True``: the file removed at the end, still locked."""
+    """An exclusive ``flock`` on the file ``path`` for the block (docs/masks.md)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):
-        handle = open(path, "a")
-        if fcntl is None:
-            break
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BaseException:
-            handle.close()
-            raise
-        with contextlib.suppress(FileNotFoundError):  # still the file at path?
-            if not remove or os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
-                break
-        handle.close()
-    with contextlib.closing(handle):  # closing releases the lock
-        try:
-            yield
-        finally:
-            if remove:  # while locked: no later process locks a removed file
-                path.unlink(missing_ok=True)
+    while True:
+        with open(path, "a") as handle:  # closing releases the lock
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            stale = remove  # the file at path is not the one locked: its holder removed it
+            with contextlib.suppress(FileNotFoundError):
+                stale = remove and not os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+            if not stale:
+                try:
+                    yield
+                finally:
+                    if remove:  # while locked: no later process locks a removed file
+                        path.unlink(missing_ok=True)
+                return
 
 
-def _open(path):
-    """``(pixels, colours)``: a one-image file's pixels, a palette image's RGB(A) colours."""
+def _open(path):  # (pixels, colours): a one-image file's pixels, a palette image's RGB(A) colours
     path, frames, axes, array, colours = Path(path), 1, "YX", None, None
     if path.suffix.lower() in (".tif", ".tiff"):  # tifffile: any depth; PIL: LZW and JPEG
         with contextlib.suppress(OSError, ValueError, IndexError, KeyError):
@@ -110,8 +94,7 @@ def _open(path):
         with Image.open(path) if array is None else contextlib.nullcontext() as image:
             frames, mode = getattr(image, "n_frames", frames), getattr(image, "mode", "")
             if mode == "P":
-                alpha = "transparency" in image.info
-                colours = np.asarray(image.convert("RGBA" if alpha else "RGB"))
+                colours = np.asarray(image.convert("RGB" + "A" * ("transparency" in image.info)))
             elif mode and mode not in ("L", "LA", "RGB", "RGBA", "I", "F") and mode[:4] != "I;16":
                 image = image.convert({"1": "L", "PA": "RGBA", "La": "RGBA",
                                        "RGBa": "RGBA"}.get(mode, "RGB"))  # CMYK, LAB, ...
@@ -119,8 +102,7 @@ def _open(path):
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ValueError(f"cannot read the image {path}: {error}") from error
     if frames > 1:
-        raise ValueError(f"{path} has {frames} frames (an animated or multi-page image); "
-                         f"expected one image")
+        raise ValueError(f"{path} has {frames} frames (animated or multi-page); save one image")
     if axes not in ("YX", "YXS", "SYX"):
         raise ValueError(f"{path} has TIFF axes {axes!r}; expected YX or YXS")
     if mode[:1] == "I" and array.size and 0 <= array.min() and array.max() <= 65535:
@@ -129,11 +111,13 @@ def _open(path):
 
 
 def as_image(array, name="image", *, stretch=False):
-    """An image as float32 ``(H, W, C)`` in [0, 1], C 1 or 3 (docs/masks.md); ``stretch=True``
-    (for display) maps any range onto [0, 1] and drops any alpha. Errors start with ``name``."""
+    """An image as float32 ``(H, W, C)`` in [0, 1], C 1 or 3; ``stretch``: for display."""
     array = np.asarray(array)
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        raise ValueError(f"{name} has NaN pixels ({np.isnan(array).sum()} of them)")
+    array = check_array(array, name)
     array = array[..., None] if array.ndim == 2 else array
-    if array.ndim != 3 or array.shape[-1] > 4 or not array.size:
+    if array.ndim != 3 or array.shape[-1] > 4:
         raise ValueError(f"{name} has shape {array.shape}; expected (H, W) or (H, W, C) with "
                          f"C 1 (gray) or 3 (RGB), or either with an opaque alpha channel")
     if array.shape[-1] in (2, 4):
@@ -142,20 +126,14 @@ def as_image(array, name="image", *, stretch=False):
             raise ValueError(f"{name} has an alpha channel with {transparent} transparent pixels;"
                              f" only fully opaque images are read (remove the alpha channel first)")
         array = array[..., :-1]
-    kind = array.dtype.kind
     if array.dtype in (np.uint8, np.uint16, bool):
         return array.astype(np.float32) / FULL_SCALE.get(array.dtype, 1)
-    if kind not in "iuf" or (kind != "f" and not stretch):
-        raise ValueError(f"{name} has {array.dtype} pixels; expected 8-bit, 16-bit or float in "
-                         f"[0, 1]")
-    if kind == "f" and np.isnan(array).any():
-        raise ValueError(f"{name} has NaN pixels ({np.isnan(array).sum()} of them)")
     low, high = float(array.min()), float(array.max())
-    if stretch and (kind != "f" or low < 0 or high > 1):
+    if stretch and (array.dtype.kind != "f" or low < 0 or high > 1):
         return ((array.astype(np.float64) - low) / (high - low or 1)).astype(np.float32)
-    if low < 0 or high > 1:
-        raise ValueError(f"{name} is a float image with values in [{low:g}, {high:g}]; float "
-                         f"images must be in [0, 1]")
+    if array.dtype.kind != "f" or low < 0 or high > 1:
+        raise ValueError(f"{name} has {array.dtype} pixels in [{low:g}, {high:g}]; expected 8-bit, "
+                         f"16-bit or float pixels in [0, 1] (scale them so)")
     return array.astype(np.float32)
 
 
@@ -169,8 +147,7 @@ def read_image(path):
 
 
 class MaskValuesError(ValueError):
-    """Mask values that do not read as meant: the ``values``, the ``files`` at fault, the
-    ``fix`` ``{keyword: value}`` that the message advises."""
+    """Mask values that do not read as meant: ``values``, ``files`` at fault, ``fix`` advised."""
 
     def __init__(self, message, *, values, files, fix=None):
         super().__init__(message)
@@ -183,20 +160,12 @@ def values_text(values, limit=10):
     return shown + (f", ... ({len(values)} values)" if len(values) > limit else "")
 
 
-def _whole(value, low=0, high=np.inf):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and (
-        low <= value <= high)
+def _whole(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
 
 
-def _too_sparse(values):
-    """Whether sorted class indices leave as many unused below the largest as they use."""
-    n = int(values[-1]) + 1 if values else 0
-    return n > 2 and n - len(values) >= len(values)
-
-
-def _unused(values):
-    n = int(values[-1]) + 1
-    return f", which as class indices make {n} classes, {n - len(values)} of them never used. "
+def _too_sparse(values):  # as many indices unused below the largest as used, or more
+    return bool(values) and int(values[-1]) >= 2 and int(values[-1]) + 1 >= 2 * len(values)
 
 
 def _value_counts(arrays):
@@ -205,10 +174,8 @@ def _value_counts(arrays):
 
 
 def _values_error(files, counts, reason, advice=None):
-    """Raise "the mask(s) <files> has/have the values <...><reason>" and advice (docs/masks.md)."""
-    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
-    where = (f"the mask {files[0]} has" if len(files) == 1 else
-             f"the masks {', '.join(map(str, files[:3]))}{more} have")
+    shown = ", ".join(map(str, files[:3])) + (f" and {len(files) - 3} more" if files[3:] else "")
+    where = f"the mask {shown} has" if len(files) == 1 else f"the masks {shown} have"
     values = sorted(counts)
     message = f"{where} the values {values_text(values)}{reason}"
     if advice is not None:
@@ -235,14 +202,7 @@ def _values_error(files, counts, reason, advice=None):
 
 
 def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None, batch=False):
-    """A mask in the package convention (docs/masks.md): ``mode`` one of MASK_MODES or None (from
-    the dtype), indices below ``n_classes`` or ``ignore_index``, ``batch``: examples first.
-
-    >>> as_mask(np.array([[0, 255]]))
-    Traceback (most recent call last):
-    keras_unet.images.MaskValuesError: mask holds 0 and 255 only: a binary mask stored as
-    0/255, not class indices; pass (mask > 0)
-    """
+    """A mask in the package convention, ``mode`` one of MASK_MODES or None (docs/masks.md)."""
     array = check_array(array, name)
     check_ignore_index(ignore_index)
     if n_classes is not None:
@@ -261,8 +221,7 @@ def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None,
     top, text, reason, fix = values[-1], values_text(values), None, None
     above = [v for v in values if v >= (n_classes or np.inf) and v != ignore_index]
     if kind in "iu" and values in ([0, 255], [0, 65535]):
-        reason = (f"holds 0 and {top} only: a binary mask stored as 0/{top}, not class indices; "
-                  f"pass (mask > 0)")
+        reason = f"holds 0 and {top} only: a binary mask stored as 0/{top}; pass (mask > 0)"
     elif mode != "multiclass" and not set(values) <= {0, 1}:
         hint = "; class indices are integers" if kind == "f" else ""
         reason = f"must hold 0 and 1 only (a {mode} mask{hint}); got the values {text}"
@@ -270,8 +229,9 @@ def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None,
         reason = f"must hold class indices (integers >= 0); got the values {text}"
     elif mode == "multiclass" and ignore_index is None and values == [0, 1, 255] and (
             n_classes or 0) <= 255:  # 255 as void; dense labels 0..255 are 256 classes
-        reason, fix = (f"has the values {text}{_unused(values)}If 255 marks unlabelled pixels, "
-                       f"pass ignore_index=255"), {"ignore_index": 255}
+        reason, fix = (f"has the values {text}, which as class indices make 256 classes, 253 of "
+                       f"them never used. If 255 marks unlabelled pixels, pass ignore_index=255"
+                       ), {"ignore_index": 255}
     elif mode == "multiclass" and above:
         ignored = "" if ignore_index is None else f" (or be ignore_index={ignore_index})"
         reason = (f"must hold class indices below n_classes={n_classes}{ignored}; got "
@@ -281,21 +241,13 @@ def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None,
     return array.astype(np.int32 if mode == "multiclass" else np.float32)
 
 
-class Prediction(NamedTuple):
-    """``labels`` as :func:`as_mask` gives them, ``scores`` float32 ``(H, W, C)`` (else None)."""
-    labels: np.ndarray
-    scores: object = None
-
-
 def as_prediction(array, name="prediction", *, threshold=0.5, mode=None):
-    """A model's output (or a mask) as a :class:`Prediction` (docs/masks.md): probabilities 1
-    above ``threshold`` (in float64), class scores arg-maxed; ``mode="multilabel"``: by channel."""
+    """A model's output (or a mask) as a :class:`Prediction`: thresholded or arg-maxed."""
     array = check_array(array, name)
     check_number(threshold, "threshold", 0, 1)
     if array.dtype.kind != "f":
         return Prediction(as_mask(array, name, mode))
-    if mode is not None:
-        check_choice(mode, MASK_MODES, "mode")
+    check_choice(mode, (None, *MASK_MODES), "mode")
     array = array[..., None] if array.ndim == 2 else array
     if array.ndim != 3:
         raise ValueError(f"{name} must have the shape (H, W) or (H, W, C); got {array.shape}")
@@ -304,58 +256,27 @@ def as_prediction(array, name="prediction", *, threshold=0.5, mode=None):
     if sigmoid and not soft:
         raise ValueError(f"{name} must hold probabilities in [0, 1] (after a sigmoid); got "
                          f"values in [{array.min():g}, {array.max():g}]")
-    if sigmoid:
-        labels = (exact > threshold).astype(np.int32 if mode == "multiclass" else np.float32)
-    elif array.shape[-1] == 2 and soft:
-        labels = (exact[..., 1:] > threshold).astype(np.int32)
-    else:
-        labels = np.argmax(array, axis=-1)[..., None].astype(np.int32)
-    return Prediction(labels, array.astype(np.float32))
+    labels = exact > threshold if sigmoid else exact[..., 1:] > threshold if (
+        array.shape[-1] == 2 and soft) else np.argmax(array, axis=-1)[..., None]
+    kind = np.float32 if sigmoid and mode != "multiclass" else np.int32
+    return Prediction(labels.astype(kind), array.astype(np.float32))
 
 
-def _read_mode(mode, palette, threshold=None, ignore_index=None):
-    mode = check_choice({"classes": "multiclass"}.get(mode, mode), READ_MODES, "mask_mode")
-    mode = "palette" if mode == "auto" and palette is not None else mode
-    if mode == "palette" and palette is None:
-        raise ValueError("mask_mode='palette' needs palette={(r, g, b): class, ...}")
-    entries = palette.items() if isinstance(palette, dict) and palette else [(None, None)]
-    if palette is not None and not all(isinstance(c, tuple) and len(c) == 3 and all(
-            _whole(v, 0, 255) for v in c) and _whole(i) for c, i in entries):
-        fail("palette", "a non-empty dict of (r, g, b) tuples of 0..255 to class indices >= 0",
-             palette)
-    number = isinstance(threshold, (int, float, np.integer, np.floating))
-    if threshold is not None and not (number and threshold is not True and 0 <= threshold < np.inf):
-        fail("threshold", "a number >= 0 in the masks' own scale (e.g. 127 for 8-bit masks)",
-             threshold)
-    if threshold is not None and ignore_index is not None:
-        raise ValueError("give threshold= (binary masks) or ignore_index= (class masks), not both")
-    if threshold is not None and mode in ("multiclass", "palette"):
-        raise ValueError(f"threshold= reads binary masks; it does not go with "
-                         f"{'palette=' if palette is not None else f'mask_mode={mode!r}'}")
-    check_ignore_index(ignore_index)
-    if ignore_index is not None and mode == "binary":
-        raise ValueError("ignore_index= keeps unlabelled pixels in class-index masks; it does "
-                         "not go with mask_mode='binary': use mask_mode='multiclass'")
-    return "binary" if threshold is not None else (
-        "multiclass" if ignore_index is not None and mode == "auto" else mode)
-
-
-def _mask_pixels(path):
-    """``(gray, colours)`` of a mask file, gray None if coloured (a palette image: its indices)."""
+def _mask_pixels(path, palette=None):  # gray (None: coloured; a palette's indices), or classes
     array, colours = _open(path)
     if colours is None and array.ndim == 3 and array.shape[-1] > 2:
         array, colours = None, array  # RGB(A)
-    if colours is not None:
+    if colours is None:
+        array = array[..., 0] if array.ndim == 3 else array  # LA: its gray
+        if array.ndim != 2:
+            raise ValueError(f"the mask {path} has shape {array.shape}; expected one channel")
+        array = check_array(array, f"the mask {path}")
+    else:
         colours = colours[..., :3]  # a transparent palette entry is a colour like any
-        return (array if np.ptp(colours, axis=-1).any() else colours[..., 0]), colours
-    array = array[..., 0] if array.ndim == 3 else array
-    if array.ndim != 2:
-        raise ValueError(f"the mask {path} has shape {array.shape}; expected one channel")
-    return check_array(array, f"the mask {path}"), None
-
-
-def _palette_classes(gray, colours, palette, path):
-    colours = np.repeat(gray[..., None], 3, axis=-1) if colours is None else colours
+        array = array if np.ptp(colours, axis=-1).any() else colours[..., 0]
+    if palette is None:
+        return array
+    colours = np.repeat(array[..., None], 3, axis=-1) if colours is None else colours
     found, inverse = np.unique(colours.reshape(-1, 3), axis=0, return_inverse=True)
     missing = [str(tuple(c)) for c in found.tolist() if tuple(c) not in palette]
     if missing:
@@ -366,37 +287,51 @@ def _palette_classes(gray, colours, palette, path):
 
 
 def _read_masks(paths, mode, palette=None, threshold=None, ignore_index=None, folder=False):
-    """``(masks, mode)``: mask files read as one, "auto" decided once for them all."""
-    files = [(path, *_mask_pixels(path)) for path in paths]
-    held = {p: set(np.unique(g).tolist()) for p, g, _ in files if g is not None}
-    scale = {p: FULL_SCALE.get(g.dtype, 1) for p, g, _ in files if g is not None}
-    binary = {p for p, v in held.items() if v <= {0, 1} or v <= {0, scale[p]}}
+    mode = check_choice({"classes": "multiclass"}.get(mode, mode), READ_MODES, "mask_mode")
+    mode = "palette" if mode == "auto" and palette is not None else mode
+    if mode == "palette" and palette is None:
+        raise ValueError("mask_mode='palette' needs palette={(r, g, b): class, ...}")
+    entries = palette.items() if isinstance(palette, dict) and palette else [(None, None)]
+    if palette is not None and not all(isinstance(c, tuple) and len(c) == 3 and all(
+            _whole(v) and v <= 255 for v in c) and _whole(i) for c, i in entries):
+        fail("palette", "a dict of (r, g, b) tuples of 0..255 to class indices >= 0", palette)
+    check_ignore_index(ignore_index)
+    if threshold is not None:
+        check_number(threshold, "threshold", 0)
+    other = "ignore_index=" if ignore_index is not None else (
+        "palette=" if palette is not None else f"mask_mode={mode!r}")
+    if threshold is not None and (ignore_index is not None or mode in ("multiclass", "palette")):
+        raise ValueError(f"threshold= reads binary masks; it does not go with {other}")
+    if ignore_index is not None and mode == "binary":
+        raise ValueError("ignore_index= keeps unlabelled pixels in class-index masks; it does "
+                         "not go with mask_mode='binary': use mask_mode='multiclass'")
+    mode = "binary" if threshold is not None else (
+        "multiclass" if ignore_index is not None and mode == "auto" else mode)
+    files = {path: _mask_pixels(path, palette if mode == "palette" else None) for path in paths}
+    held = {p: set(np.unique(g).tolist()) for p, g in files.items() if g is not None}
+    binary = {p for p, v in held.items()
+              if v <= {0, 1} or v <= {0, FULL_SCALE.get(files[p].dtype, 1)}}
     odd = [p for p, v in held.items() if not all(
         float(x).is_integer() and 0 <= x < AUTO_MAX_CLASSES for x in v)]
     if mode == "auto" and len(held) == len(files) and len(binary) < len(files) and odd:
-        counts = _value_counts(g for _, g, _ in files)  # one mode for all: 0/1, 0..3 are classes
-        _values_error(odd, counts, EXPECTED["folder" if folder else "auto"])
+        counts = _value_counts(files.values())  # one mode for all: 0/1, 0..3 are classes
+        _values_error(odd, counts, f"; {EXPECTED['folder' if folder else 'auto']}. ")
     if mode == "auto":
         mode = "binary" if len(held) < len(files) or len(binary) == len(files) else "multiclass"
     masks = []
-    for path, gray, colours in files:
-        gray = _palette_classes(gray, colours, palette, path) if mode == "palette" else gray
+    for path, gray in files.items():
         if gray is None:
             raise ValueError(f"the mask {path} is colour-coded; pass mask_mode='palette' and "
                              f"palette={{(r, g, b): class, ...}}")
         top = np.iinfo(gray.dtype).max if gray.dtype.kind in "iu" else np.inf
-        if threshold is not None and threshold >= top:
-            raise ValueError(f"threshold={threshold:g} is not below {top}, the top value of the "
-                             f"mask {path}: every pixel would read as 0 (for 8-bit masks, e.g. "
-                             f"threshold=127)")
-        if threshold is not None and threshold >= 1 and held[path] == {0, 1}:
-            raise ValueError(f"the mask {path} holds 0 and 1 only, which threshold={threshold:g} "
-                             f"reads as all 0: it is a binary mask already; read it without "
-                             f"threshold=")
+        if threshold is not None and (threshold >= top or threshold >= 1 and held[path] == {0, 1}):
+            raise ValueError(f"threshold={threshold:g} reads every pixel of the mask {path} as 0 "
+                             f"(it holds {values_text(sorted(held[path]))}): leave it out for 0/1 "
+                             f"masks, else give one below {top} (e.g. 127 for 8 bits)")
         full = gray.dtype.kind in "iu" and held.get(path) in ({0, 255}, {0, 65535})
         if mode == "binary" and threshold is None and path not in binary or (
                 mode == "multiclass" and full):
-            _values_error([path], _value_counts([gray]), EXPECTED[mode])
+            _values_error([path], _value_counts([gray]), f"; {EXPECTED[mode]}. ")
         try:
             masks.append(as_mask(gray > (threshold or 0) if mode == "binary" else gray,
                                  f"the mask {path}", "binary" if mode == "binary" else
@@ -404,20 +339,17 @@ def _read_masks(paths, mode, palette=None, threshold=None, ignore_index=None, fo
         except MaskValuesError as error:
             error.files = [path]
             raise
-    full = [p.name for p in held if scale[p] in held[p]]
+    full = [p.name for p in held if max(held[p]) > 1]  # all binary here: 0/255, 0/65535
     ones = [p.name for p in held if p.name not in full and 1 in held[p]]
-    listed = [", ".join(f[:3]) + (", ..." if len(f) > 3 else "") for f in (ones, full)]
     if mode == "binary" and threshold is None and ones and full:
-        warnings.warn(f"{paths[0].parent} mixes two binary encodings: {count(ones, 'mask')} 0/1 "
-                      f"({listed[0]}) and {len(full)} 0/255 ({listed[1]}); all are read as "
-                      f"binary masks of 0 and 1", stacklevel=3)
+        warnings.warn(f"{paths[0].parent} mixes {count(ones, 'mask')} of 0/1 ({', '.join(ones[:3])}"
+                      f") and {len(full)} of 0/255 ({', '.join(full[:3])}): all read as 0/1",
+                      stacklevel=3)
     return masks, mode
 
 
 def read_mask(path, mode="auto", palette=None, *, threshold=None, ignore_index=None):
-    """A mask file as :func:`as_mask` gives it: ``mode`` one of READ_MODES, ``palette={(r, g, b):
-    class}``, ``threshold`` in the file's scale, ``ignore_index`` kept (docs/masks.md)."""
-    mode = _read_mode(mode, palette, threshold, ignore_index)
+    """A mask file as :func:`as_mask` gives it, ``mode`` one of READ_MODES (docs/masks.md)."""
     return _read_masks([Path(path)], mode, palette, threshold, ignore_index)[0][0]
 
 
@@ -429,20 +361,15 @@ def check_ignore_index(ignore_index):
 
 
 def mask_classes(masks, ignore_index=None, *, names=None, n_classes=None):
-    """The number of classes (>= 2) of class-index masks: ``n_classes`` (each value below it or
-    ``ignore_index``), else the largest value + 1, dense (docs/masks.md); ``names`` for messages.
-
-    >>> mask_classes([np.array([[0, 1], [2, 2]]), np.array([[0, 3]])])
-    4
-    """
+    """The number of classes (>= 2) of class-index masks, checked as a whole (docs/masks.md)."""
     names = [f"masks[{i}]" for i in range(len(masks))] if names is None else list(names)
     if n_classes is not None:
         check_int(n_classes, "n_classes", 2)
     held = {}
     for name, mask in zip(names, map(np.asarray, masks)):
         if not (mask.dtype == bool or mask.dtype.kind in "iu"):
-            raise ValueError(f"{name} has {mask.dtype} values; mask_classes counts the classes of "
-                             f"class-index (integer) masks, a float mask is binary")
+            raise ValueError(f"{name} has {mask.dtype} values; class indices are integers (a "
+                             f"float mask is binary: read it with mask_mode='binary')")
         held[name] = _value_counts([mask])
         if held[name] and min(held[name]) < 0:
             raise ValueError(f"{name}: class indices must be >= 0; found {min(held[name])}")
@@ -451,11 +378,10 @@ def mask_classes(masks, ignore_index=None, *, names=None, n_classes=None):
     if not counts:
         raise ValueError(f"every pixel of the masks is ignore_index={ignore_index}: no class")
     values = sorted(counts)
-    if ignore_index is not None and ignore_index < (n_classes or values[-1]):
-        where = (f"one of the n_classes={n_classes} classes (0 to {n_classes - 1})" if n_classes
-                 else f"below the class {values[-1]} of the masks")
-        raise ValueError(f"ignore_index={ignore_index} is {where}: the ignored value must be "
-                         f"above every class (e.g. ignore_index=255)")
+    top = n_classes - 1 if n_classes else values[-1]
+    if ignore_index is not None and ignore_index <= top:
+        raise ValueError(f"ignore_index={ignore_index} is not above the classes 0 to {top}: the "
+                         f"ignored value must be above every class (e.g. ignore_index=255)")
     above = [v for v in values if v >= (len(values) if n_classes is None else n_classes)]
     if n_classes is None and not _too_sparse(values):
         return max(int(values[-1]) + 1, 2)
@@ -463,24 +389,25 @@ def mask_classes(masks, ignore_index=None, *, names=None, n_classes=None):
         return int(n_classes)
     files = [name for name, own in held.items() if set(own) & set(above)]
     if n_classes is None:
-        _values_error(files, counts, _unused(values))
+        n = int(values[-1]) + 1
+        _values_error(files, counts, f", which as class indices make {n} classes, "
+                                     f"{n - len(values)} of them never used. ")
     share = 100 * sum(counts[v] for v in above) / sum(counts.values())
-    share = f"{share:.0f}%" if share >= 1 else f"{share:.1g}%"
     void = "" if ignore_index is not None or len(above) > 1 else (
         f", or ignore_index={above[0]} if {above[0]} marks unlabelled pixels")
-    classes = "0 and 1" if n_classes == 2 else f"0 to {n_classes - 1}"
-    _values_error(files, counts, f", but n_classes={n_classes} makes the classes {classes}: the "
-                  f"pixels of {values_text(above)} ({share} of them) would be left out of "
-                  f"training and scores. ", f"Pass n_classes={above[-1] + 1}{void}")
+    _values_error(files, counts, f", but n_classes={n_classes} makes the classes 0 "
+                  f"{'and' if n_classes == 2 else 'to'} {n_classes - 1}: the pixels of "
+                  f"{values_text(above)} ({share:.3g}% of them) would be left out of training "
+                  f"and scores. ", f"Pass n_classes={above[-1] + 1}{void}")
 
 
 def check_not_empty(masks, ignore_index=None):
     """A warning (text) if every mask is all background (nothing above 0 but ignore_index)."""
     if not any(np.any((m > 0) & (m != ignore_index)) for m in map(np.asarray, masks)):
         ignored = "" if ignore_index is None else f" but ignore_index={ignore_index}"
-        return (f"every mask is all background ({count(masks, 'mask')}, no pixel above 0"
-                f"{ignored}): a model trained on them learns to predict nothing; check the "
-                f"masks and mask_mode")
+        return (f"every mask is all background ({count(masks, 'mask')}, no pixel above 0{ignored}"
+                f"): a model trained on them learns to predict nothing; check the masks and "
+                f"mask_mode")
     return None
 
 
@@ -496,37 +423,31 @@ def image_files(folder, argument="folder"):
         raise ValueError(f"{argument} {folder} is not a folder")
     files = [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")]
     others = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
-    if others:
-        raise ValueError(f"{argument} {folder} holds files that are not images: "
-                         f"{', '.join(others[:10])} (image suffixes: {' '.join(IMAGE_SUFFIXES)})")
-    if not files:
-        raise ValueError(f"{argument} {folder} holds no images")
-    by_stem = {}
-    for path in files:
-        if by_stem.setdefault(path.stem, path) != path:
-            raise ValueError(f"{argument} {folder} holds two images named {path.stem!r}: "
-                             f"{by_stem[path.stem].name} and {path.name}")
-    return by_stem
+    stems = Counter(p.stem for p in files)
+    twins = [p.name for p in files if stems[p.stem] > 1]
+    wrong = (f"holds files that are not images: {', '.join(others[:10])} (image suffixes: "
+             f"{' '.join(IMAGE_SUFFIXES)})" if others else "holds no images" if not files else
+             f"holds images of one stem: {', '.join(twins[:10])}; rename them" if twins else None)
+    if wrong:
+        raise ValueError(f"{argument} {folder} {wrong}")
+    return {p.stem: p for p in files}
 
 
 def pair_files(images_dir, masks_dir, *, names=("images_dir", "masks_dir"),
                unmatched=("images without a mask", "masks without an image")):
     """``[(image, mask)]`` paths matched by file stem (or ``<stem>_mask``); none unmatched."""
     images, masks = image_files(images_dir, names[0]), image_files(masks_dir, names[1])
-    pairs, lonely = [], []
-    for stem, image in images.items():
-        found = [s for s in (stem, f"{stem}_mask") if s in masks]
-        if len(found) == 2:
-            raise ValueError(f"the image {image.name} has two masks: {masks[stem].name} and "
-                             f"{masks[found[1]].name}")
-        pairs += [(image, masks.pop(found[0]))] if found else []
-        lonely += [] if found else [image.name]
-    parts = [f"{unmatched[0]} in {masks_dir}: {', '.join(lonely[:10])}"] if lonely else []
-    parts += [f"{unmatched[1]} in {images_dir}: "
-              f"{', '.join(p.name for p in list(masks.values())[:10])}"] if masks else []
+    found = {images[s]: [masks.pop(m) for m in (s, f"{s}_mask") if m in masks] for s in images}
+    for image, twins in found.items():
+        if len(twins) > 1:
+            raise ValueError(f"the image {image.name} has two masks: {twins[0].name} and "
+                             f"{twins[1].name}")
+    lonely = [[i.name for i, f in found.items() if not f], [p.name for p in masks.values()]]
+    parts = [f"{text} in {where}: {', '.join(files[:10])}" for text, where, files in
+             zip(unmatched, (masks_dir, images_dir), lonely) if files]
     if parts:
         raise ValueError("; ".join(parts) + " (pairs are matched by file stem, or <stem>_mask)")
-    return pairs
+    return [(image, twins[0]) for image, twins in found.items()]
 
 
 def check_same_size(image, mask, image_path, mask_path):
@@ -537,12 +458,10 @@ def check_same_size(image, mask, image_path, mask_path):
 
 def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, threshold=None,
                 ignore_index=None, n_classes=None):
-    """A folder of images and one of masks paired by file stem as a :class:`Split`; arguments as
-    :func:`read_mask`'s, "auto" decided once for the folder (docs/masks.md)."""
-    mode = _read_mode(mask_mode, palette, threshold, ignore_index)
+    """Images and masks paired by file stem as a :class:`Split`, read as :func:`read_mask`."""
     pairs = pair_files(images_dir, masks_dir)
     paths = [mask_path for _, mask_path in pairs]
-    masks, mode = _read_masks(paths, mode, palette, threshold, ignore_index, folder=True)
+    masks, mode = _read_masks(paths, mask_mode, palette, threshold, ignore_index, True)
     images = [read_image(image_path) for image_path, _ in pairs]
     for image, mask, (image_path, mask_path) in zip(images, masks, pairs):
         check_same_size(image, mask, image_path, mask_path)

@@ -145,7 +145,7 @@ def test_from_folder_16_bit_and_float_tiff(tmp_path):
     with pytest.raises(ValueError, match=r"c\.tif has NaN pixels \(1 of them\)"):
         images.from_folder(tmp_path / "images", tmp_path / "masks")
     save_image(tmp_path / "images" / "c.tif", GRAY.astype(np.float32))
-    message = r"c\.tif is a float image with values in \[4, 248\]; float images must be in \[0, 1"
+    message = r"c\.tif has float32 pixels in \[4, 248\]; expected 8-bit, 16-bit or float pixels in"
     with pytest.raises(ValueError, match=message):
         images.from_folder(tmp_path / "images", tmp_path / "masks")
 
@@ -192,7 +192,7 @@ def test_read_image_modes(tmp_path):
     Image.fromarray(RGB).save(lzw, compression="tiff_lzw")
     np.testing.assert_allclose(images.read_image(lzw), RGB / 255, atol=1e-7)
     stack = save_image(tmp_path / "stack.tif", np.zeros((3, 6, 8), np.uint8), photometric="minisblack")
-    with pytest.raises(ValueError, match=r"stack\.tif has 3 frames \(an animated or multi-page"):
+    with pytest.raises(ValueError, match=r"stack\.tif has 3 frames \(animated or multi-page"):
         images.read_image(stack)
 
 
@@ -232,18 +232,18 @@ def test_threshold_reads_a_jpeg_mask_as_binary(tmp_path):
 
 def test_threshold_refuses_what_would_read_as_all_background(tmp_path):
     image_dir, masks = _folder(tmp_path, [BINARY])  # 0/1: binary already
-    with pytest.raises(ValueError, match=r"a\.png holds 0 and 1 only, which threshold=127 "
-                                         r"reads as all 0"):
+    with pytest.raises(ValueError, match=r"threshold=127 reads every pixel of the mask .*a\.png as "
+                                         r"0 \(it holds 0, 1\): leave it out for 0/1 masks"):
         images.from_folder(image_dir, masks, threshold=127)
     assert images.from_folder(image_dir, masks, threshold=0).masks.sum() == BINARY.sum()
-    with pytest.raises(ValueError, match=r"threshold=255 is not below 255, the top value"):
+    with pytest.raises(ValueError, match=r"threshold=255 reads every pixel .*give one below 255"):
         images.read_mask(masks / "a.png", threshold=255)
     for kwargs, message in [
-        (dict(threshold=-1), "threshold must be a number >= 0 in the masks' own scale"),
-        (dict(threshold="127"), "threshold must be a number >= 0"),
-        (dict(threshold=True), "threshold must be a number >= 0"),
-        (dict(threshold=127, ignore_index=255), "give threshold= (binary masks) or "
-                                                "ignore_index= (class masks), not both"),
+        (dict(threshold=-1), "threshold must be a finite number >= 0; got -1"),
+        (dict(threshold="127"), "threshold must be a finite number >= 0"),
+        (dict(threshold=True), "threshold must be a finite number >= 0"),
+        (dict(threshold=127, ignore_index=255),
+         "threshold= reads binary masks; it does not go with ignore_index="),
         (dict(threshold=127, mask_mode="multiclass"),
          "threshold= reads binary masks; it does not go with mask_mode='multiclass'"),
         (dict(threshold=127, palette={(0, 0, 0): 0}),
@@ -307,14 +307,14 @@ def test_mask_classes_counts_dense_values_and_refuses_gaps():
             "classes, 253 of them never used.")):
         images.mask_classes([np.array([0, 1, 255])])
     with pytest.raises(ValueError, match=re.escape(
-            "masks[1] has float32 values; mask_classes counts the classes of class-index "
-            "(integer) masks, a float mask is binary")):
+            "masks[1] has float32 values; class indices are integers (a float mask is binary: "
+            "read it with mask_mode='binary')")):
         images.mask_classes([np.array([0, 1]), np.array([0.0, 1.0], np.float32)])
     with pytest.raises(ValueError, match=re.escape("masks[0]: class indices must be >= 0; "
                                                    "found -1")):
         images.mask_classes([np.array([-1, 0, 1])])
     with pytest.raises(ValueError, match=re.escape(
-            "ignore_index=1 is below the class 2 of the masks: the ignored value must be above "
+            "ignore_index=1 is not above the classes 0 to 2: the ignored value must be above "
             "every class (e.g. ignore_index=255)")):
         images.mask_classes([np.array([0, 1, 2])], ignore_index=1)
     with pytest.raises(ValueError, match=re.escape("every pixel of the masks is "
@@ -338,7 +338,7 @@ def test_mask_classes_n_classes_takes_sparse_values_and_refuses_values_above():
             "pixels")):
         images.mask_classes([np.array([0] * 199 + [3])], n_classes=3)
     with pytest.raises(ValueError, match=re.escape(
-            "ignore_index=15 is one of the n_classes=21 classes (0 to 20)")):
+            "ignore_index=15 is not above the classes 0 to 20")):
         images.mask_classes([np.array([0, 1])], 15, n_classes=21)
     for bad in (1, 2.0, True):
         with pytest.raises(ValueError, match=re.escape(
@@ -378,11 +378,11 @@ def test_folder_of_0_1_and_0_255_masks_reads_binary_and_says_so(tmp_path):
     with pytest.warns(UserWarning) as record:
         split = images.from_folder(image_dir, masks)
     assert [str(w.message) for w in record] == [
-        f"{masks} mixes two binary encodings: 4 masks 0/1 (a.png, c.png, e.png, ...) and 2 0/255 "
-        f"(b.png, d.png); all are read as binary masks of 0 and 1"]
+        f"{masks} mixes 4 masks of 0/1 (a.png, c.png, e.png) and 2 of 0/255 (b.png, d.png): "
+        f"all read as 0/1"]
     assert split.masks.dtype == np.float32
     np.testing.assert_array_equal(split.masks[:6, ..., 0], np.stack([BINARY] * 6))
-    with pytest.warns(UserWarning, match="mixes two binary encodings"):
+    with pytest.warns(UserWarning, match="mixes 4 masks of 0/1"):
         images.from_folder(image_dir, masks, mask_mode="binary")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # one encoding: no warning
@@ -394,8 +394,8 @@ def test_animated_gif_is_refused_and_a_gray_gif_reads_gray(tmp_path):
     (tmp_path / "images").mkdir()
     frames[0].save(tmp_path / "images" / "a.gif", save_all=True, append_images=frames[1:])
     save_image(tmp_path / "masks" / "a.png", BINARY * 255)
-    message = re.escape(f"{tmp_path / 'images' / 'a.gif'} has 3 frames (an animated or "
-                        f"multi-page image); expected one image")
+    message = re.escape(f"{tmp_path / 'images' / 'a.gif'} has 3 frames (animated or "
+                        f"multi-page); save one image")
     with pytest.raises(ValueError, match=message):
         images.from_folder(tmp_path / "images", tmp_path / "masks")
     with pytest.raises(ValueError, match="has 3 frames"):
@@ -445,10 +445,10 @@ def test_as_image_scales_each_dtype_and_refuses_the_rest():
     opaque = np.dstack([RGB, np.full((6, 8), 255, np.uint8)])
     assert images.as_image(opaque).shape == (6, 8, 3)
     for array, message in [
-        (np.array([[0.5, 2.0]]), "images[1] is a float image with values in [0.5, 2]; float "
-                                 "images must be in [0, 1]"),
-        (np.array([[0, 300]]), "images[1] has int64 pixels; expected 8-bit, 16-bit or float in "
-                               "[0, 1]"),
+        (np.array([[0.5, 2.0]]), "images[1] has float64 pixels in [0.5, 2]; expected 8-bit, "
+                                 "16-bit or float pixels in [0, 1] (scale them so)"),
+        (np.array([[0, 300]]), "images[1] has int64 pixels in [0, 300]; expected 8-bit, 16-bit "
+                               "or float pixels in [0, 1]"),
         (np.array([[np.nan, 0]]), "images[1] has NaN pixels (1 of them)"),
         (np.zeros((2, 2, 5)), "images[1] has shape (2, 2, 5); expected (H, W) or (H, W, C)"),
         (np.dstack([GRAY, np.zeros_like(GRAY)]), "images[1] has an alpha channel with 48 "
@@ -501,8 +501,8 @@ SHAPES = ("must have the shape (H, W) or (H, W, 1), or (H, W, labels) of 0/1 flo
                                       "are integers); got the values 0, 0.5, 1"),
     (np.array([[-1, 0, 1]]), {}, "must hold class indices (integers >= 0); got the values "
                                  "-1, 0, 1"),
-    (np.array([[0, 255]]), {}, "holds 0 and 255 only: a binary mask stored as 0/255, not class "
-                               "indices; pass (mask > 0)"),
+    (np.array([[0, 255]]), {}, "holds 0 and 255 only: a binary mask stored as 0/255; pass "
+                               "(mask > 0)"),
     (np.array([[0, 255]], np.uint8), {"mode": "binary"}, "holds 0 and 255 only"),
     (np.array([[0, 1, 255]]), {}, "has the values 0, 1, 255, which as class indices make 256 "
                                   "classes, 253 of them never used. If 255 marks unlabelled "
