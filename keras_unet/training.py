@@ -92,8 +92,8 @@ def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
     Example:
         >>> from keras_unet import build_unet
         >>> model = compile_unet(build_unet((64, 64, 1), 3, filters=8))
-        >>> model.loss.name, model.loss.from_logits
-        ('dice_ce_loss', False)
+        >>> type(model.loss).__name__, model.loss.from_logits
+        ('DiceCELoss', False)
     """
     import keras
 
