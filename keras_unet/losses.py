@@ -66,11 +66,13 @@ def prepare(y_true, y_pred, from_logits=False):
         in_tf_graph() or jax is not None and isinstance(y_true, jax.core.Tracer)))
     values = None if traced else ops.convert_to_numpy(y_true)
     y_pred, y_true = ops.convert_to_tensor(y_pred), ops.convert_to_tensor(y_true)
-    mode, classes = mask_mode(y_true, y_pred), y_pred.shape[-1]
-    if values is not None:  # labels beyond the classes are ignored: the largest is "unlabelled"
-        beyond = values[np.isfinite(values) & (values >= classes)] if mode == "multiclass" else ()
+    integer, classes = values is not None and values.dtype.kind in "iu", y_pred.shape[-1]
+    mode = None if integer else mask_mode(y_true, y_pred)  # class indices: as_mask's verdict
+    if values is not None:  # first; labels >= C are void (the largest)
+        beyond = values[values >= classes] if integer and classes > 1 else ()
         ignore = int(np.max(beyond)) if len(beyond) else None
         images.as_mask(values, "y_true", mode, ignore_index=ignore, batch=True)
+    mode = mode or mask_mode(y_true, y_pred)
     dtype = y_pred.dtype if "float" in str(y_pred.dtype) else "float32"
     y_pred = ops.cast(y_pred, dtype)
     if len(y_true.shape) < len(y_pred.shape):
@@ -208,6 +210,9 @@ def mean_over_counted(pixel_losses, weights, counted, reduction="sum_over_batch_
 def focal_cross_entropy(truth, probabilities, mode, gamma=0.0, alpha=None):
     """Per-pixel focal cross-entropy (N, H, W) (gamma 0: cross-entropy): Keras's binary one
     averaged over the sigmoid channels, or the categorical one for ``mode="multiclass"``."""
+    if gamma == 0 and alpha is None:  # not (1 - p)**0: its gradient is NaN where p = 1
+        return (keras.losses.categorical_crossentropy if mode == "multiclass" else
+                keras.losses.binary_crossentropy)(truth, probabilities)
     if mode == "multiclass":
         return keras.losses.categorical_focal_crossentropy(
             truth, probabilities, alpha=1.0 if alpha is None else alpha, gamma=gamma)

@@ -1,6 +1,8 @@
 """One convention for masks: every stage that takes a mask gives the verdict of
 images.as_mask on the same array (accepted or refused) and, refused, the same text after
-the argument's name. (Inference takes images and writes masks; it reads none: not here.)"""
+the argument's name. (Inference takes images and writes masks; it reads none: not here.)
+The tensor form (losses, metrics) has no ignore_index argument: as Keras's ignore_class, a
+class index beyond the output's classes is void there, so 255 is read as ignore_index=255."""
 
 import re
 
@@ -91,6 +93,9 @@ STAGES = {  # name: (the modes it takes, a call with the mask)
 }
 
 
+TENSOR_FORM = {"losses", "metrics"}
+
+
 def _refusal(call):
     """The text of the ValueError that ``call`` raises, or None if it raises none."""
     try:
@@ -108,8 +113,9 @@ def test_every_stage_reads_a_mask_as_as_mask_does(stage, case, tmp_path):
     array, (modes, call) = ARRAYS[case], STAGES[stage]
     if modes is not None and _mode(array) not in modes:
         pytest.skip(f"{stage} takes {' or '.join(modes)} masks")
-    expected = [_refusal(lambda: images.as_mask(array, "NAME")),  # a stage may read the
-                _refusal(lambda: images.as_mask(array[None], "NAME", batch=True))]  # or a batch
+    void = {"ignore_index": 255} if stage in TENSOR_FORM and 255 in array else {}
+    expected = [_refusal(lambda: images.as_mask(array, "NAME", **void)),  # a stage may read
+                _refusal(lambda: images.as_mask(array[None], "NAME", batch=True, **void))]
     got = _refusal(lambda: call(array, tmp_path))
     if expected[0] is None:
         assert got is None, f"{stage} refuses what as_mask accepts: {got}"

@@ -457,8 +457,8 @@ def test_nan_predictions_propagate():
          r"mask shape \(1, 8, 8, 1\) does not fit the output shape \(1, 6, 6, 1\): expected "
          r"\(1, 6, 6\) or \(1, 6, 6, 1\) \(crop the masks of a valid-padding model"),
         (np.zeros((1, 8, 8, 3), int), (1, 8, 8, 3),  # one-hot integers: not multilabel
-         r"mask shape \(1, 8, 8, 3\) \(int64\) has 3 channels for the output shape \(1, 8, 8, "
-         r"3\); expected 1 \(class indices: argmax a one-hot mask\) or 3 of float 0/1"),
+         r"y_true must have the shape \(N, H, W\) or \(N, H, W, 1\), or \(N, H, W, labels\) of "
+         r"0/1 floats"),
         (np.zeros((1, 8, 8, 2)), (1, 8, 8, 3), "has 2 channels for the output shape"),
         (np.zeros((1, 8, 8, 2)), (1, 8, 8, 1), r"\(1, 8, 8, 1\); expected 1$"),
         (np.zeros((1, 8)), (1, 8, 8, 2), r"mask shape \(1, 8\) does not fit the output shape"),
