@@ -168,7 +168,7 @@ def up_block(x, skip, filters, *, name, crop=0, padding="same", batch_norm=False
                       batch_norm=batch_norm, activation=activation)
 
 
-def _checked_shape(input_shape, depth, padding):
+def _valid_shape(input_shape, depth, padding):
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
     if len(shape) != SPATIAL.rank + 1:
         hint = f"; add a channel axis, e.g. {shape + (1,)} for gray images"
@@ -247,7 +247,7 @@ def build_unet(input_shape, n_classes, *, depth=4, filters=64, padding="same",
     if output_activation == "softmax" and (n_classes == 1 or multilabel):
         raise ValueError("output_activation='softmax' makes no independent channel (n_classes=1"
                          " or multilabel=True): use 'sigmoid' or 'auto'")
-    shape = _checked_shape(input_shape, depth, padding)
+    shape = _valid_shape(input_shape, depth, padding)
     crops = _skip_crops(depth) if padding == "valid" else {}
     options = dict(padding=padding, batch_norm=batch_norm, activation=activation)
     # the options as a layer name, which Keras saves and TensorFlow takes (letters, digits, _.-)
