@@ -281,7 +281,7 @@ def main():
             parser.error(f"--folds must be between 0 and {args.k - 1}; got {args.folds!r}")
 
     started = datetime.datetime.now()
-    data_dir = args.data_dir or dataset_dir("isbi2012_em")
+    data_dir = args.data_dir or dataset_dir("isbi2012")
     train, _ = datasets.load_isbi2012(data_dir)
     images, masks = train.images, train.masks.astype("int32")
     if len(images) != 30:

@@ -108,8 +108,8 @@ def main():
 
     from keras_unet import datasets, tutorial
 
-    folder = (args.data or tutorial.dataset_dir("isbi2012_em", REPO.parent / "shared" / "data")
-              or datasets.fetch("isbi2012_em"))
+    folder = (args.data or tutorial.dataset_dir("isbi2012", REPO.parent / "shared" / "data")
+              or datasets.fetch("isbi2012"))
     images, masks = load(folder)
     rows = []
     for label, augment in (

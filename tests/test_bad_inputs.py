@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from commands import run_command
 from PIL import Image
-from test_datasets import BINARY, CLASSES, GRAY, RGB, save_image  # the image-file writers
+from test_images import BINARY, CLASSES, GRAY, RGB, save_image  # the image-file writers
 
 from keras_unet.data import make_dataset
 from keras_unet.images import from_folder, mask_classes
@@ -42,23 +42,27 @@ ARRAY_CASES = {
         dict(images=WITH_NAN, masks=MASKS), "images[1] has NaN pixels (1 of them)"),
     "NaN in a float mask": (
         dict(images=IMAGES, masks=np.where(np.isnan(WITH_NAN), np.nan, 1.0)),
-        "masks[1]: the mask contains NaN"),
+        "masks[1] contains 1 NaN value(s)"),
     "soft mask values": (
-        dict(images=IMAGES, masks=MASKS * 0.5), "masks[0]: a float mask is binary and must hold only 0 and 1; found [0.0, 0.5]"),
+        dict(images=IMAGES, masks=MASKS * 0.5),
+        "masks[0] must hold 0 and 1 only (a binary mask; class indices are integers); got the "
+        "values 0, 0.5"),
     "0/255 mask as uint8": (
         dict(images=IMAGES, masks=(MASKS * 255).astype(np.uint8)),
-        "masks[0]: the mask holds 0 and 255: for a binary mask pass (mask > 0)"),
+        "masks[0] holds 0 and 255 only: a binary mask stored as 0/255; pass (mask > 0)"),
     "negative class index": (
-        dict(images=IMAGES, masks=np.full((3, 32, 32), -1)), "masks[0]: class indices must be >= 0; found -1"),
+        dict(images=IMAGES, masks=np.full((3, 32, 32), -1)),
+        "masks[0] must hold class indices (integers >= 0); got the values -1"),
     "strings instead of pixels": (
         dict(images=np.full((3, 32, 32), "x"), masks=MASKS),
-        "images[0] has <U1 pixels; expected 8-bit, 16-bit or float in [0, 1]"),
+        "images[0] must be a numeric array; got dtype <U1"),
     "float image in 0..255": (
         dict(images=IMAGES * 255, masks=MASKS),
-        "images[0] is a float image with values in [0.0"),
-    "one-hot mask": (
-        dict(images=IMAGES, masks=np.zeros((3, 32, 32, 3), np.float32)),
-        "masks[0]: a mask must be (height, width) or (height, width, 1); got shape (32, 32, 3)"),
+        "images[0] has float32 pixels in [0.0"),
+    "one-hot integer mask": (  # (H, W, L) floats or bools are multilabel masks
+        dict(images=IMAGES, masks=np.zeros((3, 32, 32, 3), np.int32)),
+        "masks[0] must have the shape (H, W) or (H, W, 1), or (H, W, labels) of 0/1 floats or "
+        "bools for a multilabel mask; got (32, 32, 3) (int32)"),
     "gray and RGB arrays mixed": (
         dict(images=[IMAGES[0], np.repeat(IMAGES[1], 3, -1), IMAGES[2]], masks=MASKS),
         "images[1] has 3 channels, images[0] has 1: convert them to one"),
@@ -84,7 +88,7 @@ ARRAY_CASES = {
         dict(images=IMAGES, masks=MASKS, augment={"elastik": True}),
         "unknown Augmentation option 'elastik'; did you mean 'elastic'?"),
     "a batch size of zero": (
-        dict(images=IMAGES, masks=MASKS, batch_size=0), "batch_size must be a positive integer; got 0"),
+        dict(images=IMAGES, masks=MASKS, batch_size=0), "batch_size must be an integer >= 1; got 0"),
 }
 
 
@@ -315,8 +319,8 @@ PREDICT_CASES = {  # name: (make the folder -> predict_folder's arguments, the m
         "padding='same': it must be at least 4, the smallest input it takes (its output is "
         "then 4 px). Nearest sizes that fit: 4"),
     "a threshold of NaN": (_with(threshold=float("nan")),
-                           "threshold must be a number in [0, 1]; got nan"),
-    "a threshold of 255": (_with(threshold=255), "threshold must be a number in [0, 1]; got 255"),
+                           "threshold must be a finite number >= 0 and <= 1; got nan"),
+    "a threshold of 255": (_with(threshold=255), "threshold must be a finite number >= 0 and <= 1; got 255"),
 }
 
 
@@ -567,29 +571,32 @@ MASK_CASES = {  # name: (make the folder, from_folder's arguments, the message's
                              "170, 170): 2, (255, 255, 255): 3}"]),
     "threshold on 0/1 masks": (
         lambda p: _pair(p, mask=BINARY), dict(threshold=127),
-        ["the mask ", A_PNG, " holds 0 and 1 only, which threshold=127 reads as all 0: it is "
-                             "a binary mask already; read it without threshold="]),
+        ["threshold=127 reads every pixel of the mask ", A_PNG, " as 0 (it holds 0, 1): leave "
+                                                               "it out for 0/1 masks, else give "
+                                                               "one below 255 (e.g. 127 for 8 "
+                                                               "bits)"]),
     "threshold at the top value": (
         _pair, dict(threshold=255),
-        ["threshold=255 is not below 255, the top value of the mask ", A_PNG,
-         ": every pixel would read as 0 (for 8-bit masks, e.g. threshold=127)"]),
+        ["threshold=255 reads every pixel of the mask ", A_PNG, " as 0 (it holds 0, 255): leave "
+                                                               "it out for 0/1 masks, else give "
+                                                               "one below 255 (e.g. 127 for 8 "
+                                                               "bits)"]),
     "negative threshold": (
         _pair, dict(threshold=-1),
-        ["threshold must be a number >= 0 in the masks' own scale (e.g. 127 for 8-bit masks); "
-         "got -1"]),
+        ["threshold must be a finite number >= 0; got -1"]),
     "threshold with class masks": (
         _pair, dict(threshold=127, mask_mode="multiclass"),
         ["threshold= reads binary masks; it does not go with mask_mode='multiclass'"]),
     "threshold and ignore_index": (
         _pair, dict(threshold=127, ignore_index=255),
-        ["give threshold= (binary masks) or ignore_index= (class masks), not both"]),
+        ["threshold= reads binary masks; it does not go with ignore_index="]),
     "ignore_index with binary masks": (
         _void, dict(ignore_index=255, mask_mode="binary"),
         ["ignore_index= keeps unlabelled pixels in class-index masks; it does not go with "
          "mask_mode='binary': use mask_mode='multiclass'"]),
     "ignore_index among the classes": (
         lambda p: _pair(p, mask=CLASSES), dict(ignore_index=2),
-        ["ignore_index=2 is below the class 3 of the masks: the ignored value must be above "
+        ["ignore_index=2 is not above the classes 0 to 3: the ignored value must be above "
          "every class (e.g. ignore_index=255)"]),
     "ignore_index not an integer": (
         _void, dict(ignore_index="255"),
@@ -597,8 +604,7 @@ MASK_CASES = {  # name: (make the folder, from_folder's arguments, the message's
          "got '255'"]),
     "animated GIF mask": (
         _animated, {},
-        [("masks", "a.gif"), " has 2 frames (an animated or multi-page image); expected one "
-                             "image"]),
+        [("masks", "a.gif"), " has 2 frames (animated or multi-page); save one image"]),
 }
 
 
@@ -625,7 +631,7 @@ SCORE_CASES = {  # name: (the call, the message)
         "indices"),
     "class indices in a binary score": (
         lambda: dice(CLASSES, CLASSES),
-        "truth must be a binary mask of 0 and 1; found 2, 3 (class indices? pass n_classes=)"),
+        "truth holds class indices (0, 1, 2, 3): pass n_classes= to score classes"),
     "class masks counted with a void border": (
         lambda: mask_classes([CLASSES, np.full((6, 8), 255)]),
         "the mask masks[1] has the values 0, 1, 2, 3, 255, which as class indices make 256 "
@@ -633,8 +639,8 @@ SCORE_CASES = {  # name: (the call, the message)
         "ignore_index=255"),
     "void border in a weight map": (
         lambda: border_weight_map(np.where(np.arange(8) < 1, 255, BINARY)),
-        "labels holds 0, 1 and 255, which would read as two objects numbered 1 and 255; if "
-        "255 marks unlabelled pixels, pass ignore_index=255, else a binary mask (labels == 1)"),
+        "labels has the values 0, 1, 255, which as class indices make 256 classes, 253 of them "
+        "never used. If 255 marks unlabelled pixels, pass ignore_index=255"),
 }
 
 
@@ -649,8 +655,8 @@ def test_mixed_binary_encodings_are_read_and_said(tmp_path):
     _pair(tmp_path, mask=BINARY, name="a")
     _pair(tmp_path, mask=BINARY * 255, name="b")
     with pytest.warns(UserWarning, match=re.escape(
-            f"{tmp_path / 'masks'} mixes two binary encodings: 1 mask 0/1 (a.png) and 1 0/255 "
-            f"(b.png); all are read as binary masks of 0 and 1")):
+            f"{tmp_path / 'masks'} mixes 1 mask of 0/1 (a.png) and 1 of 0/255 (b.png): all read "
+            f"as 0/1")):
         split = from_folder(tmp_path / "images", tmp_path / "masks")
     np.testing.assert_array_equal(split.masks[..., 0], np.stack([BINARY, BINARY]))
 
@@ -843,17 +849,16 @@ COMMAND_CASES = {  # name: (make the folder -> the command's arguments, the one 
         "--mask-threshold, --palette, --ignore-index), not both"),
     "--output in a file": (
         _train_with("--output", "images/m0.png/unet.keras"),
-        "keras-unet train: error: --output images/m0.png/unet.keras cannot be made: "
-        "images/m0.png is a file, not a folder; give a path in a folder you can write to"),
+        "keras-unet train: error: --output images/m0.png/unet.keras cannot be written: "
+        "images/m0.png is a file; give a path in a folder you can write to"),
     "--output where no file can be made": (  # /proc: refused to root too
         _train_with("--output", "/proc/unet.keras"),
-        "keras-unet train: error: --output /proc/unet.keras cannot be written: no file can be "
-        "created in /proc (No such file or directory); give a path in a folder you can write "
-        "to"),
+        "keras-unet train: error: --output /proc/unet.keras cannot be written: /proc takes no "
+        "new file (No such file or directory); give a path in a folder you can write to"),
     "--workdir a file": (
         _train_with("--workdir", "images/m0.png"),
-        "keras-unet train: error: --workdir images/m0.png is a file, not a folder; give a path "
-        "in a folder you can write to"),
+        "keras-unet train: error: --workdir images/m0.png cannot be written: images/m0.png is "
+        "a file; give a path in a folder you can write to"),
     "a backup of a run with other options": (
         _backup_of_another_run,
         "keras-unet train: error: the backup in unet_training belongs to a run with other "
@@ -884,18 +889,18 @@ COMMAND_CASES = {  # name: (make the folder -> the command's arguments, the one 
     # the library's advice, in the command's options (see in_option_names)
     "--mask-threshold at the top value": (
         _train_with("--mask-threshold", "255"),
-        "keras-unet train: error: --mask-threshold 255 is not below 255, the top value of the "
-        "mask masks/m0.png: every pixel would read as 0 (for 8-bit masks, e.g. "
-        "--mask-threshold 127)"),
+        "keras-unet train: error: --mask-threshold 255 reads every pixel of the mask "
+        "masks/m0.png as 0 (it holds 0, 255): leave it out for 0/1 masks, else give one below 255 "
+        "(e.g. 127 for 8 bits)"),
     "--mask-threshold on masks of 0 and 1": (
         lambda p: _train_on(CELLS)(p) + ["--mask-threshold", "127"],
-        "keras-unet train: error: the mask masks/m0.png holds 0 and 1 only, which "
-        "--mask-threshold 127 reads as all 0: it is a binary mask already; read it without "
-        "--mask-threshold"),
+        "keras-unet train: error: --mask-threshold 127 reads every pixel of the mask "
+        "masks/m0.png as 0 (it holds 0, 1): leave it out for 0/1 masks, else give one below 255 "
+        "(e.g. 127 for 8 bits)"),
     "--mask-threshold and --ignore-index": (
         _train_with("--mask-threshold", "127", "--ignore-index", "255"),
-        "keras-unet train: error: give --mask-threshold (binary masks) or --ignore-index (class "
-        "masks), not both"),
+        "keras-unet train: error: --mask-threshold reads binary masks; it does not go with "
+        "--ignore-index"),
     "--mask-threshold with --mask-mode multiclass": (
         _train_with("--mask-threshold", "127", "--mask-mode", "multiclass"),
         "keras-unet train: error: --mask-threshold reads binary masks; it does not go with "
@@ -906,12 +911,12 @@ COMMAND_CASES = {  # name: (make the folder -> the command's arguments, the one 
         "it does not go with --mask-mode binary: use --mask-mode multiclass"),
     "--ignore-index among the classes": (
         lambda p: _train_on(FOUR)(p) + ["--ignore-index", "2"],
-        "keras-unet train: error: --ignore-index 2 is below the class 3 of the masks: the "
+        "keras-unet train: error: --ignore-index 2 is not above the classes 0 to 3: the "
         "ignored value must be above every class (e.g. --ignore-index 255)"),
     "--ignore-index one of --classes": (
         lambda p: _train_on(FOUR)(p) + ["--ignore-index", "15", "--classes", "21"],
-        "keras-unet train: error: --ignore-index 15 is one of the --classes 21 classes (0 to "
-        "20): the ignored value must be above every class (e.g. --ignore-index 255)"),
+        "keras-unet train: error: --ignore-index 15 is not above the classes 0 to 20: the "
+        "ignored value must be above every class (e.g. --ignore-index 255)"),
     "--classes 1 with class masks": (
         lambda p: _train_on(FOUR)(p) + ["--classes", "1"],
         "keras-unet train: error: --classes 1, but the masks hold class indices: class masks "
