@@ -1,11 +1,6 @@
-"""Where data comes from: the public datasets (downloaded once, checked, cached), synthetic
-cells, and :data:`LOADERS`, the one list of dataset names (``isbi2012``, ``drive``,
-``oxford_pets``, ``synthetic``). Each loader takes ``data_dir`` (a local copy; None: the
-cache) and returns ``(train, test)`` :class:`Split` s in the convention of
-:mod:`keras_unet.images`. Downloads go through ``keras.utils.get_file`` into
-``cache_dir(name)``, whole or not at all, under a lock. Sources, terms, layouts and the
-cache: docs/datasets.md and data/README.md.
-"""
+"""Where data comes from: public datasets (downloaded once, checked, cached), synthetic cells
+and :data:`LOADERS`, the one list of dataset names. Each loader takes ``data_dir`` (None: the
+cache) and returns ``(train, test)`` :class:`Split` s. Details: docs/datasets.md."""
 
 import contextlib
 import csv
@@ -31,12 +26,9 @@ from keras_unet.checks import check_choice, check_int, fail
 from keras_unet.images import (Split, check_same_size, from_folder, image_files, locked,
                                read_image, read_mask, stack_or_list)
 
-#: The marker file of a completely downloaded and unpacked dataset.
-COMPLETE = ".complete"
-#: Seconds without data after which a download is given up.
-TIMEOUT = 60
-#: The registry's archive kinds, unpacked into the dataset's folder.
-ARCHIVE_KINDS = ("tar", "zip")
+COMPLETE = ".complete"  # the marker of a completely downloaded and unpacked dataset
+TIMEOUT = 60  # seconds without data after which a download is given up
+ARCHIVE_KINDS = ("tar", "zip")  # the registry's archive kinds, unpacked into the folder
 #: A dataset's folder (in the cache and in a data folder) where it is not its name.
 FOLDERS = {"isbi2012": "isbi2012_em"}
 
@@ -47,26 +39,22 @@ class DownloadError(OSError):
 
 # ----------------------------------------------------------------------- registry
 def _isbi_entries():
-    """ISBI 2012's files from the package's ``isbi2012.sha256`` (sha256sum's format):
-    zhixuhao/unet's ``train/image/N.png`` is stored as ``images/NN.png``, and so on."""
+    """ISBI 2012's files from the package's ``isbi2012.sha256`` (sha256sum's format)."""
     remote = {"images": "train/image", "masks": "train/label", "test_images": "test"}
     lines = resources.files("keras_unet").joinpath("isbi2012.sha256").read_text().splitlines()
     return [{"url": f"{remote[file.split('/')[0]]}/{int(Path(file).stem)}.png", "sha256": sha256,
              "filename": file, "kind": "file"} for sha256, file in map(str.split, lines)]
 
 
-#: Where each downloadable dataset comes from; the registry's ``url`` values are
-#: relative to these. Point one at a mirror (or a test server) to download from there.
+#: Where each downloadable dataset comes from (a mirror may replace one): REGISTRY's base.
 BASE_URLS = {
     "isbi2012": "https://raw.githubusercontent.com/zhixuhao/unet/"
                 "b45af4d458437d8281cc218a07fd4380818ece4a/data/membrane/",
     "oxford_pets": "https://www.robots.ox.ac.uk/~vgg/data/pets/data/",
 }
 
-#: Per dataset, the files to download: ``url`` (relative to ``BASE_URLS[name]``),
-#: ``sha256``, ``filename`` (its place in the dataset's folder) and ``kind``: ``"file"``
-#: is kept, ``"tar"`` and ``"zip"`` are unpacked into the folder. The Oxford pets
-#: checksums are TensorFlow Datasets' (url_checksums/oxford_iiit_pet.txt).
+#: Per dataset, its files: ``url`` (under ``BASE_URLS[name]``), ``sha256``, ``filename`` and
+#: ``kind`` (``"file"`` is kept, ``"tar"``/``"zip"`` unpacked): docs/datasets.md.
 REGISTRY = {
     "isbi2012": _isbi_entries(),
     "oxford_pets": [{"url": name, "sha256": sha256, "filename": name, "kind": "tar"}
@@ -79,17 +67,15 @@ REGISTRY = {
 
 # ---------------------------------------------------------------------- downloads
 def cache_dir(name=None):
-    """The folder of downloaded datasets, ``$KERAS_UNET_DATA`` if set, else
-    ``~/.keras/datasets/keras_unet``; with ``name``, that dataset's folder in it (its
-    :data:`FOLDERS` name: ``cache_dir("isbi2012")`` ends in ``isbi2012_em``)."""
+    """The folder of downloaded datasets (``$KERAS_UNET_DATA``, else
+    ``~/.keras/datasets/keras_unet``); with ``name``, that dataset's :data:`FOLDERS` in it."""
     root = Path(os.environ.get("KERAS_UNET_DATA") or "~/.keras/datasets/keras_unet").expanduser()
     return root / FOLDERS.get(name, name) if name else root
 
 
 def _get_file(url, sha256, staging, quiet, unpack=None):
-    """``keras.utils.get_file`` of ``url`` into the folder ``staging``, the SHA-256 checked:
-    the file; with ``unpack`` (a kind), that file, already there, unpacked: the folder. The
-    connection times out; ``quiet`` sends Keras's messages and bar to absl's log."""
+    """``keras.utils.get_file`` of ``url`` into ``staging`` (checked), or (``unpack``) that
+    file unpacked there; returns the file or folder. ``quiet``: no Keras bar."""
     import keras  # here only: reading data must not start a Keras backend
 
     timeout, loud = socket.getdefaulttimeout(), keras.config.is_interactive_logging_enabled()
@@ -148,13 +134,9 @@ def _refuse_unsafe(archive, kind, url):
 
 
 def download(url, sha256, path, *, progress=True, unpack=None):
-    """Download ``url`` with ``keras.utils.get_file`` (its SHA-256 checked) to ``path``, or
-    with ``unpack`` (``"tar"``, ``"zip"``) unpack it into the folder ``path``. All lands in
-    a temporary folder beside ``path`` and is moved into place once verified: nothing is
-    half-written. An archive with a member that would land outside ``path`` (``..``, an
-    absolute path, a link pointing out) is refused whole: a ValueError naming it. An HTTP
-    or connection error, a cut-off transfer or a checksum mismatch (naming the URL and both
-    checksums) is a :class:`DownloadError`.
+    """Download ``url`` (its SHA-256 checked) to ``path``, or (``unpack``: ``"tar"``, ``"zip"``)
+    unpack it into the folder ``path``, whole or not at all. An unsafe archive is a ValueError;
+    an HTTP error, a cut transfer or a wrong checksum a :class:`DownloadError`.
 
     Example:
         >>> import hashlib, tempfile
@@ -204,13 +186,9 @@ def _source(name):
 
 
 def fetch(name, *, progress=True):
-    """Download the dataset ``name`` of :data:`REGISTRY` into ``cache_dir(name)``, once:
-    a folder with the ``.complete`` marker is not fetched again, and files there from an
-    interrupted run are kept. A lock file (``.<folder>.lock`` beside it) makes a second
-    process wait, then find it complete. ``$KERAS_UNET_REGISTRY`` may name a JSON file
-    ``{name: {"base_url": ..., "files": [entries like REGISTRY's]}}`` replacing a source
-    (a mirror; the tests' loopback server): docs/datasets.md. Returns the folder; raises
-    as :func:`download` does, and ValueError for an unknown ``name``.
+    """Download the dataset ``name`` of :data:`REGISTRY` into ``cache_dir(name)`` once (resumed
+    after an interruption, under a lock) and return the folder. ``$KERAS_UNET_REGISTRY`` may
+    replace a source: docs/datasets.md. Raises as :func:`download`, ValueError for a bad name.
 
     Example:
         >>> sorted(REGISTRY), len(REGISTRY["isbi2012"]), REGISTRY["isbi2012"][0]["url"]
@@ -260,17 +238,9 @@ def _require(folder, entries, dataset):
 
 
 def load_isbi2012(data_dir=None):
-    """The ISBI 2012 EM challenge data, the U-Net paper's first task: 30 training slices
-    with masks and 30 test slices without, 512x512 gray. Mask 1 = cell interior, 0 =
-    membrane (78% are 1; for "membrane = 1" use ``1 - masks``). Source: data/README.md.
-
-    Args:
-        data_dir: a copy with ``images/NN.png``, ``masks/NN.png`` (0/255) and
-            ``test_images/NN.png``. None: :func:`fetch` it (about 20 MB, once).
-
-    Returns:
-        ``(train, test)`` :class:`Split` s, images and masks ``(30, 512, 512, 1)``
-        float32; the test masks are None.
+    """ISBI 2012 EM: 30 training slices with masks (1 = cell interior, 0 = membrane) and 30
+    test slices without (masks None), 512x512 gray float32. ``data_dir``: a copy with
+    ``images/``, ``masks/`` and ``test_images/`` (None: :func:`fetch`, about 20 MB).
 
     Example:
         >>> import tempfile
@@ -299,74 +269,48 @@ def _one_file(folder, stem):
 
 
 def _drive_split(triples):
-    """A :class:`Split` from ``[(name, image, mask or None, fov)]`` paths."""
-    images, masks, fovs = [], [], []
-    for _, image_path, mask_path, fov_path in triples:
-        images.append(read_image(image_path))
-        fovs.append(read_mask(fov_path, "binary"))
-        check_same_size(images[-1], fovs[-1], image_path, fov_path)
-        if mask_path is not None:
-            masks.append(read_mask(mask_path, "binary"))
-            check_same_size(images[-1], masks[-1], image_path, mask_path)
-    return Split(stack_or_list(images), stack_or_list(masks) if masks else None,
-                 [name for name, *_ in triples], stack_or_list(fovs))
+    """A :class:`Split` from ``[(name, image, vessel mask or None, fov mask)]`` paths."""
+    columns = ([], [], [])
+    for _, image_path, *mask_paths in triples:
+        columns[0].append(image := read_image(image_path))
+        for column, path in zip(columns[1:], mask_paths):
+            if path is not None:
+                column.append(read_mask(path, "binary"))
+                check_same_size(image, column[-1], image_path, path)
+    images, masks, fovs = (stack_or_list(column) if column else None for column in columns)
+    return Split(images, masks, [name for name, *_ in triples], fovs)
 
 
-def _drive_flat(folder):
-    """The flat layout: ``images/``, ``masks/``, ``fov_masks/`` and ``splits.csv``."""
-    with open(folder / "splits.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or not {"filename", "split"} <= set(rows[0]):
-        raise ValueError(f"{folder / 'splits.csv'} must have the columns filename,split")
-    splits = []
-    for split in ("train", "test"):
-        files = [row["filename"] for row in rows if row["split"] == split]
-        if not files:
+def _drive_files(folder, flat, split):
+    """``[(name, image, vessels, fov)]`` of ``split`` (``"train"``, ``"test"``): the flat layout
+    (``splits.csv``) or DRIVE's own (``training/``, ``test/``), as in docs/datasets.md."""
+    if flat:
+        with open(folder / "splits.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows or not {"filename", "split"} <= set(rows[0]):
+            raise ValueError(f"{folder / 'splits.csv'} must have the columns filename,split")
+        if not (files := [row["filename"] for row in rows if row["split"] == split]):
             raise ValueError(f"{folder / 'splits.csv'} lists no {split!r} files")
-        splits.append(_drive_split([(Path(f).stem, folder / "images" / f, folder / "masks" / f,
-                                     folder / "fov_masks" / f) for f in files]))
-    return tuple(splits)
-
-
-def _drive_original(root):
-    """DRIVE's own layout: ``training/`` and ``test/`` with ``images/NN_<split>.tif``,
-    ``1st_manual/NN_manual1.gif`` (optional for test) and ``mask/NN_<split>_mask.gif``."""
-    splits = []
-    for sub in ("training", "test"):
-        folder = root / sub
-        images = sorted((folder / "images").glob(f"*_{sub}.*"))
-        if not images:
-            raise ValueError(f"{folder / 'images'} holds no *_{sub}.tif images")
-        has_manual = (folder / "1st_manual").is_dir()
-        if sub == "training" and not has_manual:
-            raise ValueError(f"{folder} lacks 1st_manual/ (the vessel masks)")
-        triples = []
-        for image in images:
-            name = image.stem.split("_")[0]
-            manual = _one_file(folder / "1st_manual", f"{name}_manual1") if has_manual else None
-            triples.append((name, image, manual, _one_file(folder / "mask", f"{name}_{sub}_mask")))
-        splits.append(_drive_split(triples))
-    return tuple(splits)
+        return [(Path(f).stem, *(folder / sub / f for sub in ("images", "masks", "fov_masks")))
+                for f in files]
+    sub = "training" if split == "train" else split
+    folder = folder / sub
+    if not (images := sorted((folder / "images").glob(f"*_{sub}.*"))):
+        raise ValueError(f"{folder / 'images'} holds no *_{sub}.tif images")
+    has_manual = (folder / "1st_manual").is_dir()
+    if sub == "training" and not has_manual:
+        raise ValueError(f"{folder} lacks 1st_manual/ (the vessel masks)")
+    names = [image.stem.split("_")[0] for image in images]
+    return [(name, image, _one_file(folder / "1st_manual", f"{name}_manual1") if has_manual
+             else None, _one_file(folder / "mask", f"{name}_{sub}_mask"))
+            for name, image in zip(names, images)]
 
 
 def load_drive(data_dir=None):
-    """DRIVE: retinal vessels in 40 colour fundus photographs, 565x584, with vessel masks
-    and the camera's field-of-view (FOV) masks; split 21-40 train, 01-20 test. Handed out
-    after registration, so never downloaded: docs/datasets.md says where to get it.
-
-    Args:
-        data_dir: DRIVE's own layout (``training/`` and ``test/``, also under ``DRIVE/``;
-            without test vessel masks those are None) or the flat one (``images/``,
-            ``masks/``, ``fov_masks/``, ``splits.csv`` with the columns
-            ``filename,split``). None: ``cache_dir("drive")``.
-
-    Returns:
-        ``(train, test)`` :class:`Split` s; images ``(20, 584, 565, 3)``, masks
-        (1 = vessel) and ``fov`` (1 = inside) ``(20, 584, 565, 1)`` float32.
-
-    Raises:
-        FileNotFoundError: nothing in the cache (saying where to get DRIVE); ValueError:
-            ``data_dir`` holds neither layout, or a file is missing or bad.
+    """DRIVE: 40 retinal photographs (565x584) with vessel masks (1 = vessel) and field-of-view
+    masks ``fov`` (1 = inside), split 21-40 train, 01-20 test; never downloaded (registration).
+    ``data_dir``: DRIVE's own layout (test vessels may lack: None) or the flat one with
+    ``splits.csv`` (docs/datasets.md); None: ``cache_dir("drive")``, else FileNotFoundError.
 
     Example:
         >>> import tempfile
@@ -381,11 +325,10 @@ def load_drive(data_dir=None):
         (['21'], ['01'], (1, 4, 5, 1), (1, 4, 5, 1))
     """
     folder = Path(data_dir) if data_dir is not None else cache_dir("drive")
-    if (folder / "splits.csv").is_file():
-        return _drive_flat(folder)
-    for root in (folder, folder / "DRIVE"):
-        if (root / "training").is_dir() and (root / "test").is_dir():
-            return _drive_original(root)
+    flat = (folder / "splits.csv").is_file()
+    for root in (folder,) if flat else (folder, folder / "DRIVE"):
+        if flat or (root / "training").is_dir() and (root / "test").is_dir():
+            return tuple(_drive_split(_drive_files(root, flat, s)) for s in ("train", "test"))
     if data_dir is None:
         raise FileNotFoundError(
             f"DRIVE is not downloaded automatically: its owners hand it out after registration "
@@ -413,12 +356,11 @@ def _pet_names(path):
 
 def _resize(array, size, nearest):
     """``array`` (H, W, C) resized to ``size = (height, width)``."""
-    height, width = size
     if nearest:  # pixel centres
-        rows = ((np.arange(height) + 0.5) * array.shape[0] / height).astype(int)
-        cols = ((np.arange(width) + 0.5) * array.shape[1] / width).astype(int)
+        rows, cols = (((np.arange(new) + 0.5) * old / new).astype(int)
+                      for new, old in zip(size, array.shape))
         return array[rows][:, cols]
-    channels = [np.asarray(Image.fromarray(array[..., c]).resize((width, height), Image.BILINEAR))
+    channels = [np.asarray(Image.fromarray(array[..., c]).resize(size[::-1], Image.BILINEAR))
                 for c in range(array.shape[-1])]
     return np.clip(np.stack(channels, axis=-1), 0, 1)
 
@@ -454,20 +396,10 @@ def _pets_split(folder, list_name, image_size):
 
 
 def load_oxford_pets(data_dir=None, *, image_size=None):
-    """The Oxford-IIIT Pet dataset: 7349 photos of cats and dogs, their trimaps as int32
-    classes 0 background, 1 pet, 2 border (:data:`PET_CLASSES`); split ``trainval.txt``
-    (3680) and ``test.txt`` (3669). Gray images are repeated to RGB; images that cannot
-    be read as opaque RGB (or lack a valid trimap) are skipped with a warning naming them.
-
-    Args:
-        data_dir: where ``images.tar.gz`` and ``annotations.tar.gz`` were unpacked. None:
-            :func:`fetch` both (about 810 MB, once).
-        image_size: ``(height, width)`` to resize images (bilinear) and masks (nearest)
-            to, giving stacked arrays; all at full size take about 16 GB as float32.
-
-    Returns:
-        ``(train, test)`` :class:`Split` s: images float32 RGB and masks int32
-        ``(h, w, 1)``, listed (stacked with ``image_size``).
+    """Oxford-IIIT Pet: 7349 cat and dog photos (float32 RGB), trimaps as int32 ``(h, w, 1)``
+    classes (:data:`PET_CLASSES`); split ``trainval.txt``/``test.txt``; unreadable ones are
+    skipped with a warning. ``data_dir``: the unpacked archives (None: :func:`fetch`, 810 MB).
+    ``image_size``: ``(height, width)`` to resize to (stacked arrays; else lists).
     """
     if image_size is not None:
         if not isinstance(image_size, (tuple, list)) or len(image_size) != 2:
@@ -516,9 +448,8 @@ def _cell_labels(rng, size):
 
 
 def _membranes(rng, labels):
-    """Borders between cells, 1 to 3 pixels wide; they separate the cells under
-    4-connectivity (of two touching pixels of two cells, the upper/left one is on it).
-    Slivers of cell smaller than ``MIN_CELL_AREA`` become membrane too."""
+    """Borders between cells, 1 to 3 pixels wide, separating them under 4-connectivity;
+    slivers of cell smaller than ``MIN_CELL_AREA`` become membrane too."""
     edge = np.zeros(labels.shape, bool)
     edge[:-1] |= labels[:-1] != labels[1:]
     edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
@@ -544,19 +475,10 @@ def _cell_image(rng, labels, membrane):
 
 
 def synthetic_cells(n, size=256, seed=0):
-    """Synthetic EM-like images of touching cells parted by thin dark membranes, with masks
-    and instance labels: a task like ISBI 2012 that needs no download and that a small
-    U-Net learns in about a minute on a CPU (how they are drawn: data/README.md).
-
-    Args:
-        n: number of images, >= 1.
-        size: height and width in pixels, >= 32.
-        seed: the same seed gives the same images (the first ones do not depend on ``n``).
-
-    Returns:
-        ``(images, masks, labels)``: images float32 ``(n, size, size, 1)`` in [0, 1],
-        masks float32 (1 = cell interior, 0 = membrane), labels int32 ``(n, size, size)``:
-        cells 1..k, the 4-connected regions of the mask (0 = membrane).
+    """``n`` synthetic EM-like ``size`` x ``size`` images (``size`` >= 32) of cells parted by
+    dark membranes, like ISBI 2012 without a download (data/README.md); one ``seed``, the same
+    first images. Returns float32 images ``(n, size, size, 1)``, masks (1 = cell interior) and
+    int32 labels ``(n, size, size)`` (the mask's 4-connected cells 1..k).
 
     Example:
         >>> images, masks, labels = synthetic_cells(2, size=64, seed=0)

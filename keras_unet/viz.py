@@ -1,10 +1,6 @@
-"""Pictures of images, masks, predictions, weight maps and training curves (matplotlib).
-
-Every plot returns its :class:`matplotlib.figure.Figure` and never calls ``plt.show()``.
-Images are read by :func:`keras_unet.images.as_image` (stretched for display), masks by
-``as_mask``, predictions by ``as_prediction``. Class ``k`` is drawn in ``class_colors(n)[k]``
-(label ``l`` of a multilabel mask in ``class_colors(L + 1)[l + 1]``).
-"""
+"""Pictures of images, masks, predictions, weight maps and training curves (matplotlib): each
+plot returns its Figure (no ``plt.show()``); inputs are read by :mod:`keras_unet.images`, class
+``k`` drawn in ``class_colors(n)[k]`` (multilabel label ``l`` in ``class_colors(L + 1)[l + 1]``)."""
 
 import csv
 import os
@@ -108,8 +104,7 @@ def _tint(rgb, mask, palette, alpha=1.0, contour=False):
 
 def _in_notebook():
     """True in a Jupyter kernel (which has imported IPython)."""
-    ipython = sys.modules.get("IPython")
-    return ipython is not None and hasattr(ipython.get_ipython(), "kernel")
+    return hasattr(getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)(), "kernel")
 
 
 def _grid(rows, columns, width=PANEL_INCHES, height=PANEL_INCHES, extra=0.0):
@@ -162,12 +157,8 @@ def class_colors(n_classes):
 
 
 def overlay(image, mask, *, alpha=0.5, colors=None, contour=False, gray=False, mode=None):
-    """The image (float32 RGB) with each foreground class or label tinted, or outlined.
-
-    ``mask``: a mask or prediction (``as_prediction`` in ``mode``); a pixel of class ``k``
-    becomes ``(1 - alpha) * image + alpha * colors[k]`` (``contour``: only each class's
-    inner boundary, opaque; ``gray``: a colour image in gray). ``colors``: None (binary:
-    :data:`FOREGROUND_COLOR`, else :func:`class_colors`), one colour, or one per class.
+    """The image (float32 RGB; ``gray``: in gray), class ``k`` of ``mask`` (``as_prediction``)
+    blended by ``alpha`` into ``colors[k]`` (None: defaults, one, or one per class), or ``contour``.
 
     >>> overlay(np.full((2, 2), 0.5), np.array([[0, 1], [0, 0]]))[0].tolist()  # green
     [[0.5, 0.5, 0.5], [0.25, 0.75, 0.25]]
@@ -189,18 +180,11 @@ def overlay(image, mask, *, alpha=0.5, colors=None, contour=False, gray=False, m
 
 def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=None,
                      threshold=0.5, titles=None, mode=None):
-    """A row per sample: image | truth | prediction (with its Dice) | prediction over the
-    image (in gray). Soft binary predictions get a colour bar, classes one legend.
+    """A row per sample of ``images`` (the first ``n``, titled ``titles``): image | truth |
+    prediction (with its Dice) | overlay (in gray). ``truths`` (``as_mask``) and ``predictions``
+    (``as_prediction``, ``threshold``) are read in ``mode`` (None: inferred); an image larger by
+    an even border is cropped. ``class_names``: one per class, background first.
 
-    Args:
-        images: a batch, a list, or one image; the first ``n`` shown, titled ``titles``.
-        truths, predictions: a mask (``as_mask``) and a prediction (``as_prediction``) per
-            image, or None, read in ``mode`` (None: inferred; multilabel predictions when
-            their truth is); an image larger by an even border is cropped for the overlay.
-        class_names: one per class, background first; a binary model's class 1 names the
-            overlay and the colour bar.
-
-    Example:
         >>> images = np.random.default_rng(0).random((3, 16, 16, 1))
         >>> fig = show_predictions(images, images > 0.5, images[..., 0], n=2)
         >>> [axes.get_title() for axes in fig.axes[:4]]
@@ -264,8 +248,7 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
 
 
 def show_weight_map(image, mask, weights):
-    """Image | mask | pixel weights (e.g. :func:`keras_unet.weights.border_weight_map`'s) with
-    a colour bar, as the paper's Fig. 3; a larger image (valid padding) is centre-cropped."""
+    """Image | mask | pixel weights (e.g. ``border_weight_map``'s) as the paper's Fig. 3."""
     mask, weights = _read(mask, "mask"), check_array(weights, "weights").astype(np.float32)
     if weights.ndim not in (2, 3) or weights.ndim == 3 and weights.shape[-1] != 1:
         raise ValueError(f"weights must be (H, W) or (H, W, 1); got shape {weights.shape}")
@@ -281,10 +264,8 @@ def show_weight_map(image, mask, weights):
 
 
 def show_errors(truth, prediction, image=None, *, threshold=0.5):
-    """Where a prediction (``as_prediction``, ``threshold``) of a truth (``as_mask``) is
-    right and wrong, beside the image if given: binary cases in :data:`ERROR_COLORS` with
-    the Dice (``TP 2 · FP 1 · FN 1 · TN 4``, ``Dice 0.667``), else correct and wrong
-    pixels with the accuracy."""
+    """Where ``prediction`` (``threshold``) is right and wrong, beside ``image`` if given:
+    binary cases in :data:`ERROR_COLORS` with the Dice, else correct/wrong and the accuracy."""
     threshold, truth = check_number(threshold, "threshold", 0, 1), _read(truth, "truth")
     multilabel = "multilabel" if truth.labels.ndim == 3 else None
     prediction = _read(prediction, "prediction", threshold, multilabel)
@@ -310,9 +291,8 @@ def show_errors(truth, prediction, image=None, *, threshold=0.5):
 
 
 def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
-    """The image and an overlap-tile prediction with its tiles (``boxes``, as
-    :func:`keras_unet.inference.tile_grid` returns them) outlined, and a close-up ``2 * zoom``
-    pixels wide (0 or None: none) where four (else two) tiles meet: is there a seam?"""
+    """The image and a tiled prediction with its tiles (``boxes``, as ``tile_grid`` returns)
+    outlined, and a close-up ``2 * zoom`` pixels wide (0/None: none) where tiles meet."""
     threshold, zoom = check_number(threshold, "threshold", 0, 1), check_int(zoom or 0, "zoom", 0)
     predicted, rgb = _read(prediction, "prediction", threshold), _rgb(image)
     _fit(predicted.labels, rgb.shape[:2], "prediction", "image", crop=False)
@@ -351,9 +331,8 @@ def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
 
 
 def plot_history(history, metrics=None):
-    """Training curves of ``history`` (a ``model.fit`` History, its ``.history`` dict or a
-    ``keras.callbacks.CSVLogger`` file): a panel per metric (``metrics``: a name or a list,
-    ``val_x`` meaning ``x``; None: all, the loss first), training and validation lines."""
+    """Training curves of ``history`` (a History, its dict or a CSVLogger file): a panel per
+    metric (``metrics``: a name or list; None: all, the loss first), train and validation."""
     if isinstance(history, (str, os.PathLike)):
         if not Path(history).is_file():
             raise ValueError(f"history: no such file {history}")
@@ -393,12 +372,9 @@ def plot_history(history, metrics=None):
 
 
 class PredictionCallback(keras.callbacks.Callback):
-    """Every ``every`` epochs, :func:`show_predictions` of the first ``n`` images (of one
-    shape), their ``masks`` and the model's predictions, titled with the epoch and the logs
-    ``metrics`` names (None: the losses and the first of :data:`TITLE_SCORES` logged). A
-    notebook shows each figure in place of the last; outside one, or with ``output_dir``
-    (default :data:`DEFAULT_OUTPUT_DIR`), it is written to ``epoch_001.png``, ... (``paths``).
-    """
+    """Every ``every`` epochs, :func:`show_predictions` of the first ``n`` images, ``masks`` and
+    predictions, titled with the logged ``metrics`` (None: losses, a :data:`TITLE_SCORES`);
+    shown in a notebook, else (or with ``output_dir``) written to ``epoch_001.png``, ..."""
 
     def __init__(self, images, masks=None, *, every=1, output_dir=None, n=4,
                  class_names=None, metrics=None):
@@ -454,8 +430,7 @@ class PredictionCallback(keras.callbacks.Callback):
 
 
 def save_figure(figure, path, dpi=120):
-    """Write a figure atomically to ``path`` (its suffix the format, none: ``.png``; the
-    folder is created) at ``dpi``, close it, and return the file's :class:`~pathlib.Path`."""
+    """Write ``figure`` atomically to ``path`` (no suffix: ``.png``) at ``dpi``; close it."""
     if not isinstance(figure, Figure):
         fail("figure", "a matplotlib Figure", type(figure).__name__)
     dpi, path = check_number(dpi, "dpi", 0, open_low=True), Path(path)
