@@ -1,12 +1,11 @@
 """The ``keras-unet`` command (train, predict, evaluate, demo, info, summary): parsing and
-printing; the work is the library's. A mistake is one line on stderr in the command's
-options, exit status 2, with nothing half-written. TensorFlow's start-up log lines are
-hidden unless ``--verbose`` is given.
-"""
+printing. A mistake: one line on stderr in the command's options, exit status 2, nothing
+half-written. TensorFlow's start-up log lines are hidden unless ``--verbose`` is given."""
 
 import argparse
 import contextlib
 import csv
+import importlib
 import importlib.metadata
 import io
 import os
@@ -19,9 +18,6 @@ from pathlib import Path
 from keras_unet import __version__, training
 from keras_unet.datasets import LOADERS
 from keras_unet.images import MASK_MODES
-
-DISTRIBUTION = "keras-unet-paper"
-
 
 class CommandError(Exception):
     """A problem the user can fix: printed as one line, exit status 2."""
@@ -39,7 +35,6 @@ def _argument_type(convert, ok, expected):
             if ok(value := convert(text)):
                 return value
         raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
-
     return parse
 
 
@@ -49,46 +44,38 @@ _positive_number = _argument_type(float, lambda v: 0 < v < float("inf"), "a posi
 _non_negative_number = _argument_type(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
 _fraction = _argument_type(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
 _probability = _argument_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+_shape = _argument_type(lambda text: tuple(None if p.strip().lower() in ("", "none") else int(p)
+                                           for p in text.split(",")), lambda v: True,
+                        "HEIGHT,WIDTH,CHANNELS (integers; 'none' for any size)")
 _EXAMPLE = "e.g. '0,0,0=0;255,0,0=1'"
+_VERBOSE = "also show TensorFlow's start-up log lines"
+_CLASSES = "number of classes (None: the largest mask value + 1), each value below it"
+_FIXES = {"threshold": "Give --mask-threshold {0:g} to read the pixels above {0:g} as 1",
+          "ignore_index": "If {0} marks unlabelled pixels, give --ignore-index {0}",
+          "mask_mode": "Give --mask-mode {0}", "palette": "If each value is a class, give "
+          "--palette '{1}'"}
 
 
 def _palette(text):
-    """``--palette`` ``"R,G,B=CLASS;..."`` (``V=CLASS``: a gray level), inline or a file of
-    such pairs (one a line), as a ``{(r, g, b): class}`` dict."""
-    text = Path(text).read_text() if Path(text).is_file() else text
-    palette = {}
+    """``--palette "R,G,B=CLASS;..."`` (V=CLASS: a gray), or a file of them: {(r, g, b): class}."""
+    text, palette = Path(text).read_text() if Path(text).is_file() else text, {}
     for pair in filter(None, (p.strip() for p in re.split(r"[;\n]", text))):
-        try:
+        with contextlib.suppress(ValueError):
             colour, index = pair.split("=")
             colour, index = tuple(int(v) for v in colour.split(",")), int(index)
-            colour = colour * 3 if len(colour) == 1 else colour
-            if len(colour) != 3 or not all(0 <= v <= 255 for v in colour) or index < 0:
-                raise ValueError
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{pair!r} is not R,G,B=CLASS (0..255 each, a class index >= 0), {_EXAMPLE}"
-                if "=" in text else f"{text!r} is neither a file nor R,G,B=CLASS pairs, "
-                f"{_EXAMPLE}") from None
-        if palette.setdefault(colour, index) != index:
-            raise argparse.ArgumentTypeError(f"the colour {pair.split('=')[0]} is given two "
-                                             f"classes, {palette[colour]} and {index}")
+            if len(colour) in (1, 3) and all(0 <= v <= 255 for v in colour) and index >= 0:
+                palette[colour * (3 // len(colour))] = index  # V: (V, V, V)
+                continue
+        raise argparse.ArgumentTypeError(
+            f"{pair!r} is not R,G,B=CLASS (0..255 each, a class index >= 0), {_EXAMPLE}"
+            if "=" in text else f"{text!r} is neither a file nor R,G,B=CLASS pairs, {_EXAMPLE}")
     return palette or _palette(f"={text}")  # no pair: refused as not pairs
-
-
-def _shape(text):
-    try:
-        return tuple(None if p.strip().lower() in ("", "none") else int(p) for p in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHT,WIDTH,CHANNELS (integers; "
-                                         f"'none' for any size)") from None
 
 
 # The library's messages name its Python arguments; the command's name its options.
 _OPTIONS = {}  # command: {its argument's dest: its option ("--batch-size")}, by make_parser
-_DESTS = {"images_dir": "images", "masks_dir": "masks", "input_dir": "input",
-          "output_dir": "output"}  # Python argument: the dest of its option, if another
-_DESTS_OF = {"train": {"n_classes": "classes", "threshold": "mask_threshold"},
-             "evaluate": {"n_classes": "classes"}}
+_DESTS = {"images_dir": "images", "masks_dir": "masks", "input_dir": "input", "n_classes":
+          "classes", "output_dir": "output", "threshold": "mask_threshold"}  # where there is one
 _NO_PALETTE = re.compile(r"pass mask_mode='palette' and palette=\{.*?\}")
 # Each command's own words, applied first: (pattern, replacement) for re.sub. predict has
 # no Python (image[..., :1], padding='same') and its output is an argument, not an option.
@@ -96,8 +83,7 @@ _WORDS_OF = {
     "train": [(_NO_PALETTE, "give --palette R,G,B=CLASS;... (each colour's class index)"),
               (r"\btrain again, with", "run the same command again, with")],
     "predict": [
-        (r"\btile (\d+)", r"--tile \1"),
-        (r"\buse a tile >= (\d+)", r"use --tile \1 or larger"),
+        (r"\btile (\d+)", r"--tile \1"), (r"\buse a tile >= (\d+)", r"use --tile \1 or larger"),
         (r"with padding='(\w+)'", r"with \1 padding"),
         (r"build the model with input shape \(None, None, \d+\)",
          "use a model of any input size (keras-unet train makes those)"),
@@ -121,24 +107,18 @@ def in_option_names(message, command=None):
     who = f"keras-unet {command}" if command else "the command"
     message = _NO_PALETTE.sub(f"save it as a gray mask of class indices: {who} takes no "
                               f"colour palette", message)
-    options = _OPTIONS or make_parser() and _OPTIONS
-    options = {k: v for c in ([command] if command in options else options)
-               for k, v in options[c].items()}
-    for name, dest in {**{d: d for d in options}, **_DESTS, **_DESTS_OF.get(command, {})}.items():
-        if (option := options.get(dest)) is None:
+    options = {k: v for c, table in (_OPTIONS or make_parser() and _OPTIONS).items()
+               if c == command or command not in _OPTIONS for k, v in table.items()}
+    for name in dict.fromkeys([*options, *_DESTS]):
+        if (option := options.get(_DESTS.get(name)) or options.get(name)) is None:
             continue
-
-        def option_with(match, option=option):  # =True: a flag
-            values = [v for v in match.groups() if v not in (None, "True")]
-            return " or ".join(f"{option} {v}" for v in values if v) or option
-
-        # name=None / name='a' or 'b' / name=value / name= ; a bare name where it is no word
+        # name=None / name='a' or 'b' / name=value (True: a flag) / name= / a bare name_like_this
         message = re.sub(rf"(?:leave )?\b{name}=None\b", f"leave out {option}", message)
-        message = re.sub(rf"\b{name}=(?:'([^']*)'(?: or '([^']*)')?|([\w.-]*))", option_with,
-                         message)
+        message = re.sub(rf"\b{name}=(?:'([^']*)'(?: or '([^']*)')?|([\w.-]*))", lambda m: " or "
+                         .join(f"{option} {v}" for v in m.groups() if v not in (None, "True", ""))
+                         or option, message)
         message = re.sub(rf"\b(a smaller|another|not in) {name}\b", rf"\1 {option}", message)
-        if "_" in name:
-            message = re.sub(rf"\b{name}\b", option, message)
+        message = re.sub(rf"\b{name}\b", option, message) if "_" in name else message
     return message
 
 
@@ -155,67 +135,37 @@ def _start_keras(args):
     try:
         import keras
 
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.list_logical_devices()  # CUDA's probing (cuInit) logs here
+        if keras.backend.backend() == "tensorflow":  # CUDA's probing (cuInit) logs here
+            importlib.import_module("tensorflow").config.list_logical_devices()
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
     with contextlib.suppress(ImportError):
-        import absl.logging
-
-        absl.logging.set_verbosity(absl.logging.ERROR)
+        importlib.import_module("absl.logging").set_verbosity("error")
 
 
 def cmd_info(args):
+    """``info``: versions and devices; ``summary``: a U-Net's layers."""
     _start_keras(args)
     import keras
 
-    def version(name):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            return importlib.metadata.version(name)
-        return "not installed"
+    from keras_unet.model import build_unet
 
-    rows = [("keras_unet", f"{__version__} (distribution {DISTRIBUTION})"),
+    if args.command == "summary":
+        build_unet(args.input_shape, args.n_classes, depth=args.depth, filters=args.filters,
+                   padding=args.padding, batch_norm=args.batch_norm,
+                   upsampling=args.upsampling).summary(line_length=96)
+        return 0
+    versions = {str(d.metadata["Name"]).lower(): d.version
+                for d in importlib.metadata.distributions()}
+    rows = [("keras_unet", f"{__version__} (distribution keras-unet-paper)"),
             ("python", platform.python_version()), ("keras", keras.__version__),
             ("backend", f"{keras.backend.backend()} (set KERAS_BACKEND to change)"),
-            *((name, version(name)) for name in ("tensorflow", "jax", "torch", "numpy")),
+            *((n, versions.get(n, "not installed")) for n in "tensorflow jax torch numpy".split()),
             ("devices", ", ".join(training.available_devices()))]
     print("\n".join(f"{key:<11} {value}" for key, value in rows))
     return 0
-
-
-def cmd_summary(args):
-    _start_keras(args)
-    from keras_unet.model import build_unet
-
-    build_unet(args.input_shape, args.n_classes, depth=args.depth, filters=args.filters,
-               padding=args.padding, batch_norm=args.batch_norm,
-               upsampling=args.upsampling).summary(line_length=96)
-    return 0
-
-
-_FIXES = {"threshold": "Give --mask-threshold {0:g} to read the pixels above {0:g} as 1",
-          "ignore_index": "If {0} marks unlabelled pixels, give --ignore-index {0}",
-          "mask_mode": "Give --mask-mode {0}", "palette": "If each value is a class, give "
-          "--palette '{1}'"}
-
-
-def _mask_advice(error, command="train"):
-    """A :class:`~keras_unet.images.MaskValuesError`'s message, its fix (the last sentence)
-    in the options of ``keras-unet command``."""
-    if command != "train":  # evaluate reads mask files as they are
-        return (f"{str(error).rsplit('. ', 1)[0] if error.fix else error}. keras-unet {command} "
-                f"reads masks of 0/255 or 0/1 and masks of class indices 0, 1, 2, ...: save "
-                f"them so (as PNG, not JPEG)")
-    if not error.fix:
-        return str(error)
-    ((key, value),) = error.fix.items()
-    pairs = key == "palette" and ";".join(f"{r}={c}" if r == g == b else f"{r},{g},{b}={c}"
-                                          for (r, g, b), c in value.items())
-    return f"{str(error).rsplit('. ', 1)[0]}. {_FIXES[key].format(value, pairs)}"
 
 
 def _read_folders(args):
@@ -243,17 +193,16 @@ def cmd_train(args):
     from keras_unet.images import MaskValuesError, check_not_empty, writable_folder
 
     if args.output.suffix != ".keras" or args.output.is_dir():
-        raise CommandError(f"--output must end with .keras (a file, not a folder); got "
-                           f"{args.output}")
-    for option, path, folder in (("--output", args.output, args.output.parent),
-                                 ("--workdir", args.workdir, args.workdir)):
+        raise CommandError(f"--output must end with .keras (a file, not a folder): {args.output}")
+    for option, folder in (("--output", args.output.parent), ("--workdir", args.workdir)):
         try:  # before training, not after it
             folder and writable_folder(folder)
         except OSError as error:
             why = ("is a file" if isinstance(error, NotADirectoryError)
                    else f"takes no new file ({error.strerror or error})")
-            raise CommandError(f"{option} {path} cannot be written: {error.filename} {why}; "
-                               f"give a path in a folder you can write to") from None
+            raise CommandError(f"{option} {getattr(args, option[2:])} cannot be written: "
+                               f"{error.filename} {why}; give a path in a folder you can "
+                               "write to") from None
     if args.dataset and (args.images or args.masks or args.mask_threshold is not None
                          or args.palette or args.ignore_index is not None):
         raise CommandError("give either --dataset or --images and --masks (and their "
@@ -261,47 +210,47 @@ def cmd_train(args):
     classes, ignore = args.classes, args.ignore_index
     if args.palette and not classes:  # the classes the palette names, used or not
         classes = max(2, 1 + max((c for c in args.palette.values() if c != ignore), default=1))
+    same = ("data_dir tile depth filters padding batch_size epochs steps_per_epoch budget loss "
+            "learning_rate validation_split seed workdir").split()
     try:
         images, masks = (args.dataset, None) if args.dataset else _read_folders(args)
         if empty := masks and check_not_empty(masks, ignore):
-            print(f"keras-unet train: warning: {in_option_names(empty, 'train')}",
-                  file=sys.stderr)
+            print(f"keras-unet train: warning: {in_option_names(empty, 'train')}", file=sys.stderr)
         _start_keras(args)  # (a download shows Keras's progress bar)
-        same = ("data_dir tile depth filters padding batch_size epochs steps_per_epoch budget "
-                "loss learning_rate validation_split seed workdir").split()
         training.train(images, masks, args.output, n_classes=classes, ignore_index=ignore,
                        mask_mode=None if args.mask_mode == "auto" else args.mask_mode,
                        augment=not args.no_augment, **{k: getattr(args, k) for k in same})
-    except MaskValuesError as error:
-        raise CommandError(_mask_advice(error)) from None
+    except MaskValuesError as error:  # its fix (the last sentence) in the options
+        if not error.fix:
+            raise
+        ((key, value),) = error.fix.items()
+        pairs = key == "palette" and ";".join(f"{r}={c}" if r == g == b else f"{r},{g},{b}={c}"
+                                              for (r, g, b), c in value.items())
+        raise CommandError(f"{str(error).rsplit('. ', 1)[0]}. "
+                           f"{_FIXES[key].format(value, pairs)}") from None
     except DownloadError as error:
         raise CommandError(f"{error}. Without a network, download it on another machine and "
                            f"give its folder with --data-dir") from None
     return 0
 
 
-def _load_model(path):
-    """The model saved at ``path``, with this package's losses and metrics."""
-    import keras
-
-    from keras_unet import losses, metrics  # noqa: F401  (registers their Keras objects)
-
-    if not path.is_file():
-        raise CommandError(f"model {path} does not exist")
-    try:
-        return keras.models.load_model(path)
-    except Exception as error:  # Keras raises many kinds for a file that is not a model
-        raise CommandError(f"{path} is not a Keras model file (.keras): "
-                           f"{str(error).splitlines()[0][:200]}") from None
-
-
 def cmd_predict(args):
     """Segment a file or a folder; a ValueError is worded in the options by main()."""
     _start_keras(args)
+    import keras
+
+    from keras_unet import losses, metrics  # noqa: F401  (registers their Keras objects)
     from keras_unet.inference import predict_folder
 
+    if not args.model.is_file():
+        raise CommandError(f"model {args.model} does not exist")
+    try:
+        model = keras.models.load_model(args.model)
+    except Exception as error:  # Keras raises many kinds for a file that is not a model
+        raise CommandError(f"{args.model} is not a Keras model file (.keras): "
+                           f"{str(error).splitlines()[0][:200]}") from None
     written = predict_folder(
-        _load_model(args.model), [args.input] if args.input.is_file() else args.input,
+        model, [args.input] if args.input.is_file() else args.input,
         args.output, threshold=args.threshold, probabilities=args.probabilities, tile=args.tile,
         overlap=args.overlap, tta=args.tta, batch_size=args.batch_size, overwrite=args.overwrite)
     also = f", their probabilities to {args.output / 'probabilities'}" if args.probabilities else ""
@@ -310,15 +259,16 @@ def cmd_predict(args):
 
 
 def cmd_evaluate(args):
-    """Print the scores; ``--csv s.csv`` also writes them per image to s.csv, their mean to
-    s_mean.csv."""
+    """Print the scores; ``--csv s.csv``: also per image to s.csv, their mean to s_mean.csv."""
     from keras_unet.evaluation import evaluate_folders
     from keras_unet.images import MaskValuesError, write_atomically
 
     try:
         rows, mean = evaluate_folders(args.predictions, args.truths, classes=args.classes)
-    except MaskValuesError as error:
-        raise CommandError(_mask_advice(error, "evaluate")) from None
+    except MaskValuesError as error:  # evaluate reads mask files as they are
+        raise CommandError(f"{str(error).rsplit('. ', 1)[0] if error.fix else error}. keras-unet "
+                           f"evaluate reads masks of 0/255 or 0/1 and masks of class indices 0, "
+                           f"1, 2, ...: save them so (as PNG, not JPEG)") from None
     mean.pop("name")
     keys = list(mean)
     width = max(len(row["name"]) for row in rows + [{"name": "mean"}])
@@ -331,8 +281,7 @@ def cmd_evaluate(args):
         for path, table in ((args.csv, rows), (means, [{"images": len(rows), **mean}])):
             text = io.StringIO()
             writer = csv.DictWriter(text, fieldnames=list(table[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(table)
+            writer.writerows([dict(zip(table[0], table[0])), *table])  # the header, the rows
             write_atomically(path, lambda file: file.write(text.getvalue().encode()))
         print(f"scores per image written to {args.csv}, their mean to {means}")
     return 0
@@ -341,25 +290,23 @@ def cmd_evaluate(args):
 def cmd_demo(args):
     """Synthetic cells: train, predict held-out images, score, draw."""
     _start_keras(args)
+    import keras
     import numpy as np
 
-    from keras_unet import evaluation, viz
-    from keras_unet.datasets import synthetic_cells
-    from keras_unet.inference import predict_tiled
-    from keras_unet.tutorial import fast_mode
+    from keras_unet import datasets, evaluation, inference, tutorial, viz
 
     output, started = args.output, time.monotonic()
-    output.mkdir(parents=True, exist_ok=True)
     images, masks = training.load_dataset("synthetic")
-    print(f"1/4  data: {len(images)} synthetic EM-like images of 256x256 (cells 1, membranes 0)")
-    print("2/4  training a U-Net (depth 3, 16 filters) on random 128x128 tiles")
+    print(f"1/4  data: {len(images)} synthetic EM-like images of 256x256 (cells 1, membranes 0)"
+          "\n2/4  training a U-Net (depth 3, 16 filters) on random 128x128 tiles")
     history = training.train(images, masks, output / "unet.keras", tile=128, depth=3,
                              filters=16, batch_size=8, epochs=args.epochs, steps_per_epoch=30,
                              workdir=output / "training")
-    model = _load_model(output / "unet.keras")
-    test_images, truths, _ = synthetic_cells(2 if fast_mode() else 4, size=256, seed=1)
+    model = keras.models.load_model(output / "unet.keras")  # as saved: uncompiled
+    test_images, truths, _ = datasets.synthetic_cells(4 // (1 + tutorial.fast_mode()), size=256,
+                                                      seed=1)
     print(f"3/4  segmenting {len(test_images)} new images with overlap-tile prediction")
-    predictions = np.stack([predict_tiled(model, image, tile=128, progress=False)
+    predictions = np.stack([inference.predict_tiled(model, image, tile=128, progress=False)
                             for image in test_images])
     scores = {"dice": evaluation.dice(truths[..., 0], predictions),
               "pixel_error": evaluation.pixel_error(truths[..., 0], predictions),
@@ -386,12 +333,8 @@ def _command(sub, name, func, help, example=None, description=None):
         action = parser.add_argument(*names, **options)
         _OPTIONS.setdefault(name, {})[action.dest] = names[0]
 
-    # also accepted after the command; SUPPRESS keeps a --verbose given before it
-    add("--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE)
+    add("--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE)  # also after it
     return add
-
-
-_VERBOSE = "also show TensorFlow's start-up log lines"
 
 
 def make_parser():
@@ -400,27 +343,22 @@ def make_parser():
     parser.add_argument("--version", action="version", version=f"keras-unet {__version__}")
     parser.add_argument("--verbose", action="store_true", help=_VERBOSE)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add = _command(
-        sub, "train", cmd_train, "train a U-Net on folders of images and masks, or a dataset",
+    add = _command(sub, "train", cmd_train, "train a U-Net on image and mask folders, or a dataset",
         "--images data/images --masks data/masks --output unet.keras --budget 30",
-        "Train a U-Net (keras_unet.training.train) and save it as a .keras file; run the "
-        "same command again to resume an interrupted run. The defaults: a good model on a "
-        "2-core CPU in well under an hour.")
+        "Train a U-Net (keras_unet.training.train), save it as a .keras file; the same command "
+        "again resumes an interrupted run. The defaults: a good model on 2 CPU cores in < 1 h.")
     add("--images", type=Path, help="folder of images (PNG, JPEG, TIFF)")
     add("--masks", type=Path, help="folder of masks with the same file names")
     add("--dataset", choices=LOADERS, help="a known dataset instead of --images, --masks")
     add("--data-dir", type=Path, help="local copy of --dataset (None: downloaded)")
-    add("--mask-mode", default="auto", choices=("auto", *(m for m in MASK_MODES
-                                                          if m != "multilabel")),
-        type=lambda text: "multiclass" if text == "classes" else text,
-        help="binary: masks 0/255 or 0/1; multiclass (or classes): class indices 0, 1, ... "
-        "(0/255: the classes 0 and 1); auto: binary if every mask is, else multiclass")
-    add("--mask-threshold", type=_non_negative_number, metavar="T",
-        help="binary masks: the pixels above T (e.g. 127 for 8 bits) are 1 (JPEG masks)")
+    add("--mask-mode", default="auto", choices=("auto", *sorted(set(MASK_MODES) - {"multilabel"})),
+        type=lambda text: "multiclass" if text == "classes" else text, help="binary: masks 0/255 "
+        "or 0/1; multiclass (or classes): class indices 0, 1, ... (0/255: the classes 0 and 1); "
+        "auto: binary if every mask is, else multiclass")
+    add("--mask-threshold", type=_non_negative_number, metavar="T", help="pixels above T are 1")
     add("--palette", type=_palette, metavar="R,G,B=CLASS;...", help="colour-coded masks: each "
-        "colour's class, e.g. '0,0,0=0;255,0,0=1' (V=CLASS: gray), or a file of such lines")
-    add("--ignore-index", type=_non_negative_int, metavar="N",
-        help="the mask value of unlabelled pixels (e.g. 255), left out of the loss and metrics")
+        f"colour's class, {_EXAMPLE} (V=CLASS: gray), or a file of such lines")
+    add("--ignore-index", type=_non_negative_int, metavar="N", help="unlabelled pixels' value")
     add("--classes", type=_positive_int, help=_CLASSES)
     add("--output", type=Path, default=Path("unet.keras"), help="model file")
     add("--workdir", type=Path, help="for history.csv and backups (None: <output>_training)")
@@ -437,7 +375,6 @@ def make_parser():
     add("--no-augment", action="store_true", help="no augmentation")
     add("--validation-split", type=_fraction, default=0.2, help="images held out")
     add("--seed", type=int, default=0, help="for a reproducible run")
-
     add = _command(sub, "predict", cmd_predict, "segment images of any size (overlap-tile) "
                    "into masks: 0/255 or class indices", "unet.keras scans/ masks/")
     add("model", type=Path, help="a .keras model file")
@@ -450,22 +387,18 @@ def make_parser():
     add("--overlap", type=_fraction, default=0.25, help="of neighbouring tiles")
     add("--tta", choices=("flips", "d4"), help="average over flips (4) or flips and turns (8)")
     add("--batch-size", type=_positive_int, default=8, help="tiles per call")
-
     add = _command(sub, "evaluate", cmd_evaluate, "score mask files against true ones of the "
                    "same names: Dice, IoU, pixel error, V_rand", "masks/ truth/ --csv s.csv")
     add("predictions", type=Path, help="folder of predicted masks")
     add("truths", type=Path, help="folder of true masks")
     add("--classes", type=_positive_int, help=_CLASSES)
-    add("--csv", type=Path, metavar="FILE.csv", help="scores per image to FILE.csv, their mean "
-        "to FILE_mean.csv")
-
+    add("--csv", type=Path, metavar="FILE.csv", help="scores per image (their mean: FILE_mean.csv)")
     add = _command(sub, "demo", cmd_demo, "synthetic cells end to end: train, predict, score, "
                    "draw (a few minutes on a CPU)")
     add("--output", type=Path, default=Path("keras-unet-demo"), help="folder for the results")
     add("--epochs", type=_positive_int, default=12, help="epochs")
     _command(sub, "info", cmd_info, "versions, Keras backend and visible devices")
-
-    add = _command(sub, "summary", cmd_summary, "build a U-Net and print its layers (the "
+    add = _command(sub, "summary", cmd_info, "build a U-Net and print its layers (the "
                    "defaults: the 2015 paper's, 31,030,658 parameters)")
     add("--input-shape", type=_shape, default=(572, 572, 1), metavar="H,W,C", help="input")
     add("--n-classes", type=_positive_int, default=2, help="output classes")
@@ -475,9 +408,6 @@ def make_parser():
     add("--upsampling", choices=("transpose", "bilinear"), default="transpose", help="kind")
     add("--batch-norm", action="store_true", help="batch normalisation after each convolution")
     return parser
-
-
-_CLASSES = "number of classes (None: the largest mask value + 1), each value below it"
 
 
 def main(argv=None):
@@ -498,7 +428,3 @@ def main(argv=None):
         again = "; run the same command again to resume" if args.command == "train" else ""
         print(f"keras-unet {args.command}: interrupted{again}", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

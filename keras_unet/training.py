@@ -71,9 +71,8 @@ def set_mixed_precision(enabled=True):
     """
     import keras
 
-    policy = "float32" if not enabled else "mixed_bfloat16"
-    if enabled and any(d.startswith("GPU") for d in available_devices()):
-        policy = "mixed_float16"
+    gpu = enabled and any(d.startswith("GPU") for d in available_devices())
+    policy = "mixed_float16" if gpu else "mixed_bfloat16" if enabled else "float32"
     keras.mixed_precision.set_global_policy(policy)
     return policy
 
@@ -82,12 +81,10 @@ def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
                  metrics="auto", jit_compile="auto", **compile_kwargs):
     """Compile a U-Net with a loss and metrics that fit its output, and return it.
 
-    Binary (one output channel) or multi-class (sparse class indices) is read from the
-    output shape, logits (``output_activation=None``) from the last layer. ``loss``: a
-    name in :data:`LOSSES` (``"dice_ce"``: cross-entropy + Dice) or a Keras loss;
-    ``optimizer``: a name (made with ``learning_rate`` > 0) or an optimizer; ``metrics``:
-    ``"auto"`` (Dice, per class too, IoU, pixel error) or a list; the rest goes to
-    ``model.compile``.
+    Binary or multi-class (class indices) is read from the output shape, logits from the last
+    layer. ``loss``: a name in :data:`LOSSES` or a Keras loss; ``optimizer``: a name (made with
+    ``learning_rate``) or an optimizer; ``metrics``: ``"auto"`` (Dice, per class too, IoU,
+    pixel error) or a list; the rest goes to ``model.compile``.
 
     Example:
         >>> from keras_unet import build_unet
@@ -112,10 +109,8 @@ def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
         optimizer = keras.optimizers.get({"class_name": optimizer,
                                           "config": {"learning_rate": learning_rate}})
     if metrics == "auto":
-        metrics = [DiceCoefficient(n_classes, from_logits=from_logits)]
-        if n_classes > 1:
-            metrics += [DiceCoefficient(n_classes, c, from_logits=from_logits)
-                        for c in range(n_classes)]
+        classes = [None, *range(n_classes)] if n_classes > 1 else [None]  # None: the mean
+        metrics = [DiceCoefficient(n_classes, c, from_logits=from_logits) for c in classes]
         metrics += [iou(n_classes, threshold=0.0 if from_logits else 0.5, multilabel=multilabel),
                     PixelError(n_classes, from_logits=from_logits)]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile,
@@ -128,13 +123,22 @@ _RECORDED_AS = {"images": "images ", "channels": "image channels ", "n_classes":
                 "augment": "augmentation "}
 
 
-def _refuse_another_run(workdir, options):
-    """Refuse to go on from the work (backup, best model) in ``workdir`` of a run with other
-    ``options``; record them; on a fresh start remove an earlier log. True: work to go on."""
+def _resume(workdir, options, monitor):
+    """Go on from the backup in ``workdir`` of a run with the same ``options`` (others are
+    refused), or start afresh; record them. The lowest ``monitor`` logged (to beat), or inf."""
+    import h5py
+
     from keras_unet.images import write_atomically
 
-    recorded = workdir / "options.json"
-    left = (workdir / "backup").exists() or (workdir / "best.keras").exists()
+    backup, recorded, log = workdir / "backup", workdir / "options.json", workdir / "history.csv"
+    latest = backup / "latest.weights.h5"
+    try:  # a first backup torn while written (none before it): start again, not fail
+        if latest.exists() and not latest.with_name(f"{latest.name}.bkp").exists():
+            h5py.File(latest, "r").close()
+    except OSError:
+        print(f"the backup in {backup} was cut off while being written: starting again")
+        shutil.rmtree(backup)
+    left = backup.exists() or (workdir / "best.keras").exists()
     before = json.loads(recorded.read_text()) if left and recorded.exists() else options
     def said(value):
         return {True: "on", False: "off"}[value] if isinstance(value, bool) else value
@@ -146,27 +150,9 @@ def _refuse_another_run(workdir, options):
                          f"({'; '.join(differ)}): give the same options to resume it, another "
                          f"workdir, or delete {workdir} to start again")
     if not left:  # a fresh run: an earlier run's log would mix with this one's
-        (workdir / "history.csv").unlink(missing_ok=True)
+        log.unlink(missing_ok=True)
     text = json.dumps(options, indent=1, sort_keys=True) + "\n"
     write_atomically(recorded, lambda file: file.write(text.encode()))
-    return left
-
-
-def _discard_torn_backup(backup):
-    """Remove a first backup torn while written (none before it): start again, not fail."""
-    import h5py
-
-    latest = backup / "latest.weights.h5"
-    try:
-        if latest.exists() and not (backup / "latest.weights.h5.bkp").exists():
-            h5py.File(latest, "r").close()
-    except OSError:
-        print(f"the backup in {backup} was cut off while being written: starting again")
-        shutil.rmtree(backup)
-
-
-def _best_so_far(log, monitor):
-    """The lowest finite ``monitor`` in the CSV ``log`` (for a resumed run to beat), or inf."""
     with contextlib.suppress(OSError, ValueError), open(log) as file:
         values = [float(row[monitor]) for row in csv.DictReader(file) if row.get(monitor)]
         return min(filter(math.isfinite, values), default=float("inf"))
@@ -174,8 +160,7 @@ def _best_so_far(log, monitor):
 
 
 def _write_model(model, path):
-    """Save ``model`` (uncompiled: built-in layers, loads without this package) whole or
-    not at all."""
+    """Save ``model`` (uncompiled: loads without this package) whole or not at all."""
     from keras_unet.images import write_atomically
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,17 +206,13 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
           batch_size=4, epochs=25, steps_per_epoch=50, budget=None, loss="dice_ce",
           learning_rate=1e-3, augment=True, validation_split=0.2, seed=0, workdir=None,
           verbose=None):
-    """Train a U-Net as ``keras-unet train`` does, with its defaults; write the best model.
+    """Train a U-Net as ``keras-unet train`` does; write the best epoch (by validation loss).
 
-    Holds out ``validation_split`` of the images, trains on random ``tile`` windows (default
-    256, or the nearest size below that fits) with augmentation, keeps the best epoch by
-    validation loss in ``output``; stops after ``budget`` minutes, or on a NaN loss (a
-    ValueError; the best model before it is written). ``workdir`` (``<output>_training``)
-    keeps ``history.csv`` and, while training, backups: the same call again resumes (a
-    backup of other options is refused). ``KERAS_UNET_FAST=1``: at most 2 epochs of 3 steps.
     ``images``, ``masks``: in the package convention, or ``images`` a ``datasets.LOADERS``
-    name (``data_dir``: its local copy). ``n_classes``: default from the masks (binary: 1).
-    Returns the Keras History (None when an earlier run had trained the model already).
+    name (``data_dir``: its copy). Random ``tile`` windows (256 or the nearest that fits);
+    stops after ``budget`` minutes or on a NaN loss (ValueError). ``workdir``
+    (``<output>_training``) keeps ``history.csv`` and backups: the same call resumes.
+    Returns the Keras History (None: an earlier run had trained the model already).
 
     Example:
         >>> import tempfile
@@ -262,9 +243,8 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
         epochs, steps_per_epoch = min(epochs, 2), min(steps_per_epoch, 3)
     keras.utils.set_random_seed(seed)
     order = np.random.default_rng(seed).permutation(len(images))
-    n_val = 0  # at least one image each for validation and training, if asked and possible
-    if validation_split > 0 and len(images) > 1:
-        n_val = min(max(1, round(len(images) * validation_split)), len(images) - 1)
+    n_val = min(max(int(validation_split > 0), round(len(images) * validation_split)),
+                len(images) - 1)  # one image at least for validation (if asked) and training
     crop = receptive_border(depth) if padding == "valid" else 0
     smallest = min(min(image.shape[:2]) for image in images) + 2 * crop
     if tile > smallest:
@@ -275,14 +255,13 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
         tile = fitting
     channels = images[0].shape[-1] if images[0].ndim == 3 else 1
     workdir.mkdir(parents=True, exist_ok=True)
-    _discard_torn_backup(workdir / "backup")
     options = dict(images=len(images), channels=int(channels), n_classes=int(n_classes),
                    tile=int(tile), depth=depth, filters=filters, padding=padding,
                    batch_size=batch_size, steps_per_epoch=steps_per_epoch, loss=loss,
                    learning_rate=float(learning_rate), augment=bool(augment),
                    validation_split=float(validation_split), seed=seed)
     best, log = workdir / "best.keras", workdir / "history.csv"
-    resumed = _refuse_another_run(workdir, options)
+    beat = _resume(workdir, options, monitor := "val_loss" if n_val else "loss")
     if best.exists() and not (workdir / "backup").exists():  # trained, but not written
         _write_model(keras.models.load_model(best, compile=False), output)
         best.unlink()
@@ -301,9 +280,8 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
     validation = make_dataset([images[i] for i in val], [masks[i] for i in val], augment=False,
                               shuffle=False, repeat=False, seed=seed + 1,
                               **tiles) if n_val else None
-    monitor, start = "val_loss" if n_val else "loss", time.monotonic()
 
-    def spent(epoch, logs):
+    def spent(epoch, logs, start=time.monotonic()):
         if budget and time.monotonic() - start > budget * 60:
             print(f"\nthe time budget of {budget:g} min is spent: stopping after epoch {epoch + 1}")
             model.stop_training = True
@@ -311,10 +289,8 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
     callbacks = [  # double_checkpoint: a backup torn while written has one before it
         keras.callbacks.TerminateOnNaN(), keras.callbacks.LambdaCallback(on_epoch_end=spent),
         keras.callbacks.BackupAndRestore(str(workdir / "backup"), double_checkpoint=True),
-        # the best so far (a resumed run's to beat); inf: a NaN epoch is never the best
         keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, save_best_only=True,
-                                        initial_value_threshold=_best_so_far(log, monitor)
-                                        if resumed else float("inf")),
+                                        initial_value_threshold=beat),
         keras.callbacks.CSVLogger(str(log), append=True)]
     print(f"training on {len(fit)} images, validating on {n_val}; tiles {tile}x{tile}, "
           f"{n_classes} output channel(s), {model.count_params():,} parameters; log and "
@@ -323,27 +299,22 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
                         steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                         verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
     good = keras.models.load_model(best, compile=False) if best.exists() else None
-    if good is not None and not all(np.isfinite(w).all() for w in good.get_weights()):
-        good = None
+    good = good if good is None or all(np.isfinite(w).all() for w in good.get_weights()) else None
     losses = [history.history.get(k, [0.0] * len(history.epoch)) for k in ("loss", "val_loss")]
     nan = [e for e, ok in zip(history.epoch, np.isfinite(losses).all(0)) if not ok]
-    if nan or good is None:  # good is None: NaN weights after a finite loss
-        kept = "no model was saved" + (f" ({output} is left as it was)" if output.exists() else "")
-        if good is not None:
-            _write_model(good, output)
-            kept = f"the best model of the epochs before it is saved to {output}"
-        best.unlink(missing_ok=True)
-        (workdir / "options.json").unlink(missing_ok=True)
-        epoch = nan[0] if nan else (history.epoch or [0])[-1]
-        raise ValueError(f"the loss became NaN in epoch {epoch + 1} and training stopped; "
-                         f"{kept}. Try a lower learning_rate (this run's: {learning_rate:g})")
-    try:
-        _write_model(good, output)
+    try:  # good is None: no epoch saved, or NaN weights after a finite loss
+        good is None or _write_model(good, output)
     except OSError as error:
         raise OSError(f"the model could not be written to {output} ({error.strerror or error}"
                       f"); it is kept in {best}: train again, with another output if need be, "
                       f"to write it without training again") from None
-    best.unlink()  # a full copy of the model: not kept once the run is over
-    (workdir / "options.json").unlink()
+    best.unlink(missing_ok=True)  # a full copy of the model: not kept once the run is over
+    (workdir / "options.json").unlink(missing_ok=True)
+    if nan or good is None:
+        epoch = nan[0] if nan else (history.epoch or [0])[-1]
+        kept = (f"the best model of the epochs before it is saved to {output}" if good is not None
+                else f"no model was saved{f' ({output} is left as it was)' * output.exists()}")
+        raise ValueError(f"the loss became NaN in epoch {epoch + 1} and training stopped; "
+                         f"{kept}. Try a lower learning_rate (this run's: {learning_rate:g})")
     print(f"model saved to {output}; the log of every epoch is in {log}")
     return history

@@ -59,7 +59,8 @@ def test_summary_bad_size_is_a_clear_error():
 def test_summary_bad_shape_text():
     done = run("summary", "--input-shape", "big")
     assert done.returncode == 2
-    assert "'big' is not HEIGHT,WIDTH,CHANNELS" in done.stderr
+    assert "argument --input-shape: expected HEIGHT,WIDTH,CHANNELS (integers; 'none' for any " \
+        "size); got 'big'" in done.stderr
 
 
 def test_no_command_prints_help():
