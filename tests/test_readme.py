@@ -26,3 +26,12 @@ def test_readme_block_runs(index, tmp_path, monkeypatch):
         assert "Dice" in first
         dice = float(re.search(r"Dice (\d\.\d+)", printed.getvalue()).group(1))
         assert dice > 0.8
+
+
+def test_the_layout_section_states_the_package_size():
+    """The README's layout section gives ``wc -l keras_unet/*.py``, within 4,500 lines."""
+    package = sorted((README.parent / "keras_unet").glob("*.py"))
+    lines = sum(len(path.read_bytes().splitlines()) for path in package)
+    stated = re.search(r"`wc -l keras_unet/\*\.py`: ([\d,]+)", README.read_text())
+    assert stated, "the layout section must state the package's line count"
+    assert int(stated.group(1).replace(",", "")) == lines <= 4500
