@@ -97,15 +97,17 @@ def _ratio(found, size):
 
 def check_same_kind(truth, prediction):
     """Refuse a binary mask (bool, floats in [0, 1]) against class indices, or the reverse."""
-    kinds = {}
+    kinds = {}  # name: (binary?, how it reads), for the arrays that are clearly one kind
     for name, value in (("truth", truth), ("prediction", prediction)):
         array = check_array(value, name)
         labels = as_prediction(array.reshape(1, -1), name).labels
-        shown = values_text(np.unique(labels).tolist(), 5)
-        if labels.dtype.kind == "f" or labels.max() > 1:
-            kinds[name] = (f"is a binary mask ({array.dtype} in [0, 1])" if labels.dtype.kind
-                           == "f" else f"holds class indices ({shown})")
-    if len({text[:2] for text in kinds.values()}) == 2:  # "is" (binary), "ho" (classes)
+        if labels.dtype.kind == "f":
+            kinds[name] = True, f"is a binary mask ({array.dtype} in [0, 1])"
+        elif labels.max() > 1:
+            shown = values_text(np.unique(labels).tolist(), 5)
+            kinds[name] = False, f"holds class indices ({shown})"
+    if len({binary for binary, _ in kinds.values()}) == 2:
+        kinds = {name: text for name, (_, text) in kinds.items()}
         raise ValueError(f"truth {kinds['truth']} but prediction {kinds['prediction']}: score "
                          f"a binary prediction against binary truths and class indices against "
                          f"class indices")
