@@ -1,13 +1,17 @@
-"""Aligned augmentation: one random transform for an image, its mask and its pixel weights.
+"""Aligned augmentation: one random transform for an image or a volume, its mask and its
+pixel weights.
 
-Flips and turns permute pixels; rotation, scale, shift and the paper's elastic deformation
-make ONE sampling field applied once (bilinear for image and weights, nearest for the mask,
-mirrored borders); intensity changes the image only. (Keras's ``RandomElasticTransform``
-warps a mask with another field than its image.) Stateless: one ``seed``, one result.
+An ``(H, W, C)`` image is 2D, a ``(D, H, W, C)`` volume 3D (axis 0: the slices). Flips and
+quarter turns permute pixels; rotation, scale, shift and the paper's elastic deformation
+make ONE sampling field applied once (linear along every axis -- bilinear, trilinear -- for
+the image and weights, nearest for the mask, mirrored borders); intensity changes the image
+only. (Keras's ``RandomElasticTransform`` warps a mask with another field than its image.)
+Stateless: one ``seed``, one result.
 """
 
 import difflib
 import inspect
+import itertools
 import math
 
 import tensorflow as tf
@@ -15,14 +19,18 @@ import tensorflow as tf
 from keras_unet.checks import check_bool, check_choice, check_int, check_number, fail
 
 #: Sub-seed of each random component: switching one option off changes no other draw.
-_FLIP_SEED, _AFFINE_SEED, _ELASTIC_SEED, _INTENSITY_SEED = 1, 2, 3, 4
+_FLIP_SEED, _AFFINE_SEED, _ELASTIC_SEED, _INTENSITY_SEED, _DEPTH_FLIP_SEED = 1, 2, 3, 4, 5
 _fold_in = tf.random.experimental.stateless_fold_in
-#: The spatial axes of an ``(H, W, C)`` tensor, which flips and turns permute.
+#: The in-plane axes (rows, columns) of an ``(H, W, C)`` image, which flips and turns
+#: permute; a volume's are 1 and 2 (and its depth flip reverses axis 0).
 SPATIAL_AXES = (0, 1)
-_SWITCHES = ("flip_horizontal", "flip_vertical", "rotate90", "elastic")
+_SWITCHES = ("flip_horizontal", "flip_vertical", "flip_depth", "rotate90", "elastic")
 #: The numeric options >= 0, and their upper bound.
 _NUMBERS = dict(rotation=180, elastic_sigma=None, brightness=1, affine_probability=1,
                 elastic_probability=1, intensity_probability=1)
+#: The spatial axes by spatial rank: their letters and the words for them.
+_AXES = {2: ("H, W", "image's height and width"),
+         3: ("D, H, W", "volume's depth, height and width")}
 
 
 def _factors(value, argument):
@@ -49,108 +57,143 @@ def _valid_options(options):
 
 
 def _with_channel(tensor, argument, image=None):
-    """``tensor`` as (H, W, C), and whether a channel axis was added (not to an image)."""
+    """``tensor`` as (H, W, C) or (D, H, W, C), and whether a channel axis was added (not to
+    an image); a mask or weights must have ``image``'s spatial shape."""
     tensor = tf.convert_to_tensor(tensor)
-    if tensor.shape.rank not in ((3,) if image is None else (2, 3)):
-        shapes = "(H, W, C)" if image is None else "(H, W) or (H, W, C)"
-        raise ValueError(f"{argument} must have shape {shapes}; got shape {tensor.shape}")
-    added = tensor.shape.rank == 2
+    if image is None:
+        if tensor.shape.rank not in (3, 4):
+            raise ValueError(f"{argument} must have shape (H, W, C) or (D, H, W, C); "
+                             f"got shape {tensor.shape}")
+        return tensor, False
+    n = image.shape.rank - 1
+    letters, words = _AXES[n]
+    if tensor.shape.rank not in (n, n + 1):
+        raise ValueError(f"{argument} must have shape ({letters}) or ({letters}, C); "
+                         f"got shape {tensor.shape}")
+    added = tensor.shape.rank == n
     tensor = tensor[..., None] if added else tensor
-    if image is not None and not image.shape[:2].is_compatible_with(tensor.shape[:2]):
-        raise ValueError(f"{argument} must have the image's height and width "
-                         f"{image.shape[:2]}; got shape {tensor.shape}")
+    if not image.shape[:n].is_compatible_with(tensor.shape[:n]):
+        raise ValueError(f"{argument} must have the {words} {image.shape[:n]}; "
+                         f"got shape {tensor.shape}")
     return tensor, added
 
 
-def _source_pixels(rows, cols, image):
-    """Mirrored (``d c b | a b c d | c b a``) coordinates: top-left flat index, fractions."""
-    shape, located = tf.shape(image), []
-    for x, size in ((rows, shape[0]), (cols, shape[1])):
-        last = tf.cast(size - 1, tf.float32)
+def _source_pixels(coords, image):
+    """Mirrored (``d c b | a b c d | c b a``) ``coords`` (one grid per spatial axis): the flat
+    index of the first of the 2^n neighbours, the fractions and the flat step of each axis."""
+    shape, index, fractions = tf.shape(image), 0, []
+    steps = [tf.reduce_prod(shape[axis + 1:len(coords)]) for axis in range(len(coords))]
+    for axis, (x, step) in enumerate(zip(coords, steps)):
+        last = tf.cast(shape[axis] - 1, tf.float32)
         period = tf.maximum(2.0 * last, 1.0)
         x = tf.math.floormod(tf.abs(x), period)
         x = tf.clip_by_value(tf.where(x > last, period - x, x), 0.0, last)
-        located.append((tf.floor(x), x - tf.floor(x)))
-    (row, down), (col, right) = located
-    return tf.cast(row, tf.int32) * shape[1] + tf.cast(col, tf.int32), down, right
+        index += tf.cast(tf.floor(x), tf.int32) * step
+        fractions.append(x - tf.floor(x))
+    return index, fractions, steps
 
 
 def _sample(image, source, method):
-    """``image`` read at ``source``, bilinear (exact for equal neighbours) or nearest."""
-    index, down, right = source
-    flat = tf.reshape(image, (-1, tf.shape(image)[2]))
-    width = tf.shape(image)[1]
+    """``image`` read at ``source``: linear along every axis (exact for equal neighbours)
+    from the 2^n neighbours, or the nearest of them."""
+    index, fractions, steps = source
+    n = len(fractions)
+    flat = tf.reshape(image, (-1, tf.shape(image)[n]))
     if method == "nearest":
-        step = tf.cast(down >= 0.5, tf.int32) * width + tf.cast(right >= 0.5, tf.int32)
-        out = tf.gather(flat, index + step)
-    else:
-        across, below = tf.cast(right > 0, tf.int32), tf.cast(down > 0, tf.int32) * width
-        a, b, c, d = (tf.gather(flat, index + s) for s in (0, across, below, below + across))
-        down, right = down[..., None], right[..., None]
-        top, bottom = a + right * (b - a), c + right * (d - c)
-        out = top + down * (bottom - top)
-    out.set_shape(index.shape[:2].concatenate(image.shape[2:]))
+        out = tf.gather(flat, index + sum(tf.cast(f >= 0.5, tf.int32) * s
+                                          for f, s in zip(fractions, steps)))
+    else:  # the next neighbour only where the fraction is > 0: never past the last pixel
+        steps = [tf.cast(f > 0, tf.int32) * s for f, s in zip(fractions, steps)]
+        values = [tf.gather(flat, index + sum(s for s, on in zip(steps, bits) if on))
+                  for bits in itertools.product((0, 1), repeat=n)]
+        for fraction in reversed(fractions):  # the last axis first: pairs of neighbours
+            fraction = fraction[..., None]
+            values = [a + fraction * (b - a) for a, b in zip(values[::2], values[1::2])]
+        out = values[0]
+    out.set_shape(index.shape[:n].concatenate(image.shape[n:]))
     return out
 
 
 def remap(image, coords, method="bilinear"):
-    """``out[i, j] = image[coords[i, j]]``: ``image`` ``(H, W, C)`` (float for
-    ``"bilinear"``, any dtype for ``"nearest"``) read at ``coords`` ``(H2, W2, 2)``, (row,
-    column) in pixels, mirrored about the edge pixels outside the image.
+    """``out[p] = image[coords[p]]``: ``image`` ``(H, W, C)`` read at ``coords`` ``(H2, W2,
+    2)`` (row, column), or a volume ``(D, H, W, C)`` at ``(D2, H2, W2, 3)`` (slice, row,
+    column), in pixels, mirrored about the edge pixels outside. ``"bilinear"``: linear along
+    every axis (trilinear for a volume; float images); ``"nearest"``: any dtype.
 
     Example:
         >>> image = tf.reshape(tf.range(4.0), (1, 4, 1))  # one row: 0 1 2 3
         >>> coords = tf.constant([[[0.0, 0.5], [0.0, -1.0], [0.0, 4.0]]])
         >>> remap(image, coords)[..., 0].numpy().tolist()  # between, mirrored left/right
         [[0.5, 1.0, 2.0]]
+        >>> volume = tf.reshape(tf.range(3.0), (3, 1, 1, 1))  # slices 0 1 2
+        >>> remap(volume, [[[[0.25, 0, 0]]], [[[-2.0, 0, 0]]], [[[3.5, 0, 0]]]]).numpy().ravel()
+        array([0.25, 2.  , 0.5 ], dtype=float32)
     """
     check_choice(method, ("bilinear", "nearest"), "method")
     image, _ = _with_channel(image, "image")
+    n = image.shape.rank - 1
     coords = tf.convert_to_tensor(coords, tf.float32)
-    if coords.shape.rank != 3 or coords.shape[-1] not in (2, None):
-        raise ValueError(f"coords must have shape (H, W, 2); got shape {coords.shape}")
+    if coords.shape.rank != n + 1 or coords.shape[-1] not in (n, None):
+        letters = _AXES[n][0].replace(", ", "2, ")
+        raise ValueError(f"coords must have shape ({letters}2, {n}) for an image of shape "
+                         f"{image.shape}; got shape {coords.shape}")
     if method == "bilinear" and not image.dtype.is_floating:
         raise ValueError(
             f"bilinear remap needs a float image; got {image.dtype.name} (use 'nearest')")
-    return _sample(image, _source_pixels(coords[..., 0], coords[..., 1], image), method)
+    return _sample(image, _source_pixels(tf.unstack(coords, n, axis=-1), image), method)
 
 
 def _between(u, low, high):  # u uniform in [0, 1)
     return low + u * (high - low)
 
 
+def _upsample(coarse, size):
+    """The coarse vectors ``(grid, ..., n)`` bicubically resized to ``size`` (n spatial sizes);
+    in 3D separably: the planes (H, W) of each coarse slice, then along the slices."""
+    if coarse.shape.rank == 3:
+        return tf.image.resize(coarse, size, method="bicubic")
+    planes = tf.image.resize(coarse, size[1:], method="bicubic")  # (grid, H, W, 3)
+    columns = tf.reshape(planes, (coarse.shape[0], 1, -1))  # one row of H * W * 3 channels
+    deep = tf.image.resize(columns, tf.stack([size[0], 1]), method="bicubic")
+    return tf.reshape(deep, tf.concat([size, [3]], 0))
+
+
 def _sampling_field(seed, image, options):
-    """Where each output pixel reads (rows, columns): the paper's elastic displacement (coarse
-    grid vectors, bicubically interpolated), then the inverse rotation/scale/shift."""
-    height, width = tf.shape(image)[0], tf.shape(image)[1]
-    rows, cols = tf.meshgrid(tf.range(height, dtype=tf.float32),
-                             tf.range(width, dtype=tf.float32), indexing="ij")
+    """Where each output pixel reads (a grid per spatial axis): the paper's elastic
+    displacement (coarse grid vectors, bicubically interpolated), then the inverse scale and
+    shift on every axis and the rotation in-plane (rows and columns; about axis 0 in 3D)."""
+    n = image.shape.rank - 1
+    shape = tf.shape(image)[:n]
+    coords = tf.meshgrid(*(tf.range(shape[axis], dtype=tf.float32) for axis in range(n)),
+                         indexing="ij")
     if options["elastic"]:
         normal_seed, apply_seed = tf.unstack(tf.random.experimental.stateless_split(
             _fold_in(seed, _ELASTIC_SEED), 2))
         grid, sigma = options["elastic_grid"], options["elastic_sigma"]
-        coarse = tf.random.stateless_normal((grid, grid, 2), normal_seed, stddev=sigma)
+        coarse = tf.random.stateless_normal((grid,) * n + (n,), normal_seed, stddev=sigma)
         coarse *= tf.cast(tf.random.stateless_uniform((), apply_seed)
                           < options["elastic_probability"], tf.float32)
-        moved = tf.image.resize(coarse, tf.stack([height, width]), method="bicubic")
-        rows, cols = rows + moved[..., 0], cols + moved[..., 1]
+        moved = _upsample(coarse, shape)
+        coords = [x + moved[..., axis] for axis, x in enumerate(coords)]
     if _active(options)[1]:
-        u = tf.random.stateless_uniform((5,), _fold_in(seed, _AFFINE_SEED))
+        u = tf.random.stateless_uniform((3 + n,), _fold_in(seed, _AFFINE_SEED))
         apply, limit = u[0] < options["affine_probability"], options["rotation"] * math.pi / 180
         angle = tf.where(apply, _between(u[1], -limit, limit), 0.0)
         scale = tf.where(apply, _between(u[2], *options["scale"]), 1.0)
         shift = tf.where(apply, _between(u[3:], -options["shift"], options["shift"]), 0.0)
-        size = tf.cast(tf.stack([height, width]), tf.float32)
+        size = tf.cast(shape, tf.float32)
         centre = (size - 1) / 2
-        y, x = rows - centre[0] - shift[0] * size[0], cols - centre[1] - shift[1] * size[1]
+        coords = [x - centre[axis] - shift[axis] * size[axis] for axis, x in enumerate(coords)]
+        *deep, y, x = coords
         cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-        rows, cols = centre[0] + cos * y + sin * x, centre[1] - sin * y + cos * x
-    return rows, cols
+        coords = [centre[axis] + z / scale for axis, z in enumerate(deep)] + [
+            centre[-2] + cos * y + sin * x, centre[-1] - sin * y + cos * x]
+    return coords
 
 
 def _warp(image, mask, weights, seed, options):
-    """One sampling field: bilinear for the image and ``weights`` (a list), nearest for the mask."""
-    source = _source_pixels(*_sampling_field(seed, image, options), image)
+    """One sampling field: linear for the image and ``weights`` (a list), nearest for the mask."""
+    source = _source_pixels(_sampling_field(seed, image, options), image)
     floats = [tf.cast(_sample(tf.cast(t, tf.float32), source, "bilinear"), t.dtype)
               for t in (image, *weights)]
     return floats[0], _sample(mask, source, "nearest"), floats[1:]
@@ -161,15 +204,17 @@ def _active(options):
     o, off = options, (1.0, 1.0)
     affine = o["rotation"] > 0 or o["scale"] != off or o["shift"] > 0
     intensity = o["brightness"] > 0 or o["contrast"] != off or o["gamma"] != off
-    return (o["flip_horizontal"] or o["flip_vertical"] or o["rotate90"],
+    return (o["flip_horizontal"] or o["flip_vertical"] or o["flip_depth"] or o["rotate90"],
             affine and o["affine_probability"] > 0, o["elastic"],
             intensity and o["intensity_probability"] > 0)
 
 
 def _flip_rotate(tensors, seed, options):
-    """Random flips and quarter turns (odd ones only if square) of all ``tensors`` together."""
-    u = tf.random.stateless_uniform((3,), seed)
-    rows, cols = SPATIAL_AXES
+    """Random flips (of axis 0 too in 3D, by its own sub-seed) and quarter turns in-plane (odd
+    ones only if square) of all ``tensors`` together."""
+    u = tf.random.stateless_uniform((3,), _fold_in(seed, _FLIP_SEED))
+    n = tensors[0].shape.rank - 1
+    rows, cols = (axis + n - 2 for axis in SPATIAL_AXES)
 
     def maybe(condition, transform, tensors):
         return tf.cond(condition, lambda: [transform(t) for t in tensors], lambda: tensors)
@@ -178,7 +223,10 @@ def _flip_rotate(tensors, seed, options):
         tensors = maybe(u[0] < 0.5, lambda t: tf.reverse(t, [cols]), tensors)
     if options["flip_vertical"]:
         tensors = maybe(u[1] < 0.5, lambda t: tf.reverse(t, [rows]), tensors)
-    if options["rotate90"]:
+    if options["flip_depth"] and n == 3:
+        flip = tf.random.stateless_uniform((), _fold_in(seed, _DEPTH_FLIP_SEED)) < 0.5
+        tensors = maybe(flip, lambda t: tf.reverse(t, [0]), tensors)
+    if options["rotate90"]:  # tf.image.rot90 turns the last two axes before the channels
         turns = tf.minimum(tf.cast(u[2] * 4, tf.int32), 3)
         shape = tf.shape(tensors[0])
         turns = tf.where(tf.equal(shape[rows], shape[cols]), turns, 2 * (turns // 2))
@@ -193,35 +241,40 @@ def _adjust_intensity(image, seed, options):
     brightness = tf.where(apply, _between(u[1], -options["brightness"], options["brightness"]), 0.0)
     contrast = tf.where(apply, _between(u[2], *options["contrast"]), 1.0)
     gamma = tf.where(apply, _between(u[3], *options["gamma"]), 1.0)
-    mean = tf.reduce_mean(image, axis=SPATIAL_AXES, keepdims=True)
+    mean = tf.reduce_mean(image, axis=tuple(range(image.shape.rank - 1)), keepdims=True)
     return tf.clip_by_value((image + brightness - mean) * contrast + mean, 0.0, 1.0) ** gamma
 
 
 class Augmentation:
-    """A random transform applied jointly to an image, its mask and its weights.
+    """A random transform applied jointly to an image (or volume), its mask and its weights.
 
-    Defaults suit microscopy (the 2015 paper). Flips with probability 1/2, quarter turns (2
-    if not square). With ``affine_probability``: an angle in ``[-rotation, rotation]``
-    degrees (0 to 180), a zoom factor in ``scale``, a shift in ``[-shift, shift]`` of the
-    height and width (0 <= shift < 1). With ``elastic_probability``: ``N(0, elastic_sigma)``
-    px displacements on an ``elastic_grid`` square grid (the paper's 10 and 3). With
-    ``intensity_probability``, the image only, clipped to [0, 1]: ``brightness`` added in
-    ``[-brightness, brightness]``, ``contrast`` and ``gamma`` factor ranges; 0 or None: off.
-    ``aug(image, mask, weights=None, *, seed)``: image float (H, W, C) in [0, 1], mask (H, W[,
-    K]) of any dtype, weights (H, W[, 1]), seed an integer tensor of shape [2]; returns
-    ``(image, mask[, weights])`` in their shapes.
+    Defaults suit microscopy (the 2015 paper). Flips with probability 1/2 (``flip_depth``:
+    axis 0 of a volume), quarter turns in-plane (2 if not square). With
+    ``affine_probability``: an angle in ``[-rotation, rotation]`` degrees (0 to 180) in-plane
+    (about axis 0 in 3D), a zoom factor in ``scale`` on every axis, a shift in ``[-shift,
+    shift]`` of each axis's size (0 <= shift < 1). With ``elastic_probability``: ``N(0,
+    elastic_sigma)`` px displacements on every axis at the points of an ``elastic_grid``
+    square (cubic in 3D) grid (the paper's 10 and 3). With ``intensity_probability``, the
+    image only, clipped to [0, 1]: ``brightness`` added in ``[-brightness, brightness]``,
+    ``contrast`` and ``gamma`` factor ranges; 0 or None: off.
+    ``aug(image, mask, weights=None, *, seed)``: image float (H, W, C) or (D, H, W, C) in [0,
+    1], mask (H, W[, K]) or (D, H, W[, K]) of any dtype, weights likewise, seed an integer
+    tensor of shape [2]; returns ``(image, mask[, weights])`` in their shapes.
 
     Example:
         >>> image = tf.random.stateless_uniform((64, 64, 1), [0, 0])
         >>> warped, mask = Augmentation(rotation=10)(image, image > 0.5, seed=[4, 2])
         >>> warped.shape, mask.dtype.name
         (TensorShape([64, 64, 1]), 'bool')
+        >>> volume = tf.random.stateless_uniform((8, 16, 16, 1), [0, 0])
+        >>> [t.shape for t in Augmentation()(volume, volume[..., 0] > 0.5, seed=[4, 2])]
+        [TensorShape([8, 16, 16, 1]), TensorShape([8, 16, 16])]
     """
 
-    def __init__(self, *, flip_horizontal=True, flip_vertical=True, rotate90=True,
-                 rotation=15.0, scale=(0.9, 1.1), shift=0.05, affine_probability=1.0,
-                 elastic=True, elastic_sigma=10.0, elastic_grid=3, elastic_probability=1.0,
-                 brightness=0.1, contrast=(0.9, 1.1), gamma=(0.8, 1.25),
+    def __init__(self, *, flip_horizontal=True, flip_vertical=True, flip_depth=True,
+                 rotate90=True, rotation=15.0, scale=(0.9, 1.1), shift=0.05,
+                 affine_probability=1.0, elastic=True, elastic_sigma=10.0, elastic_grid=3,
+                 elastic_probability=1.0, brightness=0.1, contrast=(0.9, 1.1), gamma=(0.8, 1.25),
                  intensity_probability=1.0, **unknown):
         if unknown:
             name = sorted(unknown)[0]
@@ -241,8 +294,9 @@ class Augmentation:
     @classmethod
     def none(cls):
         """An augmentation that changes nothing (every option off)."""
-        return cls(flip_horizontal=False, flip_vertical=False, rotate90=False, elastic=False,
-                   rotation=0.0, scale=None, shift=0.0, brightness=0.0, contrast=None, gamma=None)
+        return cls(flip_horizontal=False, flip_vertical=False, flip_depth=False, rotate90=False,
+                   elastic=False, rotation=0.0, scale=None, shift=0.0, brightness=0.0,
+                   contrast=None, gamma=None)
 
     def get_config(self):
         """The options as a dict; ``Augmentation(**config)`` rebuilds it."""
@@ -273,7 +327,7 @@ class Augmentation:
         tensors = [image] + [tensor for tensor, _ in shaped]
         flips, affine, elastic, intensity = _active(options)
         if flips:
-            tensors = _flip_rotate(tensors, _fold_in(seed, _FLIP_SEED), options)
+            tensors = _flip_rotate(tensors, seed, options)
         image, mask, *rest = tensors
         if elastic or affine:
             image, mask, rest = _warp(image, mask, rest, seed, options)
@@ -287,7 +341,8 @@ class Augmentation:
 
 def elastic_deform(image, mask, weights=None, *, sigma=10.0, grid=3, seed):
     """The paper's elastic deformation alone (``Augmentation.none()`` with ``elastic=True``,
-    ``elastic_sigma=sigma``, ``elastic_grid=grid``), of an image, its mask and its weights.
+    ``elastic_sigma=sigma``, ``elastic_grid=grid``), of an image or a volume, its mask and its
+    weights.
 
     Example:
         >>> image = tf.cast(tf.range(32)[:, None, None] % 8 == 0, tf.float32) * tf.ones((32, 32, 1))

@@ -466,8 +466,8 @@ def test_bad_inputs():
         aug(image, mask, seed=[0.5, 1.0])
     with raises("image must be float in [0, 1]; got dtype uint8"):
         aug(image.astype(np.uint8), mask, seed=[0, 0])
-    with raises("image must have shape (H, W, C); got shape (2, 8, 8, 1)"):
-        aug(np.zeros((2, 8, 8, 1), np.float32), mask, seed=[0, 0])
+    with raises("image must have shape (H, W, C) or (D, H, W, C); got shape (1, 2, 8, 8, 1)"):
+        aug(np.zeros((1, 2, 8, 8, 1), np.float32), mask, seed=[0, 0])
     with raises("mask must have the image's height and width (8, 8); got shape (8, 9, 1)"):
         aug(image, np.zeros((8, 9, 1)), seed=[0, 0])
     with raises("weights must have the image's height and width (8, 8); got shape (4, 4, 1)"):
@@ -480,8 +480,8 @@ def test_config_round_trip_and_repr():
     aug = Augmentation(rotation=5, elastic_sigma=4.0, gamma=None)
     config = aug.get_config()
     assert config["rotation"] == 5.0 and config["gamma"] == (1.0, 1.0)
-    assert len(config) == 15
+    assert len(config) == 16
     assert Augmentation.from_config(config).get_config() == config
     assert repr(aug).startswith(
-        "Augmentation(flip_horizontal=True, flip_vertical=True, rotate90=True, rotation=5.0,"
+        "Augmentation(flip_horizontal=True, flip_vertical=True, flip_depth=True, rotate90=True,"
     )
