@@ -53,8 +53,8 @@ BASE_URLS = {
     "oxford_pets": "https://www.robots.ox.ac.uk/~vgg/data/pets/data/",
 }
 
-#: Per dataset, its files: ``url`` (under ``BASE_URLS[name]``), ``sha256``, ``filename`` and
-#: ``kind`` (``"file"`` is kept, ``"tar"``/``"zip"`` unpacked): docs/datasets.md.
+#: Per dataset, its files: ``url`` (under ``BASE_URLS[name]``), ``sha256`` (or ``md5``),
+#: ``filename`` and ``kind`` (``"file"`` is kept, ``"tar"``/``"zip"`` unpacked): docs/datasets.md.
 REGISTRY = {
     "isbi2012": _isbi_entries(),
     "oxford_pets": [{"url": name, "sha256": sha256, "filename": name, "kind": "tar"}
@@ -63,6 +63,28 @@ REGISTRY = {
         "annotations.tar.gz": "52425fb6de5c424942b7626b428656fcbd798db970a937df61750c0f1d358e91",
     }.items()],
 }
+
+#: The Medical Segmentation Decathlon's tasks: the MD5 of each ``<task>.tar`` at MSD_URL, as
+#: MONAI lists them (monai/apps/datasets.py, DecathlonDataset.resource and .md5, commits
+#: 01eebcf and a3235ef of Project-MONAI/MONAI); the source publishes no SHA-256.
+MSD_URL = "https://msd-for-monai.s3-us-west-2.amazonaws.com/"
+MSD_TASKS = {
+    "Task01_BrainTumour": "240a19d752f0d9e9101544901065d872",
+    "Task02_Heart": "06ee59366e1e5124267b774dbd654057",
+    "Task03_Liver": "a90ec6c4aa7f6a3d087205e23d4e6397",
+    "Task04_Hippocampus": "9d24dba78a72977dbd1d2e110310f31b",
+    "Task05_Prostate": "35138f08b1efaef89d7424d2bcc928db",
+    "Task06_Lung": "8afd997733c7fc0432f71255ba4e52dc",
+    "Task07_Pancreas": "4f7080cfca169fa8066d17ce6eb061e4",
+    "Task08_HepaticVessel": "641d79e80ec66453921d997fbf12a29c",
+    "Task09_Spleen": "410d4a301da4e5b2f6f86ec3ddba524e",
+    "Task10_Colon": "bad7a188931dc2f6acf72b08eb6202d0",
+}
+BASE_URLS.update(dict.fromkeys(MSD_TASKS, MSD_URL))
+REGISTRY.update({task: [{"url": f"{task}.tar", "md5": md5, "filename": f"{task}.tar",
+                         "kind": "tar"}] for task, md5 in MSD_TASKS.items()})
+#: The checksums a registry entry may give (its key), with their names and lengths in hex.
+CHECKSUMS = {"sha256": ("SHA-256", 64), "md5": ("MD5", 32)}
 
 
 # ---------------------------------------------------------------------- downloads
@@ -73,7 +95,7 @@ def cache_dir(name=None):
     return root / FOLDERS.get(name, name) if name else root
 
 
-def _get_file(url, sha256, staging, quiet, unpack=None):
+def _get_file(url, checksum, algorithm, staging, quiet, unpack=None):
     """``keras.utils.get_file`` of ``url`` into ``staging`` (checked), or (``unpack``) that
     file unpacked there; returns the file or folder. ``quiet``: no Keras bar."""
     import keras  # here only: reading data must not start a Keras backend
@@ -84,13 +106,17 @@ def _get_file(url, sha256, staging, quiet, unpack=None):
         keras.config.disable_interactive_logging()
     try:
         return Path(keras.utils.get_file(
-            "download.part", url, file_hash=None if unpack else sha256.lower(),
-            hash_algorithm="sha256", cache_dir=staging, cache_subdir="", extract=bool(unpack),
+            "download.part", url, file_hash=None if unpack else checksum,
+            hash_algorithm=algorithm, cache_dir=staging, cache_subdir="", extract=bool(unpack),
             archive_format=unpack or "auto"))  # unpacked into download_extracted/
     except ValueError:  # get_file's "file hash does not match"
-        actual = hashlib.sha256((staging / "download.part").read_bytes()).hexdigest()
+        actual = hashlib.new(algorithm)
+        with open(staging / "download.part", "rb") as part:
+            for chunk in iter(lambda: part.read(1 << 20), b""):
+                actual.update(chunk)
         raise DownloadError(
-            f"checksum mismatch for {url}: expected SHA-256 {sha256.lower()}, got {actual}. "
+            f"checksum mismatch for {url}: expected {CHECKSUMS[algorithm][0]} {checksum}, got "
+            f"{actual.hexdigest()}. "
             f"The file was deleted; if the server's file changed, update the registry "
             f"(keras_unet.datasets.REGISTRY)") from None
     except tarfile.TarError as error:  # tarfile's "data" filter
@@ -133,10 +159,11 @@ def _refuse_unsafe(archive, kind, url):
                              f"the folder it is extracted to; nothing was extracted")
 
 
-def download(url, sha256, path, *, progress=True, unpack=None):
-    """Download ``url`` (its SHA-256 checked) to ``path``, or (``unpack``: ``"tar"``, ``"zip"``)
-    unpack it into the folder ``path``, whole or not at all. An unsafe archive is a ValueError;
-    an HTTP error, a cut transfer or a wrong checksum a :class:`DownloadError`.
+def download(url, checksum, path, *, progress=True, unpack=None, algorithm="sha256"):
+    """Download ``url`` (its ``checksum`` checked: a SHA-256, or an MD5 with ``algorithm="md5"``
+    where a source publishes only that) to ``path``, or (``unpack``: ``"tar"``, ``"zip"``) unpack
+    it into the folder ``path``, whole or not at all. An unsafe archive is a ValueError; an HTTP
+    error, a cut transfer or a wrong checksum a :class:`DownloadError`.
 
     Example:
         >>> import hashlib, tempfile
@@ -146,15 +173,18 @@ def download(url, sha256, path, *, progress=True, unpack=None):
         ...          source.with_name("copy.txt"), progress=False).read_bytes()
         b'cells'
     """
-    path = Path(path)
+    path, digits = Path(path), CHECKSUMS[check_choice(algorithm, tuple(CHECKSUMS), "algorithm")][1]
+    checksum = str(checksum).lower()
+    if len(checksum) != digits or set(checksum) - set("0123456789abcdef"):
+        fail(f"the {CHECKSUMS[algorithm][0]} checksum of {url}", f"{digits} hex digits", checksum)
     folder = path if check_choice(unpack, (None, *ARCHIVE_KINDS), "unpack") else path.parent
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=folder) as staging:
-        archive = _get_file(url, sha256, Path(staging), not progress)
+        archive = _get_file(url, checksum, algorithm, Path(staging), not progress)
         if unpack is None:
             return archive.replace(path)
         _refuse_unsafe(archive, unpack, url)
-        unpacked = _get_file(url, sha256, Path(staging), True, unpack)
+        unpacked = _get_file(url, checksum, algorithm, Path(staging), True, unpack)
         for item in sorted(unpacked.iterdir()):
             destination = path / item.name
             if destination.is_dir() and not destination.is_symlink():
@@ -191,8 +221,8 @@ def fetch(name, *, progress=True):
     replace a source: docs/datasets.md. Raises as :func:`download`, ValueError for a bad name.
 
     Example:
-        >>> sorted(REGISTRY), len(REGISTRY["isbi2012"]), REGISTRY["isbi2012"][0]["url"]
-        (['isbi2012', 'oxford_pets'], 90, 'train/image/0.png')
+        >>> len(REGISTRY), len(REGISTRY["isbi2012"]), REGISTRY["Task04_Hippocampus"][0]["md5"]
+        (12, 90, '9d24dba78a72977dbd1d2e110310f31b')
     """
     check_choice(name, sorted(REGISTRY), "name")
     folder = cache_dir(name)
@@ -216,8 +246,10 @@ def fetch(name, *, progress=True):
                 marker = folder / (f".{entry['filename']}.extracted" if unpack
                                    else entry["filename"])
                 if not marker.exists():
-                    download(base_url + entry["url"], entry["sha256"], folder if unpack else marker,
-                             progress=progress and not per_file, unpack=unpack)
+                    algorithm = next((key for key in CHECKSUMS if key in entry), "sha256")
+                    download(base_url + entry["url"], entry.get(algorithm), folder if unpack
+                             else marker, progress=progress and not per_file, unpack=unpack,
+                             algorithm=algorithm)
                     marker.touch()
                 if per_file:
                     bar.update(done)

@@ -316,7 +316,8 @@ def test_download_two_processes_at_once(server, cache):
     assert _left_in(cache) == [".toy.lock", "toy", "toy/.complete", "toy/blob.bin"]
 
 def test_fetch_unknown_name():
-    message = "name must be one of 'isbi2012', 'oxford_pets'; got 'pets'"
+    message = ("name must be one of 'Task01_BrainTumour', 'Task02_Heart', .*, 'Task10_Colon', "
+               "'isbi2012', 'oxford_pets'; got 'pets'")
     with pytest.raises(ValueError, match=message):
         datasets.fetch("pets")
 
@@ -435,8 +436,8 @@ def test_registry_file_replaces_a_source(tmp_path, server, cache, monkeypatch):
     ('{"oxford_pets": ["x"]}',
      r"KERAS_UNET_REGISTRY=.*: 'oxford_pets' must map to \{\"base_url\": \.\.\., \"files\""),
     ('{"isbi2012_em": {"base_url": "http://127.0.0.1:9/", "files": []}}',  # the old name
-     r"KERAS_UNET_REGISTRY=.*: a dataset must be one of 'isbi2012', 'oxford_pets'; "
-     r"got 'isbi2012_em'"),
+     r"KERAS_UNET_REGISTRY=.*: a dataset must be one of 'Task01_BrainTumour', .*"
+     r"'Task10_Colon', 'isbi2012', 'oxford_pets'; got 'isbi2012_em'"),
 ])
 def test_bad_registry_file(tmp_path, cache, monkeypatch, text, message):
     registry = tmp_path / "registry.json"
