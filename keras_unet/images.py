@@ -1,14 +1,17 @@
-"""What data is: image and mask files read into arrays, the conventions every stage calls
-(:func:`as_image`, :func:`as_mask`, :func:`as_prediction`), files written whole: docs/masks.md."""
+"""What data is: image, mask and volume files read into arrays, the conventions every stage
+calls (:func:`as_image`, :func:`as_mask`, :func:`as_prediction`; ``spatial_dims=3`` for volumes
+``(D, H, W[, C])``), intensities (:func:`normalize_intensity`), files written whole: docs/masks.md."""
 
 import contextlib
 import errno
+import gzip
 import os
 import tempfile
 import warnings
 from collections import Counter, namedtuple
 from pathlib import Path
 
+import nibabel
 import numpy as np
 import tifffile
 from PIL import Image
@@ -30,8 +33,21 @@ AUTO = f" (0/255 or 0/1) or class indices below {AUTO_MAX_CLASSES}"
 EXPECTED = {"binary": "expected binary values (0/255 or 0/1)", "auto": f"expected binary values"
             f"{AUTO}", "multiclass": "expected class indices", "folder": f"with mask_mode='auto' "
             f"masks must all be binary{AUTO}"}  # what a mask file's values must be, by mode
-# a split: images, masks (arrays, or lists of sizes that differ; None if none), file stems, fov
-Split = namedtuple("Split", "images masks names fov", defaults=[None])
+VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd")  # and multi-page .tif/.tiff for read_volume
+# Hounsfield-unit windows (low, high): abdominal soft tissue, liver, lung, brain, bone
+WINDOWS = {"abdomen": (-160, 240), "liver": (-100, 200), "lung": (-1350, 150),
+           "brain": (0, 80), "bone": (-500, 1300)}
+ZSCORE_CLIP = 5  # normalize_intensity "zscore": standard deviations mapped onto [0, 1]
+UNIT = ("{name} has {dtype} {what} in [{low:g}, {high:g}]; expected 8-bit, 16-bit or float "
+        "{what} in [0, 1] ")
+FIX = {2: "(scale them so)", 3: "(normalize_intensity maps a scan's values onto [0, 1]: a CT "
+       "window, 'zscore')"}  # what to do with the values UNIT refuses, by spatial_dims
+# a split: images, masks (arrays, or lists of sizes that differ; None if none), file stems, fov,
+# spacing (of volumes: per case, mm per array axis)
+Split = namedtuple("Split", "images masks names fov spacing", defaults=[None, None])
+# a volume file: array (D, H, W[, C]) as stored; affine (i, j, k) -> RAS mm; spacing per array
+# axis; the NIfTI header (None for other formats)
+Volume = namedtuple("Volume", "array affine spacing header", defaults=[None])
 # a model's output: labels as as_mask gives them, float32 (H, W, C) scores if it was soft
 Prediction = namedtuple("Prediction", "labels scores", defaults=[None])
 
@@ -86,6 +102,8 @@ def locked(path, *, wait=True, remove=False):
 
 def _open(path):  # (pixels, colours): a one-image file's pixels, a palette image's RGB(A) colours
     path, frames, axes, array, colours = Path(path), 1, "YX", None, None
+    if is_volume(path):
+        raise ValueError(f"{path} is a volume: read it with read_volume")
     if path.suffix.lower() in (".tif", ".tiff"):  # tifffile: any depth; PIL: LZW and JPEG
         with contextlib.suppress(OSError, ValueError, IndexError, KeyError):
             with tifffile.TiffFile(path) as file:
@@ -102,7 +120,9 @@ def _open(path):  # (pixels, colours): a one-image file's pixels, a palette imag
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ValueError(f"cannot read the image {path}: {error}") from error
     if frames > 1:
-        raise ValueError(f"{path} has {frames} frames (animated or multi-page); save one image")
+        volume = "; a volume: read it with read_volume" if axes not in ("YX", "YXS") else ""
+        raise ValueError(f"{path} has {frames} frames (animated or multi-page); save one image"
+                         + volume)
     if axes not in ("YX", "YXS", "SYX"):
         raise ValueError(f"{path} has TIFF axes {axes!r}; expected YX or YXS")
     if mode[:1] == "I" and array.size and 0 <= array.min() and array.max() <= 65535:
@@ -110,31 +130,46 @@ def _open(path):  # (pixels, colours): a one-image file's pixels, a palette imag
     return (np.moveaxis(array, 0, -1) if axes == "SYX" else array), colours
 
 
-def as_image(array, name="image", *, stretch=False):
-    """An image as float32 ``(H, W, C)`` in [0, 1], C 1 or 3; ``stretch``: for display."""
+def as_image(array, name="image", *, stretch=False, spatial_dims=2):
+    """An image as float32 ``(H, W, C)`` in [0, 1], C 1 or 3; ``stretch``: for display.
+    ``spatial_dims=3``: a volume ``(D, H, W[, C])`` as float32 ``(D, H, W, C)``, any C.
+
+    >>> as_image(np.full((2, 4, 4), 255, np.uint8), spatial_dims=3).shape
+    (2, 4, 4, 1)
+    """
+    check_choice(spatial_dims, (2, 3), "spatial_dims")
     array = np.asarray(array)
     if array.dtype.kind == "f" and np.isnan(array).any():
-        raise ValueError(f"{name} has NaN pixels ({np.isnan(array).sum()} of them)")
+        what = "pixels" if spatial_dims == 2 else "voxels"
+        raise ValueError(f"{name} has NaN {what} ({np.isnan(array).sum()} of them)")
     array = check_array(array, name)
-    array = array[..., None] if array.ndim == 2 else array
-    if array.ndim != 3 or array.shape[-1] > 4:
+    array = array[..., None] if array.ndim == spatial_dims else array
+    if spatial_dims == 3 and array.ndim != 4:
+        raise ValueError(f"{name} has shape {array.shape}; expected a volume (D, H, W) or "
+                         f"(D, H, W, C)")
+    if spatial_dims == 2 and (array.ndim != 3 or array.shape[-1] > 4):
         raise ValueError(f"{name} has shape {array.shape}; expected (H, W) or (H, W, C) with "
                          f"C 1 (gray) or 3 (RGB), or either with an opaque alpha channel")
-    if array.shape[-1] in (2, 4):
+    if spatial_dims == 2 and array.shape[-1] in (2, 4):
         transparent = np.count_nonzero(array[..., -1] != FULL_SCALE.get(array.dtype, 1))
         if transparent and not stretch:
             raise ValueError(f"{name} has an alpha channel with {transparent} transparent pixels;"
                              f" only fully opaque images are read (remove the alpha channel first)")
         array = array[..., :-1]
+    return _unit_range(array, name, spatial_dims, stretch)
+
+
+def _unit_range(array, name, spatial_dims, stretch=False):  # as_image's values rules
     if array.dtype in (np.uint8, np.uint16, bool):
         return array.astype(np.float32) / FULL_SCALE.get(array.dtype, 1)
     low, high = float(array.min()), float(array.max())
-    if stretch and (array.dtype.kind != "f" or low < 0 or high > 1):
+    if array.dtype.kind == "f" and 0 <= low and high <= 1:
+        return array.astype(np.float32)
+    if stretch:
         return ((array.astype(np.float64) - low) / (high - low or 1)).astype(np.float32)
-    if array.dtype.kind != "f" or low < 0 or high > 1:
-        raise ValueError(f"{name} has {array.dtype} pixels in [{low:g}, {high:g}]; expected 8-bit, "
-                         f"16-bit or float pixels in [0, 1] (scale them so)")
-    return array.astype(np.float32)
+    what = "pixels" if spatial_dims == 2 else "voxels"
+    raise ValueError(UNIT.format(name=name, dtype=array.dtype, what=what, low=low, high=high)
+                     + FIX[spatial_dims])
 
 
 def read_image(path):
@@ -201,19 +236,28 @@ def _values_error(files, counts, reason, advice=None):
     raise MaskValuesError(message + advice, values=values, files=files, fix=fix)
 
 
-def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None, batch=False):
-    """A mask in the package convention, ``mode`` one of MASK_MODES or None (docs/masks.md)."""
+def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None, batch=False,
+            spatial_dims=2):
+    """A mask in the package convention, ``mode`` one of MASK_MODES or None (docs/masks.md);
+    ``spatial_dims=3``: a volume's, ``(D, H, W[, K])``.
+
+    >>> as_mask(np.zeros((2, 4, 4), np.uint8), spatial_dims=3).shape
+    (2, 4, 4, 1)
+    """
     array = check_array(array, name)
     check_ignore_index(ignore_index)
+    check_choice(spatial_dims, (2, 3), "spatial_dims")
     if n_classes is not None:
         check_int(n_classes, "n_classes", 2)
-    array = array[..., None] if array.ndim == 2 + batch else array
-    kind, axes = "b" if array.dtype == bool else array.dtype.kind, "N, H, W" if batch else "H, W"
-    if mode is None and array.ndim == 3 + batch:
+    rank = spatial_dims + batch  # the axes before the channels
+    array = array[..., None] if array.ndim == rank else array
+    kind = "b" if array.dtype == bool else array.dtype.kind
+    axes = ", ".join("N" * batch + "D" * (spatial_dims == 3) + "HW")
+    if mode is None and array.ndim == rank + 1:
         mode = "multiclass" if kind in "iu" or ignore_index is not None else (
             "binary" if array.shape[-1] == 1 else "multilabel")
-    check_choice(mode, (None, *MASK_MODES) if array.ndim != 3 + batch else MASK_MODES, "mode")
-    if array.ndim != 3 + batch or mode != "multilabel" and array.shape[-1] != 1:
+    check_choice(mode, (None, *MASK_MODES) if array.ndim != rank + 1 else MASK_MODES, "mode")
+    if array.ndim != rank + 1 or mode != "multilabel" and array.shape[-1] != 1:
         raise ValueError(f"{name} must have the shape ({axes}) or ({axes}, 1), or ({axes}, "
                          f"labels) of 0/1 floats or bools for a multilabel mask; got "
                          f"{array.shape} ({array.dtype})")
@@ -241,16 +285,19 @@ def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None,
     return array.astype(np.int32 if mode == "multiclass" else np.float32)
 
 
-def as_prediction(array, name="prediction", *, threshold=0.5, mode=None):
-    """A model's output (or a mask) as a :class:`Prediction`: thresholded or arg-maxed."""
+def as_prediction(array, name="prediction", *, threshold=0.5, mode=None, spatial_dims=2):
+    """A model's output (or a mask) as a :class:`Prediction`: thresholded or arg-maxed;
+    ``spatial_dims=3``: a volume's, ``(D, H, W[, C])``."""
     array = check_array(array, name)
     check_number(threshold, "threshold", 0, 1)
+    check_choice(spatial_dims, (2, 3), "spatial_dims")
     if array.dtype.kind != "f":
-        return Prediction(as_mask(array, name, mode))
+        return Prediction(as_mask(array, name, mode, spatial_dims=spatial_dims))
     check_choice(mode, (None, *MASK_MODES), "mode")
-    array = array[..., None] if array.ndim == 2 else array
-    if array.ndim != 3:
-        raise ValueError(f"{name} must have the shape (H, W) or (H, W, C); got {array.shape}")
+    array = array[..., None] if array.ndim == spatial_dims else array
+    if array.ndim != spatial_dims + 1:
+        axes = "D, H, W" if spatial_dims == 3 else "H, W"
+        raise ValueError(f"{name} must have the shape ({axes}) or ({axes}, C); got {array.shape}")
     exact, soft = array.astype(np.float64), 0 <= array.min() and array.max() <= 1
     sigmoid = array.shape[-1] == 1 or mode == "multilabel"
     if sigmoid and not soft:
@@ -286,7 +333,8 @@ def _mask_pixels(path, palette=None):  # gray (None: coloured; a palette's indic
     return classes[inverse.ravel()].reshape(colours.shape[:2])
 
 
-def _read_masks(paths, mode, palette=None, threshold=None, ignore_index=None, folder=False):
+def _read_masks(paths, mode, palette=None, threshold=None, ignore_index=None, folder=False,
+                arrays=None):  # arrays: the masks' values if read (volumes), else read here
     mode = check_choice({"classes": "multiclass"}.get(mode, mode), READ_MODES, "mask_mode")
     mode = "palette" if mode == "auto" and palette is not None else mode
     if mode == "palette" and palette is None:
@@ -307,7 +355,8 @@ def _read_masks(paths, mode, palette=None, threshold=None, ignore_index=None, fo
                          "not go with mask_mode='binary': use mask_mode='multiclass'")
     mode = "binary" if threshold is not None else (
         "multiclass" if ignore_index is not None and mode == "auto" else mode)
-    files = {path: _mask_pixels(path, palette if mode == "palette" else None) for path in paths}
+    files = dict(zip(paths, arrays)) if arrays is not None else {
+        path: _mask_pixels(path, palette if mode == "palette" else None) for path in paths}
     held = {p: set(np.unique(g).tolist()) for p, g in files.items() if g is not None}
     binary = {p for p, v in held.items()
               if v <= {0, 1} or v <= {0, FULL_SCALE.get(files[p].dtype, 1)}}
@@ -335,7 +384,7 @@ def _read_masks(paths, mode, palette=None, threshold=None, ignore_index=None, fo
         try:
             masks.append(as_mask(gray > (threshold or 0) if mode == "binary" else gray,
                                  f"the mask {path}", "binary" if mode == "binary" else
-                                 "multiclass", ignore_index=ignore_index))
+                                 "multiclass", ignore_index=ignore_index, spatial_dims=gray.ndim))
         except MaskValuesError as error:
             error.files = [path]
             raise
@@ -417,20 +466,22 @@ def stack_or_list(arrays):
 
 
 def image_files(folder, argument="folder"):
-    """The image files of ``folder`` as ``{stem: path}``, sorted, hidden ones skipped."""
+    """The image (or volume) files of ``folder`` as ``{file_stem: path}``, sorted, hidden ones
+    skipped."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{argument} {folder} is not a folder")
     files = [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")]
-    others = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
-    stems = Counter(p.stem for p in files)
-    twins = [p.name for p in files if stems[p.stem] > 1]
+    others = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES and not is_volume(p)]
+    stems = Counter(map(file_stem, files))
+    twins = [p.name for p in files if stems[file_stem(p)] > 1]
     wrong = (f"holds files that are not images: {', '.join(others[:10])} (image suffixes: "
-             f"{' '.join(IMAGE_SUFFIXES)})" if others else "holds no images" if not files else
-             f"holds images of one stem: {', '.join(twins[:10])}; rename them" if twins else None)
+             f"{' '.join(IMAGE_SUFFIXES + VOLUME_SUFFIXES)})" if others else "holds no images"
+             if not files else f"holds images of one stem: {', '.join(twins[:10])}; rename them"
+             if twins else None)
     if wrong:
         raise ValueError(f"{argument} {folder} {wrong}")
-    return {p.stem: p for p in files}
+    return {file_stem(p): p for p in files}
 
 
 def pair_files(images_dir, masks_dir, *, names=("images_dir", "masks_dir"),
@@ -456,17 +507,233 @@ def check_same_size(image, mask, image_path, mask_path):
                          f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} (width x height)")
 
 
+def _read_volume_pairs(pairs, intensity):  # (images, mask arrays, spacing), one grid a pair
+    images, masks, spacing = [], [], []
+    for image_path, mask_path in pairs:
+        image, mask = read_volume(image_path), read_volume(mask_path)
+        shape, far = np.shape(image.array)[:3], np.abs(image.affine - mask.affine).max()
+        if mask.array.shape != shape or far > 1e-3:
+            what = (f"its shape {mask.array.shape} is not the image's {shape}" if mask.array.shape
+                    != shape else f"their affines differ by up to {far:.3g} mm")
+            raise ValueError(f"the mask {mask_path} is not on the grid of its image {image_path}: "
+                             f"{what}")
+        images.append(as_image(normalize_intensity(image.array, intensity, name=str(image_path)),
+                               str(image_path), spatial_dims=3))
+        masks.append(mask.array), spacing.append(image.spacing)
+    return images, masks, spacing
+
+
 def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, threshold=None,
-                ignore_index=None, n_classes=None):
-    """Images and masks paired by file stem as a :class:`Split`, read as :func:`read_mask`."""
+                ignore_index=None, n_classes=None, intensity="auto"):
+    """Images and masks paired by file stem as a :class:`Split`, read as :func:`read_mask`;
+    volume files as float32 ``(D, H, W, C)`` by ``normalize_intensity(..., intensity)``."""
     pairs = pair_files(images_dir, masks_dir)
     paths = [mask_path for _, mask_path in pairs]
-    masks, mode = _read_masks(paths, mask_mode, palette, threshold, ignore_index, True)
-    images = [read_image(image_path) for image_path, _ in pairs]
-    for image, mask, (image_path, mask_path) in zip(images, masks, pairs):
-        check_same_size(image, mask, image_path, mask_path)
+    volumes = [p for pair in pairs for p in pair if is_volume(p)]
+    flat = [p for pair in pairs for p in pair if not is_volume(p)]
+    if volumes and flat:
+        raise ValueError(f"the folders mix volumes and 2D images: {volumes[0]} is a volume, "
+                         f"{flat[0]} a 2D image; keep one kind")
+    if volumes and palette is not None:
+        raise ValueError("palette= reads colour-coded mask images; volume masks hold values")
+    images, arrays, spacing = _read_volume_pairs(pairs, intensity) if volumes else [None] * 3
+    masks, mode = _read_masks(paths, mask_mode, palette, threshold, ignore_index, True, arrays)
+    if not volumes:
+        images = [read_image(image_path) for image_path, _ in pairs]
+        for image, mask, (image_path, mask_path) in zip(images, masks, pairs):
+            check_same_size(image, mask, image_path, mask_path)
     if mode == "multiclass" or (mode == "palette" and n_classes is not None):
         mask_classes(masks, ignore_index, names=paths, n_classes=n_classes)
-    if len({image.shape[-1] for image in images}) > 1:
+    if len({image.shape[-1] for image in images}) > 1 and not volumes:
         images = [np.repeat(i, 3, axis=-1) if i.shape[-1] == 1 else i for i in images]
-    return Split(stack_or_list(images), stack_or_list(masks), [p.stem for p, _ in pairs])
+    return Split(stack_or_list(images), stack_or_list(masks), [file_stem(p) for p, _ in pairs],
+                 spacing=spacing)
+
+
+def is_volume(path):
+    """True for a volume file's name (one of VOLUME_SUFFIXES): ``is_volume("ct.nii.gz")``."""
+    return str(path).lower().endswith(VOLUME_SUFFIXES)
+
+
+def file_stem(path):
+    """A file's name without its suffix, both of ``.nii.gz``.
+
+    >>> file_stem("cases/lung1_image.nii.gz"), file_stem("cat.v2.png")
+    ('lung1_image', 'cat.v2')
+    """
+    name = Path(path).name
+    return next((name[:-len(s)] for s in VOLUME_SUFFIXES if name.lower().endswith(s)),
+                Path(name).stem)
+
+
+def _nrrd():
+    try:
+        import nrrd
+    except ImportError:
+        raise ValueError("NRRD files need pynrrd: pip install pynrrd") from None
+    return nrrd
+
+
+def _load(path):  # (array in the file's (i, j, k[, c]) order, affine, header)
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        image = nibabel.load(path)
+        return np.asanyarray(image.dataobj), image.affine, image.header
+    if name.endswith(".nrrd"):
+        array, header = _nrrd().read(str(path))
+        kinds = [k not in ("domain", "space") for k in header.get("kinds", ["domain"] * 3)]
+        array = np.moveaxis(array, kinds.index(True), -1) if True in kinds else array
+        axes = np.asarray(header.get("space directions", np.diag(header.get(
+            "spacings", [1.0] * 3))), float)  # a row per axis, NaN for a non-spatial one
+        axes = axes[~np.isnan(axes).any(axis=1)]
+        words = (header.get("space", "") + "--").split("-")[:3]
+        flip = np.array([-1.0 if w in ("left", "posterior", "inferior") else 1.0 for w in
+                         {"LPS": ["left", "posterior", ""], "LAS": ["left"]}.get(words[0], words)])
+        affine = np.eye(4)
+        affine[:3, :3] = flip[:, None] * axes.T  # LPS -> RAS: x and y negated
+        affine[:3, 3] = flip * np.asarray(header.get("space origin", np.zeros(3)), float)
+        return array, affine, None
+    if name.endswith((".tif", ".tiff")):
+        with tifffile.TiffFile(path) as file:
+            series, page = file.series[0], file.pages[0]
+            array, axes = series.asarray(), series.axes
+            if len(axes) < 3 or axes in ("YXS", "SYX"):
+                raise ValueError(f"{path} is a 2D image (TIFF axes {axes}): read it with "
+                                 f"read_image")
+            array = np.moveaxis(array, axes.index("C"), -1) if "C" in axes else array
+            meta = {**(file.shaped_metadata or [{}])[0], **(file.imagej_metadata or {})}
+            x, y = (1 / r if r else 1.0 for r in page.get_resolution())
+            array = np.transpose(array, (2, 1, 0, 3)[:array.ndim])  # the (i, j, k) of others
+            return array, np.diag([x, y, float(meta.get("spacing", 1.0)), 1.0]), None
+    raise ValueError(f"{path} is not a volume file (suffixes: {' '.join(VOLUME_SUFFIXES)} and "
+                     f"multi-page .tif .tiff)")
+
+
+def read_volume(path):
+    """A volume file (NIfTI, NRRD, multi-page TIFF) as a :class:`Volume` (docs/masks.md).
+
+    >>> path = write_volume(Path(tempfile.mkdtemp()) / "ct.nii.gz",
+    ...                     np.zeros((2, 3, 4), np.int16), spacing=(5.0, 0.5, 0.5))
+    >>> volume = read_volume(path)
+    >>> volume.array.shape, volume.array.dtype.name, volume.spacing
+    ((2, 3, 4), 'int16', (5.0, 0.5, 0.5))
+    """
+    path = Path(path)
+    try:
+        array, affine, header = _load(path)
+    except ValueError as error:
+        raise (error if str(path) in str(error) else ValueError(
+            f"cannot read the volume {path}: {error}")) from error
+    except Exception as error:  # nibabel, pynrrd, gzip, zlib: each its own
+        raise ValueError(f"cannot read the volume {path}: {error}") from error
+    if array.ndim not in (3, 4):
+        raise ValueError(f"{path} has {array.ndim} axes {array.shape}; a volume has 3 (i, j, k), "
+                         f"or 4 with channels last")
+    spacing = tuple(float(s) for s in np.linalg.norm(affine[:3, :3], axis=0)[::-1])
+    return Volume(np.transpose(array, (2, 1, 0, 3)[:array.ndim]), affine, spacing, header)
+
+
+def write_volume(path, array, like=None, *, spacing=None):
+    """Write ``array`` ``(D, H, W[, C])`` whole as a ``.nii.gz``/``.nii``, ``.nrrd`` or ``.tif``
+    volume with the affine (and NIfTI header) of ``like``, a :class:`Volume` on the same grid,
+    else ``spacing`` per array axis (1 mm); the dtype is the array's (bool as uint8). ``path``.
+
+    >>> write_volume(Path(tempfile.mkdtemp()) / "m.nrrd", np.ones((2, 3, 4), bool)).suffix
+    '.nrrd'
+    """
+    array, path = check_array(array, "array"), Path(path)
+    array = array.astype(np.uint8) if array.dtype == bool else array
+    if array.ndim not in (3, 4):
+        raise ValueError(f"array has shape {array.shape}; a volume is (D, H, W) or (D, H, W, C)")
+    if like is not None and not isinstance(like, Volume):
+        fail("like", "a Volume (as read_volume gives)", type(like).__name__)
+    if like is not None and np.shape(like.array)[:3] != array.shape[:3]:
+        raise ValueError(f"array has shape {array.shape}, but like's volume is "
+                         f"{np.shape(like.array)[:3]}: a volume written like another has its grid")
+    if spacing is not None and not (len(spacing) == 3 and all(
+            check_number(s, "spacing", 0, open_low=True) for s in spacing)):
+        fail("spacing", "3 numbers > 0, mm per array axis (D, H, W)", spacing)
+    affine = like.affine if like is not None else np.diag([*(spacing or (1.0,) * 3)[::-1], 1.0])
+    data = np.transpose(array, (2, 1, 0, 3)[:array.ndim])  # the files' (i, j, k[, c]) order
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        header = like.header if like is not None and isinstance(
+            like.header, nibabel.Nifti1Header) else None
+        image = nibabel.Nifti1Image(data, affine, header, dtype=data.dtype)
+        if header is None:
+            image.header.set_xyzt_units("mm")
+            image.set_qform(affine, 1), image.set_sform(affine, 1)  # scanner coordinates
+        payload = image.to_bytes()
+        payload = gzip.compress(payload, 1, mtime=0) if name.endswith(".gz") else payload
+        return write_atomically(path, lambda file: file.write(payload))
+    if name.endswith(".nrrd"):
+        nrrd, lps = _nrrd(), np.array([-1.0, -1.0, 1.0])  # RAS -> LPS
+        axes = (lps[:, None] * affine[:3, :3]).T
+        vector = array.ndim == 4
+        header = {"space": "left-posterior-superior", "kinds": ["vector"] * vector + [
+            "domain"] * 3, "space directions": np.vstack([np.full((int(vector), 3), np.nan), axes]),
+                  "space origin": lps * affine[:3, 3], "encoding": "gzip"}
+        data = np.moveaxis(data, -1, 0) if vector else data
+        return write_atomically(path, lambda file: nrrd.write(file, data, header))
+    if name.endswith((".tif", ".tiff")):
+        sizes = np.linalg.norm(affine[:3, :3], axis=0)
+        imagej = array.dtype in (np.uint8, np.uint16, np.float32)
+        axes = "ZYX" if array.ndim == 3 else "ZCYX" if imagej else "ZYXC"
+        pages = np.moveaxis(array, -1, 1) if axes == "ZCYX" else array
+        return write_atomically(path, lambda file: tifffile.imwrite(
+            file, pages, imagej=imagej, resolution=(1 / sizes[0], 1 / sizes[1]),
+            metadata={"spacing": float(sizes[2]), "unit": "mm", "axes": axes}))
+    raise ValueError(f"{path} is not a volume file name (suffixes: {' '.join(VOLUME_SUFFIXES)} "
+                     f".tif .tiff)")
+
+
+def normalize_intensity(array, intensity="auto", *, name="volume"):
+    """``array`` (a volume or an image) as float32 in [0, 1], its shape kept. ``intensity``:
+    a ``(low, high)`` window (clipped, scaled linearly), a name in WINDOWS, ``"zscore"`` (mean
+    0, sd 1, clipped to +-ZSCORE_CLIP, mapped linearly), ``"none"`` (as_image's rules) or
+    ``"auto"``: the "abdomen" window if the minimum is <= -500 (CT: air is -1000), else z-score.
+
+    >>> normalize_intensity(np.array([-1000, -160, 40, 240, 3000]), "abdomen").tolist()
+    [0.0, 0.0, 0.5, 1.0, 1.0]
+    """
+    array = check_array(array, name)
+    if isinstance(intensity, str) and intensity == "auto":
+        intensity = "abdomen" if array.min() <= -500 else "zscore"
+    if isinstance(intensity, str) and intensity == "zscore":
+        values = array.astype(np.float64)
+        z = np.clip((values - values.mean()) / (values.std() or 1), -ZSCORE_CLIP, ZSCORE_CLIP)
+        return ((z + ZSCORE_CLIP) / (2 * ZSCORE_CLIP)).astype(np.float32)
+    if isinstance(intensity, str) and intensity == "none":
+        return _unit_range(array, name, 3)
+    window = WINDOWS.get(intensity) if isinstance(intensity, str) else intensity
+    if not (isinstance(window, (tuple, list)) and len(window) == 2):
+        fail("intensity", f"'auto', 'zscore', 'none', a (low, high) window or one of WINDOWS ("
+             f"{', '.join(map(repr, WINDOWS))})", intensity)
+    low, high = (check_number(v, "intensity (low, high)") for v in window)
+    if low >= high:
+        fail("intensity", "a window (low, high) with low < high", intensity)
+    return np.clip((array.astype(np.float64) - low) / (high - low), 0, 1).astype(np.float32)
+
+
+def ct_window(volumes, masks, percentiles=(0.5, 99.5)):
+    """A CT window ``(low, high)``: the ``percentiles`` of the labelled voxels (mask > 0) of the
+    training ``volumes`` (nnU-Net's rule), for :func:`normalize_intensity`.
+
+    >>> ct_window([np.arange(101).reshape(1, 1, 101)], [np.ones((1, 1, 101))], (10, 90))
+    (10.0, 90.0)
+    """
+    if len(volumes) != len(masks):
+        raise ValueError(f"ct_window takes a mask per volume; got {count(volumes, 'volume')} and "
+                         f"{count(masks, 'mask')}")
+    low, high = (check_number(p, "percentiles", 0, 100) for p in percentiles)
+    if low >= high:
+        fail("percentiles", "(low, high) with low < high", percentiles)
+    labelled = []
+    for i, (volume, mask) in enumerate(zip(map(np.asarray, volumes), map(np.asarray, masks))):
+        if volume.size != mask.size:
+            raise ValueError(f"masks[{i}] has shape {mask.shape}, volumes[{i}] {volume.shape}")
+        labelled.append(volume.ravel()[mask.ravel() > 0])
+    labelled = np.concatenate(labelled) if labelled else np.zeros(0)
+    if not labelled.size:
+        raise ValueError("the masks label no voxel (none > 0): no window to take")
+    return tuple(float(v) for v in np.percentile(labelled, (low, high)))
