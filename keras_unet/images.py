@@ -1,6 +1,6 @@
 """What data is: image, mask and volume files read into arrays, the conventions every stage
-calls (:func:`as_image`, :func:`as_mask`, :func:`as_prediction`; ``spatial_dims=3`` for volumes
-``(D, H, W[, C])``), intensities (:func:`normalize_intensity`), files written whole: docs/masks.md."""
+calls (:func:`as_image`, :func:`as_mask`, :func:`as_prediction`), intensities, files written
+whole: docs/masks.md."""
 
 import contextlib
 import errno
@@ -22,6 +22,10 @@ try:
     import fcntl
 except ImportError:  # Windows: no lock between processes
     fcntl = None
+try:
+    import nrrd  # pynrrd, for NRRD files
+except ImportError:
+    nrrd = None
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 AUTO_MAX_CLASSES = 64  # mask_mode="auto" reads masks with all values below it as classes
@@ -38,15 +42,10 @@ VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd")  # and multi-page .tif/.tiff for 
 WINDOWS = {"abdomen": (-160, 240), "liver": (-100, 200), "lung": (-1350, 150),
            "brain": (0, 80), "bone": (-500, 1300)}
 ZSCORE_CLIP = 5  # normalize_intensity "zscore": standard deviations mapped onto [0, 1]
-UNIT = ("{name} has {dtype} {what} in [{low:g}, {high:g}]; expected 8-bit, 16-bit or float "
-        "{what} in [0, 1] ")
-FIX = {2: "(scale them so)", 3: "(normalize_intensity maps a scan's values onto [0, 1]: a CT "
-       "window, 'zscore')"}  # what to do with the values UNIT refuses, by spatial_dims
 # a split: images, masks (arrays, or lists of sizes that differ; None if none), file stems, fov,
-# spacing (of volumes: per case, mm per array axis)
+# spacing (of volumes: per case, mm per array axis); a volume file: array (D, H, W[, C]) as
+# stored; affine (i, j, k) -> RAS mm; spacing per array axis; NIfTI header (None for others)
 Split = namedtuple("Split", "images masks names fov spacing", defaults=[None, None])
-# a volume file: array (D, H, W[, C]) as stored; affine (i, j, k) -> RAS mm; spacing per array
-# axis; the NIfTI header (None for other formats)
 Volume = namedtuple("Volume", "array affine spacing header", defaults=[None])
 # a model's output: labels as as_mask gives them, float32 (H, W, C) scores if it was soft
 Prediction = namedtuple("Prediction", "labels scores", defaults=[None])
@@ -120,9 +119,8 @@ def _open(path):  # (pixels, colours): a one-image file's pixels, a palette imag
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ValueError(f"cannot read the image {path}: {error}") from error
     if frames > 1:
-        volume = "; a volume: read it with read_volume" if axes not in ("YX", "YXS") else ""
         raise ValueError(f"{path} has {frames} frames (animated or multi-page); save one image"
-                         + volume)
+                         + ("; a volume: read it with read_volume" if axes != "YX" else ""))
     if axes not in ("YX", "YXS", "SYX"):
         raise ValueError(f"{path} has TIFF axes {axes!r}; expected YX or YXS")
     if mode[:1] == "I" and array.size and 0 <= array.min() and array.max() <= 65535:
@@ -131,35 +129,25 @@ def _open(path):  # (pixels, colours): a one-image file's pixels, a palette imag
 
 
 def as_image(array, name="image", *, stretch=False, spatial_dims=2):
-    """An image as float32 ``(H, W, C)`` in [0, 1], C 1 or 3; ``stretch``: for display.
-    ``spatial_dims=3``: a volume ``(D, H, W[, C])`` as float32 ``(D, H, W, C)``, any C.
-
-    >>> as_image(np.full((2, 4, 4), 255, np.uint8), spatial_dims=3).shape
-    (2, 4, 4, 1)
-    """
+    """An image as float32 ``(H, W, C)`` in [0, 1], C 1 or 3; ``stretch``: for display;
+    ``spatial_dims=3``: a volume ``(D, H, W[, C])`` as float32 ``(D, H, W, C)``, any C."""
     check_choice(spatial_dims, (2, 3), "spatial_dims")
     array = np.asarray(array)
     if array.dtype.kind == "f" and np.isnan(array).any():
-        what = "pixels" if spatial_dims == 2 else "voxels"
-        raise ValueError(f"{name} has NaN {what} ({np.isnan(array).sum()} of them)")
+        raise ValueError(f"{name} has NaN {'pixels' if spatial_dims == 2 else 'voxels'} "
+                         f"({np.isnan(array).sum()} of them)")
     array = check_array(array, name)
     array = array[..., None] if array.ndim == spatial_dims else array
-    if spatial_dims == 3 and array.ndim != 4:
-        raise ValueError(f"{name} has shape {array.shape}; expected a volume (D, H, W) or "
-                         f"(D, H, W, C)")
-    if spatial_dims == 2 and (array.ndim != 3 or array.shape[-1] > 4):
-        raise ValueError(f"{name} has shape {array.shape}; expected (H, W) or (H, W, C) with "
-                         f"C 1 (gray) or 3 (RGB), or either with an opaque alpha channel")
+    if array.ndim != spatial_dims + 1 or spatial_dims == 2 and array.shape[-1] > 4:
+        raise ValueError(f"{name} has shape {array.shape}; expected " + (
+            "(H, W) or (H, W, C) with C 1 (gray) or 3 (RGB), or either with an opaque alpha "
+            "channel" if spatial_dims == 2 else "a volume (D, H, W) or (D, H, W, C)"))
     if spatial_dims == 2 and array.shape[-1] in (2, 4):
         transparent = np.count_nonzero(array[..., -1] != FULL_SCALE.get(array.dtype, 1))
         if transparent and not stretch:
             raise ValueError(f"{name} has an alpha channel with {transparent} transparent pixels;"
                              f" only fully opaque images are read (remove the alpha channel first)")
         array = array[..., :-1]
-    return _unit_range(array, name, spatial_dims, stretch)
-
-
-def _unit_range(array, name, spatial_dims, stretch=False):  # as_image's values rules
     if array.dtype in (np.uint8, np.uint16, bool):
         return array.astype(np.float32) / FULL_SCALE.get(array.dtype, 1)
     low, high = float(array.min()), float(array.max())
@@ -167,9 +155,10 @@ def _unit_range(array, name, spatial_dims, stretch=False):  # as_image's values 
         return array.astype(np.float32)
     if stretch:
         return ((array.astype(np.float64) - low) / (high - low or 1)).astype(np.float32)
-    what = "pixels" if spatial_dims == 2 else "voxels"
-    raise ValueError(UNIT.format(name=name, dtype=array.dtype, what=what, low=low, high=high)
-                     + FIX[spatial_dims])
+    what, fix = ("pixels", "scale them so") if spatial_dims == 2 else (
+        "voxels", "normalize_intensity maps a scan's values onto [0, 1]: a CT window, 'zscore'")
+    raise ValueError(f"{name} has {array.dtype} {what} in [{low:g}, {high:g}]; expected 8-bit, "
+                     f"16-bit or float {what} in [0, 1] ({fix})")
 
 
 def read_image(path):
@@ -239,11 +228,7 @@ def _values_error(files, counts, reason, advice=None):
 def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None, batch=False,
             spatial_dims=2):
     """A mask in the package convention, ``mode`` one of MASK_MODES or None (docs/masks.md);
-    ``spatial_dims=3``: a volume's, ``(D, H, W[, K])``.
-
-    >>> as_mask(np.zeros((2, 4, 4), np.uint8), spatial_dims=3).shape
-    (2, 4, 4, 1)
-    """
+    ``spatial_dims=3``: a volume's, ``(D, H, W[, K])``."""
     array = check_array(array, name)
     check_ignore_index(ignore_index)
     check_choice(spatial_dims, (2, 3), "spatial_dims")
@@ -466,8 +451,7 @@ def stack_or_list(arrays):
 
 
 def image_files(folder, argument="folder"):
-    """The image (or volume) files of ``folder`` as ``{file_stem: path}``, sorted, hidden ones
-    skipped."""
+    """The image (or volume) files of ``folder`` as ``{file_stem: path}``, sorted, not hidden."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{argument} {folder} is not a folder")
@@ -507,36 +491,30 @@ def check_same_size(image, mask, image_path, mask_path):
                          f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} (width x height)")
 
 
-def _read_volume_pairs(pairs, intensity):  # (images, mask arrays, spacing), one grid a pair
-    images, masks, spacing = [], [], []
-    for image_path, mask_path in pairs:
-        image, mask = read_volume(image_path), read_volume(mask_path)
-        shape, far = np.shape(image.array)[:3], np.abs(image.affine - mask.affine).max()
-        if mask.array.shape != shape or far > 1e-3:
-            what = (f"its shape {mask.array.shape} is not the image's {shape}" if mask.array.shape
-                    != shape else f"their affines differ by up to {far:.3g} mm")
-            raise ValueError(f"the mask {mask_path} is not on the grid of its image {image_path}: "
-                             f"{what}")
-        images.append(as_image(normalize_intensity(image.array, intensity, name=str(image_path)),
-                               str(image_path), spatial_dims=3))
-        masks.append(mask.array), spacing.append(image.spacing)
-    return images, masks, spacing
-
-
 def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, threshold=None,
                 ignore_index=None, n_classes=None, intensity="auto"):
     """Images and masks paired by file stem as a :class:`Split`, read as :func:`read_mask`;
     volume files as float32 ``(D, H, W, C)`` by ``normalize_intensity(..., intensity)``."""
     pairs = pair_files(images_dir, masks_dir)
     paths = [mask_path for _, mask_path in pairs]
-    volumes = [p for pair in pairs for p in pair if is_volume(p)]
-    flat = [p for pair in pairs for p in pair if not is_volume(p)]
+    volumes, flat = ([p for pair in pairs for p in pair if is_volume(p) == v] for v in (1, 0))
     if volumes and flat:
         raise ValueError(f"the folders mix volumes and 2D images: {volumes[0]} is a volume, "
                          f"{flat[0]} a 2D image; keep one kind")
     if volumes and palette is not None:
         raise ValueError("palette= reads colour-coded mask images; volume masks hold values")
-    images, arrays, spacing = _read_volume_pairs(pairs, intensity) if volumes else [None] * 3
+    images, arrays, spacing = ([], [], []) if volumes else ([], None, None)
+    for image_path, mask_path in pairs if volumes else ():  # one grid a pair
+        image, mask = read_volume(image_path), read_volume(mask_path)
+        shape, far = image.array.shape[:3], np.abs(image.affine - mask.affine).max()
+        if mask.array.shape != shape or far > 1e-3:
+            wrong = f"shape {mask.array.shape}, not {shape}" if mask.array.shape != shape else (
+                f"its affine differs from the image's by {far:.3g}")
+            raise ValueError(f"the mask {mask_path} is not on the grid of its image {image_path}"
+                             f" ({wrong})")
+        images.append(as_image(normalize_intensity(image.array, intensity, name=str(image_path)),
+                               str(image_path), spatial_dims=3))
+        arrays.append(mask.array), spacing.append(image.spacing)
     masks, mode = _read_masks(paths, mask_mode, palette, threshold, ignore_index, True, arrays)
     if not volumes:
         images = [read_image(image_path) for image_path, _ in pairs]
@@ -551,12 +529,12 @@ def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, thresh
 
 
 def is_volume(path):
-    """True for a volume file's name (one of VOLUME_SUFFIXES): ``is_volume("ct.nii.gz")``."""
+    """True for a volume file's name (VOLUME_SUFFIXES): ``is_volume("ct.nii.gz")``."""
     return str(path).lower().endswith(VOLUME_SUFFIXES)
 
 
 def file_stem(path):
-    """A file's name without its suffix, both of ``.nii.gz``.
+    """A file's name without its suffix (both of ``.nii.gz``).
 
     >>> file_stem("cases/lung1_image.nii.gz"), file_stem("cat.v2.png")
     ('lung1_image', 'cat.v2')
@@ -566,65 +544,48 @@ def file_stem(path):
                 Path(name).stem)
 
 
-def _nrrd():
-    try:
-        import nrrd
-    except ImportError:
-        raise ValueError("NRRD files need pynrrd: pip install pynrrd") from None
-    return nrrd
-
-
-def _load(path):  # (array in the file's (i, j, k[, c]) order, affine, header)
-    name = path.name.lower()
-    if name.endswith((".nii", ".nii.gz")):
-        image = nibabel.load(path)
-        return np.asanyarray(image.dataobj), image.affine, image.header
-    if name.endswith(".nrrd"):
-        array, header = _nrrd().read(str(path))
-        kinds = [k not in ("domain", "space") for k in header.get("kinds", ["domain"] * 3)]
-        array = np.moveaxis(array, kinds.index(True), -1) if True in kinds else array
-        axes = np.asarray(header.get("space directions", np.diag(header.get(
-            "spacings", [1.0] * 3))), float)  # a row per axis, NaN for a non-spatial one
-        axes = axes[~np.isnan(axes).any(axis=1)]
-        words = (header.get("space", "") + "--").split("-")[:3]
-        flip = np.array([-1.0 if w in ("left", "posterior", "inferior") else 1.0 for w in
-                         {"LPS": ["left", "posterior", ""], "LAS": ["left"]}.get(words[0], words)])
-        affine = np.eye(4)
-        affine[:3, :3] = flip[:, None] * axes.T  # LPS -> RAS: x and y negated
-        affine[:3, 3] = flip * np.asarray(header.get("space origin", np.zeros(3)), float)
-        return array, affine, None
-    if name.endswith((".tif", ".tiff")):
-        with tifffile.TiffFile(path) as file:
-            series, page = file.series[0], file.pages[0]
-            array, axes = series.asarray(), series.axes
-            if len(axes) < 3 or axes in ("YXS", "SYX"):
-                raise ValueError(f"{path} is a 2D image (TIFF axes {axes}): read it with "
-                                 f"read_image")
-            array = np.moveaxis(array, axes.index("C"), -1) if "C" in axes else array
-            meta = {**(file.shaped_metadata or [{}])[0], **(file.imagej_metadata or {})}
-            x, y = (1 / r if r else 1.0 for r in page.get_resolution())
-            array = np.transpose(array, (2, 1, 0, 3)[:array.ndim])  # the (i, j, k) of others
-            return array, np.diag([x, y, float(meta.get("spacing", 1.0)), 1.0]), None
-    raise ValueError(f"{path} is not a volume file (suffixes: {' '.join(VOLUME_SUFFIXES)} and "
-                     f"multi-page .tif .tiff)")
+def _suffix(path):  # a volume file's: .nii.gz, .nii, .nrrd, .tif or .tiff
+    suffix = Path(path).name[len(file_stem(path)):].lower()
+    if suffix == ".nrrd" and nrrd is None:
+        raise ValueError(f"{path}: NRRD files need pynrrd: pip install pynrrd")
+    return suffix if suffix in (*VOLUME_SUFFIXES, ".tif", ".tiff") else fail(
+        "a volume file's name", f"one of {' '.join(VOLUME_SUFFIXES)} .tif .tiff", str(path))
 
 
 def read_volume(path):
     """A volume file (NIfTI, NRRD, multi-page TIFF) as a :class:`Volume` (docs/masks.md).
 
-    >>> path = write_volume(Path(tempfile.mkdtemp()) / "ct.nii.gz",
-    ...                     np.zeros((2, 3, 4), np.int16), spacing=(5.0, 0.5, 0.5))
-    >>> volume = read_volume(path)
-    >>> volume.array.shape, volume.array.dtype.name, volume.spacing
-    ((2, 3, 4), 'int16', (5.0, 0.5, 0.5))
+    >>> path = write_volume(Path(tempfile.mkdtemp()) / "ct.nii.gz", np.zeros((2, 3, 4), np.int16))
+    >>> read_volume(path).spacing
+    (1.0, 1.0, 1.0)
     """
-    path = Path(path)
-    try:
-        array, affine, header = _load(path)
-    except ValueError as error:
-        raise (error if str(path) in str(error) else ValueError(
-            f"cannot read the volume {path}: {error}")) from error
-    except Exception as error:  # nibabel, pynrrd, gzip, zlib: each its own
+    path, suffix, header = Path(path), _suffix(path), None
+    try:  # the array in the file's (i, j, k[, c]) order
+        if suffix.startswith(".nii"):
+            image = nibabel.load(path)
+            array, affine, header = np.asanyarray(image.dataobj), image.affine, image.header
+        elif suffix == ".nrrd":
+            array, fields = nrrd.read(str(path))
+            vector = [k not in ("domain", "space") for k in fields.get("kinds", ["domain"] * 3)]
+            array = np.moveaxis(array, vector.index(True), -1) if True in vector else array
+            axes = np.asarray(fields.get("space directions", np.diag(fields.get(
+                "spacings", [1.0] * 3))), float)  # a row per axis, NaN for a non-spatial one
+            space, affine = fields.get("space", "").lower(), np.eye(4)  # LPS: x, y negated
+            flip = np.array([1 - 2 * (space[:1] == "l"), 1 - 2 * (
+                "posterior" in space or "lps" in space), 1])
+            affine[:3, :3] = flip[:, None] * axes[~np.isnan(axes).any(axis=1)].T
+            affine[:3, 3] = flip * np.asarray(fields.get("space origin", np.zeros(3)), float)
+        else:
+            with tifffile.TiffFile(path) as file:  # ImageJ's spacing, or write_volume's
+                array, axes = file.series[0].asarray(), file.series[0].axes
+                z = {**(file.shaped_metadata or [{}])[0], **(file.imagej_metadata or {})}.get(
+                    "spacing", 1)
+                x, y = (1 / r if r else 1.0 for r in file.pages[0].get_resolution())
+            if len(axes) < 3 or axes in ("YXS", "SYX"):
+                raise ValueError(f"a 2D image (TIFF axes {axes}): read it with read_image")
+            array = np.moveaxis(array, axes.index("C"), -1) if "C" in axes else array
+            array, affine = np.transpose(array, (2, 1, 0, 3)[:array.ndim]), np.diag([x, y, z, 1])
+    except Exception as error:  # nibabel's, pynrrd's, gzip's, zlib's, tifffile's, ours
         raise ValueError(f"cannot read the volume {path}: {error}") from error
     if array.ndim not in (3, 4):
         raise ValueError(f"{path} has {array.ndim} axes {array.shape}; a volume has 3 (i, j, k), "
@@ -641,50 +602,36 @@ def write_volume(path, array, like=None, *, spacing=None):
     >>> write_volume(Path(tempfile.mkdtemp()) / "m.nrrd", np.ones((2, 3, 4), bool)).suffix
     '.nrrd'
     """
-    array, path = check_array(array, "array"), Path(path)
+    array, suffix = check_array(array, "array"), _suffix(path)
     array = array.astype(np.uint8) if array.dtype == bool else array
-    if array.ndim not in (3, 4):
-        raise ValueError(f"array has shape {array.shape}; a volume is (D, H, W) or (D, H, W, C)")
     if like is not None and not isinstance(like, Volume):
         fail("like", "a Volume (as read_volume gives)", type(like).__name__)
-    if like is not None and np.shape(like.array)[:3] != array.shape[:3]:
-        raise ValueError(f"array has shape {array.shape}, but like's volume is "
-                         f"{np.shape(like.array)[:3]}: a volume written like another has its grid")
-    if spacing is not None and not (len(spacing) == 3 and all(
-            check_number(s, "spacing", 0, open_low=True) for s in spacing)):
+    grid = array.shape[:3] if like is None else like.array.shape[:3]
+    if array.ndim not in (3, 4) or array.shape[:3] != grid:
+        raise ValueError(f"array has shape {array.shape}; expected a volume (D, H, W) or (D, H, "
+                         f"W, C)" + ("" if like is None else f" on the grid of like, {grid}"))
+    spacing = [check_number(s, "spacing", 0, open_low=True) for s in spacing or (1, 1, 1)]
+    if len(spacing) != 3:
         fail("spacing", "3 numbers > 0, mm per array axis (D, H, W)", spacing)
-    affine = like.affine if like is not None else np.diag([*(spacing or (1.0,) * 3)[::-1], 1.0])
-    data = np.transpose(array, (2, 1, 0, 3)[:array.ndim])  # the files' (i, j, k[, c]) order
-    name = path.name.lower()
-    if name.endswith((".nii", ".nii.gz")):
+    affine = np.diag([*spacing[::-1], 1.0]) if like is None else like.affine
+    data = np.transpose(array, (2, 1, 0, 3)[:array.ndim])  # the files' (i, j, k[, c])
+    if suffix.startswith(".nii"):
         header = like.header if like is not None and isinstance(
             like.header, nibabel.Nifti1Header) else None
-        image = nibabel.Nifti1Image(data, affine, header, dtype=data.dtype)
-        if header is None:
-            image.header.set_xyzt_units("mm")
-            image.set_qform(affine, 1), image.set_sform(affine, 1)  # scanner coordinates
-        payload = image.to_bytes()
-        payload = gzip.compress(payload, 1, mtime=0) if name.endswith(".gz") else payload
+        payload = nibabel.Nifti1Image(data, affine, header, dtype=data.dtype).to_bytes()
+        payload = gzip.compress(payload, 1, mtime=0) if suffix == ".nii.gz" else payload
         return write_atomically(path, lambda file: file.write(payload))
-    if name.endswith(".nrrd"):
-        nrrd, lps = _nrrd(), np.array([-1.0, -1.0, 1.0])  # RAS -> LPS
-        axes = (lps[:, None] * affine[:3, :3]).T
-        vector = array.ndim == 4
-        header = {"space": "left-posterior-superior", "kinds": ["vector"] * vector + [
-            "domain"] * 3, "space directions": np.vstack([np.full((int(vector), 3), np.nan), axes]),
-                  "space origin": lps * affine[:3, 3], "encoding": "gzip"}
+    if suffix == ".nrrd":
+        lps, vector = np.array([-1.0, -1.0, 1.0]), int(array.ndim == 4)
+        axes = np.vstack([np.full((vector, 3), np.nan), (lps[:, None] * affine[:3, :3]).T + 0.0])
+        header = {"space": "left-posterior-superior", "kinds": ["vector"] * vector + ["domain"] * 3,
+                  "space directions": axes, "space origin": lps * affine[:3, 3] + 0.0,
+                  "encoding": "gzip"}
         data = np.moveaxis(data, -1, 0) if vector else data
         return write_atomically(path, lambda file: nrrd.write(file, data, header))
-    if name.endswith((".tif", ".tiff")):
-        sizes = np.linalg.norm(affine[:3, :3], axis=0)
-        imagej = array.dtype in (np.uint8, np.uint16, np.float32)
-        axes = "ZYX" if array.ndim == 3 else "ZCYX" if imagej else "ZYXC"
-        pages = np.moveaxis(array, -1, 1) if axes == "ZCYX" else array
-        return write_atomically(path, lambda file: tifffile.imwrite(
-            file, pages, imagej=imagej, resolution=(1 / sizes[0], 1 / sizes[1]),
-            metadata={"spacing": float(sizes[2]), "unit": "mm", "axes": axes}))
-    raise ValueError(f"{path} is not a volume file name (suffixes: {' '.join(VOLUME_SUFFIXES)} "
-                     f".tif .tiff)")
+    x, y, z = np.linalg.norm(affine[:3, :3], axis=0)
+    return write_atomically(path, lambda file: tifffile.imwrite(file, array, resolution=(
+        1 / x, 1 / y), metadata={"spacing": float(z), "axes": "ZYXC"[:array.ndim]}))
 
 
 def normalize_intensity(array, intensity="auto", *, name="volume"):
@@ -696,16 +643,16 @@ def normalize_intensity(array, intensity="auto", *, name="volume"):
     >>> normalize_intensity(np.array([-1000, -160, 40, 240, 3000]), "abdomen").tolist()
     [0.0, 0.0, 0.5, 1.0, 1.0]
     """
-    array = check_array(array, name)
-    if isinstance(intensity, str) and intensity == "auto":
+    array, named = check_array(array, name), isinstance(intensity, str)
+    if named and intensity == "auto":
         intensity = "abdomen" if array.min() <= -500 else "zscore"
-    if isinstance(intensity, str) and intensity == "zscore":
+    if named and intensity == "zscore":
         values = array.astype(np.float64)
         z = np.clip((values - values.mean()) / (values.std() or 1), -ZSCORE_CLIP, ZSCORE_CLIP)
         return ((z + ZSCORE_CLIP) / (2 * ZSCORE_CLIP)).astype(np.float32)
-    if isinstance(intensity, str) and intensity == "none":
-        return _unit_range(array, name, 3)
-    window = WINDOWS.get(intensity) if isinstance(intensity, str) else intensity
+    if named and intensity == "none":
+        return as_image(array.reshape(-1, 1, 1), name, spatial_dims=3).reshape(array.shape)
+    window = WINDOWS.get(intensity) if named else intensity
     if not (isinstance(window, (tuple, list)) and len(window) == 2):
         fail("intensity", f"'auto', 'zscore', 'none', a (low, high) window or one of WINDOWS ("
              f"{', '.join(map(repr, WINDOWS))})", intensity)
@@ -722,18 +669,17 @@ def ct_window(volumes, masks, percentiles=(0.5, 99.5)):
     >>> ct_window([np.arange(101).reshape(1, 1, 101)], [np.ones((1, 1, 101))], (10, 90))
     (10.0, 90.0)
     """
-    if len(volumes) != len(masks):
-        raise ValueError(f"ct_window takes a mask per volume; got {count(volumes, 'volume')} and "
-                         f"{count(masks, 'mask')}")
     low, high = (check_number(p, "percentiles", 0, 100) for p in percentiles)
     if low >= high:
         fail("percentiles", "(low, high) with low < high", percentiles)
-    labelled = []
-    for i, (volume, mask) in enumerate(zip(map(np.asarray, volumes), map(np.asarray, masks))):
+    labelled = [np.zeros(0)]
+    for i, (volume, mask) in enumerate(zip(map(np.asarray, volumes), map(np.asarray, masks),
+                                           strict=True)):
         if volume.size != mask.size:
-            raise ValueError(f"masks[{i}] has shape {mask.shape}, volumes[{i}] {volume.shape}")
+            raise ValueError(f"masks[{i}] {mask.shape} is not on the grid of volumes[{i}] "
+                             f"{volume.shape}")
         labelled.append(volume.ravel()[mask.ravel() > 0])
-    labelled = np.concatenate(labelled) if labelled else np.zeros(0)
+    labelled = np.concatenate(labelled)
     if not labelled.size:
         raise ValueError("the masks label no voxel (none > 0): no window to take")
     return tuple(float(v) for v in np.percentile(labelled, (low, high)))
