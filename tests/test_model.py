@@ -313,7 +313,8 @@ def test_save_and_load_in_safe_mode(tmp_path):
 
 OPTIONS = dict(input_shape=(None, 64, 3), n_classes=3, depth=2, filters=4, padding="valid",
                batch_norm=True, dropout=0.25, upsampling="bilinear", activation="elu",
-               output_activation="sigmoid", multilabel=True, name="cells_unet")
+               output_activation="sigmoid", multilabel=True, pool_size=2, doubling="per_level",
+               name="cells_unet")
 
 
 def test_the_model_states_every_option_it_was_built_with():
@@ -325,7 +326,8 @@ def test_the_model_states_every_option_it_was_built_with():
     assert default == dict(input_shape=(None, None, 1), n_classes=2, depth=4, filters=64,
                            padding="same", batch_norm=False, dropout=0.5,
                            upsampling="transpose", activation="relu",
-                           output_activation="softmax", multilabel=False, name="unet")
+                           output_activation="softmax", multilabel=False, pool_size=2,
+                           doubling="per_level", name="unet")
     assert unet_config(build_unet((32, 32, 1), 1, dropout=None, output_activation=None,
                                   filters=2))["output_activation"] is None
     rebuilt = build_unet(**unet_config(build_unet(**OPTIONS)))
