@@ -1,17 +1,22 @@
 """tf.data pipelines from arrays: images, masks[, weights] -> cache -> shuffle -> repeat ->
-random tile + aligned augmentation (one stateless seed per example) -> masks and weights
-cropped to the model's output -> batch. Arrays follow :mod:`keras_unet.images`.
+random tile (optionally centred on foreground) + aligned augmentation (one stateless seed per
+example) -> masks and weights cropped to the model's output -> batch. 2D images and 3D volumes
+alike, per axis. Arrays follow :mod:`keras_unet.images`.
 """
+
+import numbers
 
 import numpy as np
 import tensorflow as tf
 
 from keras_unet.augment import Augmentation
-from keras_unet.checks import check_int, fail
+from keras_unet.checks import check_choice, check_int, check_number, fail
 from keras_unet.images import as_image, as_mask
 
-#: The spatial axes of an image (height, width): tiles, mirroring and crops act on them.
-SPATIAL = 2
+#: The names of the spatial axes; a 2D image has the last two.
+AXES = ("depth", "height", "width")
+#: At most this many foreground voxels per example are kept as window centres (evenly spread).
+MAX_CENTRES = 10_000
 
 
 def _kind(mask):
@@ -20,13 +25,23 @@ def _kind(mask):
     return "class indices" if mask.dtype == np.int32 else labels
 
 
+def _per_axis(value, argument, rank, minimum, count):
+    """``value`` (an int, or a tuple of ``rank`` ints) as a tuple of ``rank`` ints."""
+    if not isinstance(value, (tuple, list)):
+        return (check_int(value, argument, minimum),) * rank
+    if len(value) != rank or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                     and v >= minimum for v in value):
+        fail(argument, f"an integer >= {minimum} or a tuple of {count} of them", value)
+    return tuple(int(v) for v in value)
+
+
 def _as_weights(array, i, shape):
-    """``weights[i]`` as float32 pixel weights of ``shape`` (its mask's height and width)."""
-    array, where = np.asarray(array), f"weights[{i}]"
-    array = array[..., 0] if array.shape[SPATIAL:] == (1,) else array
-    if array.ndim != SPATIAL or array.dtype.kind not in "iuf":
-        raise ValueError(f"{where}: pixel weights must be numbers of shape (height, width); "
-                         f"got {array.dtype} {array.shape}")
+    """``weights[i]`` as float32 pixel weights of ``shape`` (its mask's spatial shape)."""
+    array, where, rank = np.asarray(array), f"weights[{i}]", len(shape)
+    array = array[..., 0] if array.shape[rank:] == (1,) else array
+    if array.ndim != rank or array.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: pixel weights must be numbers of shape "
+                         f"({', '.join(AXES[-rank:])}); got {array.dtype} {array.shape}")
     if not np.isfinite(array).all() or array.min() < 0:
         raise ValueError(f"{where}: pixel weights must be finite and >= 0")
     if array.shape != shape:
@@ -34,43 +49,68 @@ def _as_weights(array, i, shape):
     return array.astype(np.float32)
 
 
-def _examples(images, masks, weights, **mask_options):
-    """Checked lists of (image, mask[, weights]) arrays."""
+def _examples(images, masks, weights, rank, **mask_options):
+    """Checked lists of (image, mask[, weights]) arrays of ``rank`` spatial axes."""
     for name, items in (("masks", masks), ("weights", weights)):
         if items is not None and len(items) != len(images):
             raise ValueError(f"images and {name} differ in number: {len(images)} and {len(items)}")
     if len(images) == 0:
         raise ValueError("images is empty: nothing to make a dataset of")
-    examples = []
+    examples, axes = [], ", ".join(a[0].upper() for a in AXES[-rank:])
     for i in range(len(images)):
-        image = as_image(images[i], f"images[{i}]")
-        mask = as_mask(masks[i], f"masks[{i}]", **mask_options)
-        if image.shape[:SPATIAL] != mask.shape[:SPATIAL]:
-            raise ValueError(f"images[{i}] is {image.shape[:SPATIAL]} but masks[{i}] is "
-                             f"{mask.shape[:SPATIAL]}")
+        if not rank <= np.ndim(images[i]) <= rank + 1:
+            raise ValueError(f"images[{i}] has shape {np.shape(images[i])}, not ({axes}) or "
+                             f"({axes}, C): images of another rank than spatial_dims={rank}")
+        image = as_image(images[i], f"images[{i}]", spatial_dims=rank)
+        mask = as_mask(masks[i], f"masks[{i}]", spatial_dims=rank, **mask_options)
+        if image.shape[:rank] != mask.shape[:rank]:
+            raise ValueError(f"images[{i}] is {image.shape[:rank]} but masks[{i}] is "
+                             f"{mask.shape[:rank]}")
         first = examples[0] if examples else (image, mask)
         if image.shape[-1] != first[0].shape[-1]:
             raise ValueError(f"images[{i}] has {image.shape[-1]} channels, images[0] has "
                              f"{first[0].shape[-1]}: convert them to one (e.g. gray to RGB)")
         if _kind(mask) != _kind(first[1]):
             raise ValueError(f"masks[{i}] is {_kind(mask)} but masks[0] is {_kind(first[1])}")
-        extra = [] if weights is None else [_as_weights(weights[i], i, mask.shape[:SPATIAL])]
+        extra = [] if weights is None else [_as_weights(weights[i], i, mask.shape[:rank])]
         examples.append([image, mask, *extra])
     return examples
 
 
-def _mirror(array, n):
-    """``array`` mirrored outward by ``n`` pixels on each side of its spatial axes."""
-    return np.pad(array, [(n, n)] * SPATIAL + [(0, 0)] * (array.ndim - SPATIAL), "reflect")
+def _centres(mask, ignore_index, shift):
+    """Up to MAX_CENTRES foreground voxels (> 0, not ``ignore_index``) of ``mask``: int32
+    ``(K, rank)`` coordinates, moved by ``shift`` (the mirroring)."""
+    labelled = (mask > 0) & (mask != ignore_index) if ignore_index is not None else mask > 0
+    where = np.argwhere(labelled.any(-1))
+    if len(where) > MAX_CENTRES:
+        where = where[np.linspace(0, len(where) - 1, MAX_CENTRES).astype(int)]
+    return (where + shift).astype(np.int32)
 
 
-def _random_tile(example, tile, seed):
-    """The same random ``tile``-sided window of every array of an example."""
-    seeds = tf.random.experimental.stateless_split(seed, SPATIAL)
-    ends = tf.shape(example[0])[:SPATIAL] - tile + 1
-    starts = [tf.random.stateless_uniform([], seeds[axis], 0, ends[axis], dtype=tf.int32)
-              for axis in range(SPATIAL)]
-    return [array[tuple(slice(s, s + tile) for s in starts)] for array in example]
+def _mirror(array, crop):
+    """``array`` mirrored outward by ``crop[axis]`` pixels on each side of its spatial axes."""
+    return np.pad(array, [(c, c) for c in crop] + [(0, 0)] * (array.ndim - len(crop)), "reflect")
+
+
+def _random_tile(example, tile, seed, foreground):
+    """The same random ``tile`` window of every array of an example. With ``foreground``, the
+    example's last item holds its foreground coordinates, and that share of windows is centred
+    on one of them (moved to stay in the image); examples without foreground get random ones."""
+    rank = len(tile)
+    seeds = tf.random.experimental.stateless_split(seed, rank + 2 * bool(foreground))
+    ends = tf.shape(example[0])[:rank] - tile + 1
+    starts = tf.stack([tf.random.stateless_uniform([], seeds[axis], 0, ends[axis], dtype=tf.int32)
+                       for axis in range(rank)])
+    if foreground:
+        *example, centres = example
+        n = tf.shape(centres)[0]
+        pick = tf.random.stateless_uniform([], seeds[rank], 0, tf.maximum(n, 1), dtype=tf.int32)
+        centre = tf.concat([centres, tf.zeros([1, rank], tf.int32)], 0)[pick]
+        centred = tf.clip_by_value(centre - np.array(tile, np.int32) // 2, 0, ends - 1)
+        chosen = (tf.random.stateless_uniform([], seeds[rank + 1]) < foreground) & (n > 0)
+        starts = tf.where(chosen, centred, starts)
+    return [array[tuple(slice(starts[a], starts[a] + tile[a]) for a in range(rank))]
+            for array in example]
 
 
 def _augmentation(augment):
@@ -83,67 +123,100 @@ def _augmentation(augment):
 
 def make_dataset(images, masks, *, weights=None, batch_size=8, tile=None, augment=True,
                  output_crop=0, cache=True, shuffle=True, repeat=True, seed=None,
-                 mask_mode=None, n_classes=None, ignore_index=None):
+                 mask_mode=None, n_classes=None, ignore_index=None, foreground=None,
+                 spatial_dims=None):
     """A ``tf.data.Dataset`` of ``(image, mask[, weights])`` batches for ``model.fit``.
 
-    ``images`` ``(N, H, W[, C])`` or a list of any sizes and their ``masks`` are read by
-    ``images.as_image`` and ``images.as_mask`` (``mask_mode``, ``n_classes``, ``ignore_index``;
-    one mode for all); optional pixel ``weights`` ``(H, W)`` (the loss's ``sample_weight``)
-    go with the masks. ``tile``: random windows (None: whole images of one size). ``augment``:
-    True (``Augmentation()``), False, a dict of its options or ``f(image, mask, weights,
-    seed=seed)``. ``output_crop``: a valid-padding model's border (92 for 572 -> 388): all is
-    mirrored outward by it, then masks and weights cut by it. ``repeat=False``: one pass, the
-    last batch partial. Errors name the argument or the example at fault (``masks[0]``).
+    ``images`` ``(N, H, W[, C])`` or a list of any sizes (volumes ``(D, H, W[, C])`` with
+    ``spatial_dims=3``; None: the length of a ``tile`` tuple, else 2) and their ``masks`` are
+    read by ``images.as_image`` and ``images.as_mask`` (``mask_mode``, ``n_classes``,
+    ``ignore_index``; one mode for all); optional pixel ``weights`` ``(H, W)`` or ``(D, H, W)``
+    (the loss's ``sample_weight``) go with the masks. ``tile``: random windows, a side or one
+    per axis (None: whole images of one size). ``foreground``: that share (in [0, 1]; nnU-Net:
+    1/3) of windows is centred on a random foreground voxel (mask > 0, not ``ignore_index``),
+    moved to stay in the image. ``augment``: True (``Augmentation()``), False, a dict of its
+    options or ``f(image, mask, weights, seed=seed)``. ``output_crop`` (a side or one per axis):
+    a valid-padding model's border (92 for 572 -> 388): all is mirrored outward by it, then
+    masks and weights cut by it. ``repeat=False``: one pass, the last batch partial. The same
+    ``seed`` gives the same batches. Errors name the argument or the example at fault.
 
     Example:
         >>> images = np.random.default_rng(0).random((4, 64, 64, 1)).astype("float32")
         >>> ds = make_dataset(images, images > 0.5, batch_size=2, tile=32, output_crop=4)
         >>> [tuple(t.shape) for t in next(iter(ds))]  # images, masks cropped by 4
         [(2, 32, 32, 1), (2, 24, 24, 1)]
+        >>> volumes = np.random.default_rng(0).random((4, 16, 64, 64), "float32")
+        >>> ds = make_dataset(volumes, volumes > 0.5, batch_size=2, tile=(8, 32, 32),
+        ...                   output_crop=(2, 4, 4), augment=False, foreground=0.33)
+        >>> [tuple(t.shape) for t in next(iter(ds))]
+        [(2, 8, 32, 32, 1), (2, 4, 24, 24, 1)]
     """
-    crop = check_int(output_crop, "output_crop", 0)
-    examples = _examples(images, masks, weights, mode=mask_mode, n_classes=n_classes,
+    given, sequence = tile, isinstance(tile, (tuple, list))
+    if spatial_dims is None:
+        rank, count = (len(tile) if sequence and len(tile) in (2, 3) else 2), "2 or 3"
+    else:
+        rank = count = check_choice(spatial_dims, (2, 3), "spatial_dims")
+    tile = tile if tile is None else _per_axis(tile, "tile", rank, 1, count)
+    crop = _per_axis(output_crop, "output_crop", rank, 0, rank)
+    if foreground is not None:
+        foreground = check_number(foreground, "foreground", 0, 1)
+        if foreground and tile is None:
+            fail("foreground", "None or 0 without tile= (whole images: no windows to centre)",
+                 foreground)
+    examples = _examples(images, masks, weights, rank, mode=mask_mode, n_classes=n_classes,
                          ignore_index=ignore_index)
-    if crop:  # the paper's mirroring: the input sees past the image's edges
+    # foreground coordinates travel with their example, as its last item
+    centres = [(_centres(e[1], ignore_index, crop),) if foreground else () for e in examples]
+    if any(crop):  # the paper's mirroring: the input sees past the image's edges
         examples = [[_mirror(array, crop) for array in example] for example in examples]
-    sizes = {example[0].shape[:SPATIAL] for example in examples}
+    sizes = {example[0].shape[:rank] for example in examples}
     if tile is None and len(sizes) > 1:
         raise ValueError(f"images differ in size ({len(sizes)} sizes, e.g. {sorted(sizes)[:2]})"
                          f": give tile= to train on random tiles")
-    shortest = [min(example[0].shape[:SPATIAL]) for example in examples]
-    i = int(np.argmin(shortest))  # the smallest image
-    side = shortest[i] if tile is None else check_int(tile, "tile")
-    if side > shortest[i]:
-        size = tuple(n - 2 * crop for n in examples[i][0].shape[:SPATIAL])
-        mirrored = f" mirrored by output_crop={crop}" if crop else ""
-        raise ValueError(f"tile {tile} is larger than images[{i}], {size}{mirrored}: choose "
-                         f"tile <= {shortest[i]}")
-    if 2 * crop >= side:  # no output pixel left (the tile must be one the model takes)
-        fail("output_crop", f"an integer >= 0 smaller than half the tile ({side})", crop)
+    sides = tile or next(iter(sizes))
+    small = [(n, i, a) for i, e in enumerate(examples) for a, n in enumerate(e[0].shape[:rank])
+             if n < sides[a]]
+    if small:  # the smallest extent at fault, and its example
+        n, i, a = min(small)
+        size = tuple(int(s) - 2 * c for s, c in zip(examples[i][0].shape, crop))
+        mirrored = f" mirrored by output_crop={output_crop}" if any(crop) else ""
+        along = f" along axis {a} ({AXES[a - rank]})" if sequence or rank == 3 else ""
+        raise ValueError(f"tile {given} is larger than images[{i}], "
+                         f"{size}{mirrored}{along}: choose tile{f'[{a}]' * sequence} <= {n}")
+    if any(2 * c >= s for c, s in zip(crop, sides)):  # no output pixel left
+        shown = f"({sides[0]})" if len(set(sides)) == 1 else f"{sides}"
+        words = f"{rank} integers" if isinstance(output_crop, (tuple, list)) else "an integer"
+        fail("output_crop", f"{words} >= 0 smaller than half the tile {shown}", output_crop)
     check_int(batch_size, "batch_size")
     augmentation = _augmentation(augment)
     if len(sizes) == 1:
-        dataset = tf.data.Dataset.from_tensor_slices(tuple(map(np.stack, zip(*examples))))
+        columns = [np.stack(column) for column in zip(*examples)] + [
+            tf.RaggedTensor.from_row_lengths(np.concatenate(c), [len(a) for a in c])
+            for c in zip(*centres)]  # (N, K, rank), K varying
+        dataset = tf.data.Dataset.from_tensor_slices(tuple(columns))
     else:
-        spec = tuple(tf.TensorSpec([None] * SPATIAL + list(a.shape[SPATIAL:]), a.dtype)
-                     for a in examples[0])
-        dataset = tf.data.Dataset.from_generator(lambda: map(tuple, examples),
-                                                 output_signature=spec)
+        spec = tuple(tf.TensorSpec([None] * rank + list(a.shape[rank:]), a.dtype)
+                     for a in examples[0]) + (tf.TensorSpec([None, rank], tf.int32),) * bool(
+            foreground)
+        dataset = tf.data.Dataset.from_generator(
+            lambda: (tuple(e) + c for e, c in zip(examples, centres)), output_signature=spec)
     dataset = dataset.cache() if cache else dataset
     dataset = dataset.shuffle(len(examples), seed=seed) if shuffle else dataset  # every epoch
     dataset = dataset.repeat() if repeat else dataset
     dataset = tf.data.Dataset.zip((dataset, tf.data.Dataset.random(seed=seed).batch(2)))
+    inner = tuple(slice(c, -c or None) for c in crop)
 
     def transform(example, example_seed):
         tile_seed, augment_seed = tf.unstack(tf.random.experimental.stateless_split(example_seed))
-        example = list(example) if tile is None else _random_tile(list(example), tile, tile_seed)
+        example = list(example) if tile is None else _random_tile(
+            list(example), tile, tile_seed, foreground)
         if augmentation is not None:
             example = list(augmentation(*example, seed=augment_seed))
-        if crop:
-            example[1:] = [array[(slice(crop, -crop),) * SPATIAL] for array in example[1:]]
+        if any(crop):
+            example[1:] = [array[inner] for array in example[1:]]
         if tile is not None:  # static shapes for the model's input
-            example = [tf.ensure_shape(a, [tile - 2 * crop * (i > 0)] * SPATIAL + a.shape[SPATIAL:])
-                       for i, a in enumerate(example)]
+            example = [tf.ensure_shape(a, [t - 2 * c * (i > 0) for t, c in zip(tile, crop)]
+                                       + a.shape[rank:]) for i, a in enumerate(example)]
         return tuple(example)
 
     dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
