@@ -26,7 +26,7 @@ _fold_in = tf.random.experimental.stateless_fold_in
 SPATIAL_AXES = (0, 1)
 _SWITCHES = ("flip_horizontal", "flip_vertical", "flip_depth", "rotate90", "elastic")
 #: The numeric options >= 0, and their upper bound.
-_NUMBERS = dict(rotation=180, elastic_sigma=None, brightness=1, affine_probability=1,
+_NUMBERS = dict(rotation=180, brightness=1, affine_probability=1,
                 elastic_probability=1, intensity_probability=1)
 #: The spatial axes by spatial rank: their letters and the words for them.
 _AXES = {2: ("H, W", "image's height and width"),
@@ -45,11 +45,21 @@ def _factors(value, argument):
     return (low, high)
 
 
+def _sigmas(value):
+    """``elastic_sigma``: a number >= 0, or a tuple of one per spatial axis (2 or 3)."""
+    if not hasattr(value, "__len__"):
+        return check_number(value, "elastic_sigma", 0)
+    if len(value) not in (2, 3):
+        fail("elastic_sigma", "a number >= 0 or one per spatial axis (2 or 3 numbers)", value)
+    return tuple(check_number(v, f"elastic_sigma[{i}]", 0) for i, v in enumerate(value))
+
+
 def _valid_options(options):
     """A checked, normalised copy of an :class:`Augmentation`'s options."""
     valid = {name: check_bool(options[name], name) for name in _SWITCHES}
     valid.update({name: check_number(options[name], name, 0, high)
                   for name, high in _NUMBERS.items()})
+    valid["elastic_sigma"] = _sigmas(options["elastic_sigma"])
     valid["shift"] = check_number(options["shift"], "shift", 0, 1, open_high=True)
     valid["elastic_grid"] = check_int(options["elastic_grid"], "elastic_grid", 2)
     valid.update({name: _factors(options[name], name) for name in ("scale", "contrast", "gamma")})
@@ -170,6 +180,10 @@ def _sampling_field(seed, image, options):
         normal_seed, apply_seed = tf.unstack(tf.random.experimental.stateless_split(
             _fold_in(seed, _ELASTIC_SEED), 2))
         grid, sigma = options["elastic_grid"], options["elastic_sigma"]
+        if isinstance(sigma, tuple):  # one per axis
+            if len(sigma) != n:
+                fail("elastic_sigma", f"a number or {n} numbers for the {_AXES[n][1]}", sigma)
+            sigma = tf.constant(sigma, tf.float32)
         coarse = tf.random.stateless_normal((grid,) * n + (n,), normal_seed, stddev=sigma)
         coarse *= tf.cast(tf.random.stateless_uniform((), apply_seed)
                           < options["elastic_probability"], tf.float32)
@@ -253,8 +267,9 @@ class Augmentation:
     ``affine_probability``: an angle in ``[-rotation, rotation]`` degrees (0 to 180) in-plane
     (about axis 0 in 3D), a zoom factor in ``scale`` on every axis, a shift in ``[-shift,
     shift]`` of each axis's size (0 <= shift < 1). With ``elastic_probability``: ``N(0,
-    elastic_sigma)`` px displacements on every axis at the points of an ``elastic_grid``
-    square (cubic in 3D) grid (the paper's 10 and 3). With ``intensity_probability``, the
+    elastic_sigma)`` px displacements on every axis (one sigma, or one per axis: e.g. ``(2,
+    10, 10)`` for a volume of thick slices) at the points of an ``elastic_grid`` square
+    (cubic in 3D) grid (the paper's 10 and 3). With ``intensity_probability``, the
     image only, clipped to [0, 1]: ``brightness`` added in ``[-brightness, brightness]``,
     ``contrast`` and ``gamma`` factor ranges; 0 or None: off.
     ``aug(image, mask, weights=None, *, seed)``: image float (H, W, C) or (D, H, W, C) in [0,
