@@ -581,8 +581,9 @@ def read_volume(path):
                 z = {**(file.shaped_metadata or [{}])[0], **(file.imagej_metadata or {})}.get(
                     "spacing", 1)
                 x, y = (1 / r if r else 1.0 for r in file.pages[0].get_resolution())
-            if len(axes) < 3 or axes in ("YXS", "SYX"):
-                raise ValueError(f"a 2D image (TIFF axes {axes}): read it with read_image")
+            if len(set(axes) - set("CS")) != 3:  # Z (or pages: I, Q), Y, X, and channels
+                raise ValueError(f"TIFF axes {axes}: not a volume (ZYX, and C or S channels); "
+                                 f"read 2D images with read_image")
             array = np.moveaxis(array, axes.index("C"), -1) if "C" in axes else array
             array, affine = np.transpose(array, (2, 1, 0, 3)[:array.ndim]), np.diag([x, y, z, 1])
     except Exception as error:  # nibabel's, pynrrd's, gzip's, zlib's, tifffile's, ours
@@ -629,9 +630,10 @@ def write_volume(path, array, like=None, *, spacing=None):
                   "encoding": "gzip"}
         data = np.moveaxis(data, -1, 0) if vector else data
         return write_atomically(path, lambda file: nrrd.write(file, data, header))
-    x, y, z = np.linalg.norm(affine[:3, :3], axis=0)
-    return write_atomically(path, lambda file: tifffile.imwrite(file, array, resolution=(
-        1 / x, 1 / y), metadata={"spacing": float(z), "axes": "ZYXC"[:array.ndim]}))
+    (x, y, z), axes = np.linalg.norm(affine[:3, :3], axis=0), "ZCYX" if array.ndim == 4 else "ZYX"
+    return write_atomically(path, lambda file: tifffile.imwrite(  # pages of one channel each
+        file, np.moveaxis(array, -1, 1) if axes == "ZCYX" else array, photometric="minisblack",
+        resolution=(1 / x, 1 / y), metadata={"spacing": float(z), "axes": axes}))
 
 
 def normalize_intensity(array, intensity="auto", *, name="volume"):
