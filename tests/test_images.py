@@ -564,3 +564,70 @@ def test_as_prediction():
         images.as_prediction(np.array([[-1.0, 2.0]]))
     with pytest.raises(ValueError, match="threshold must be a finite number >= 0 and <= 1"):
         images.as_prediction(soft, threshold=2)
+
+
+# ------------------------------------------------------ volumes: spatial_dims=3
+
+
+def test_as_image_reads_volumes_with_spatial_dims_3():
+    ct = np.arange(2 * 3 * 4, dtype=np.uint16).reshape(2, 3, 4) * 1000
+    volume = images.as_image(ct, spatial_dims=3)
+    assert volume.shape == (2, 3, 4, 1) and volume.dtype == np.float32
+    assert volume[1, 2, 3, 0] == np.float32(23000 / 65535)
+    assert images.as_image(np.zeros((2, 3, 4, 5), np.uint8), spatial_dims=3).shape == (2, 3, 4, 5)
+    assert images.as_image(np.zeros((6, 8, 3), np.uint8)).shape == (6, 8, 3)  # 2D: RGB
+    assert images.as_image(np.zeros((6, 8, 3), np.uint8), spatial_dims=3).shape == (6, 8, 3, 1)
+    for array, message in [
+        (np.array([[[-1024, 3071]]], np.int16), "ct has int16 voxels in [-1024, 3071]; expected "
+         "8-bit, 16-bit or float voxels in [0, 1] (normalize_intensity maps a scan's values "
+         "onto [0, 1]: a CT window, 'zscore')"),
+        (np.full((1, 2, 2), np.nan), "ct has NaN voxels (4 of them)"),
+        (np.zeros((2, 3)), "ct has shape (2, 3); expected a volume (D, H, W) or (D, H, W, C)"),
+        (np.zeros((1, 2, 3, 4, 5)), "ct has shape (1, 2, 3, 4, 5); expected a volume"),
+    ]:
+        with pytest.raises(ValueError, match="^" + re.escape(message)):
+            images.as_image(array, "ct", spatial_dims=3)
+    with pytest.raises(ValueError, match=re.escape("spatial_dims must be one of 2, 3; got 1")):
+        images.as_image(ct, spatial_dims=1)
+
+
+def test_as_mask_reads_volume_masks_with_spatial_dims_3():
+    classes = np.arange(24).reshape(2, 3, 4) % 3
+    mask = images.as_mask(classes, spatial_dims=3)
+    assert mask.shape == (2, 3, 4, 1) and mask.dtype == np.int32
+    np.testing.assert_array_equal(mask[..., 0], classes)
+    binary = images.as_mask(classes > 0, spatial_dims=3)
+    assert binary.shape == (2, 3, 4, 1) and binary.dtype == np.float32
+    labels = images.as_mask(np.zeros((2, 3, 4, 2), np.float32), spatial_dims=3)
+    assert labels.shape == (2, 3, 4, 2) and labels.dtype == np.float32
+    batch = images.as_mask(np.zeros((5, 2, 3, 4), bool), batch=True, spatial_dims=3)
+    assert batch.shape == (5, 2, 3, 4, 1)
+    assert images.as_mask(classes[0]).shape == (3, 4, 1)  # 2D as before
+    for array, kwargs, axes in [(np.zeros((2, 3, 4, 2), int), {}, "D, H, W"),
+                                (np.zeros((3, 4)), {}, "D, H, W"),
+                                (np.zeros((2, 3, 4)), {"batch": True}, "N, D, H, W")]:
+        with pytest.raises(ValueError, match="^" + re.escape(
+                f"volume must have the shape ({axes}) or ({axes}, 1), or ({axes}, labels) of "
+                f"0/1 floats or bools for a multilabel mask; got")):
+            images.as_mask(array, "volume", spatial_dims=3, **kwargs)
+    with pytest.raises(ValueError, match=re.escape("holds 0 and 255 only")):
+        images.as_mask(np.array([[[0, 255]]]), spatial_dims=3)
+
+
+def test_as_prediction_reads_volume_outputs_with_spatial_dims_3():
+    scores = np.zeros((2, 3, 4, 3), np.float32)
+    scores[..., 2] = 0.8
+    scores[0, 0, 0] = [0.5, 0.3, 0.2]
+    labels, kept = images.as_prediction(scores, spatial_dims=3)
+    assert labels.shape == (2, 3, 4, 1) and labels.dtype == np.int32 and kept.shape == scores.shape
+    assert int(labels[0, 0, 0, 0]) == 0 and int((labels == 2).sum()) == 23
+    sigmoid = images.as_prediction(np.full((2, 3, 4), 0.7), spatial_dims=3).labels
+    assert sigmoid.shape == (2, 3, 4, 1) and sigmoid.dtype == np.float32 and sigmoid.all()
+    hard = images.as_prediction(np.ones((2, 3, 4), np.uint8), spatial_dims=3)
+    assert hard.labels.shape == (2, 3, 4, 1) and hard.scores is None
+    with pytest.raises(ValueError, match=re.escape(
+            "prediction must have the shape (D, H, W) or (D, H, W, C); got (2, 3)")):
+        images.as_prediction(np.zeros((2, 3)), spatial_dims=3)
+    with pytest.raises(ValueError, match=re.escape(
+            "prediction must have the shape (H, W) or (H, W, C); got (1, 2, 3, 4)")):
+        images.as_prediction(np.zeros((1, 2, 3, 4)))  # 2D: the message as before
