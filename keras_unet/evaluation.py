@@ -119,16 +119,23 @@ def _confusion(truth, prediction, n_classes):
     return np.bincount(flat, minlength=n_classes**2).reshape(n_classes, n_classes)
 
 
-def _tallies(truth, prediction, n_classes, threshold, mode, mask=None):
-    """``(mode, tables)``: confusion tables ``(T, n, n)``: one (binary, multiclass) or per label."""
+def _masks(truth, prediction, n_classes, threshold, mode):
+    """``(mode, n_classes, truth, prediction)``: class indices (multiclass), else 0/1 bools."""
     mode = check_choice(mode, (None, *MASK_MODES), "mode")
     mode = mode or ("binary" if n_classes is None else "multiclass")
     if mode == "multiclass":
         n_classes = check_int(n_classes, "n_classes", minimum=2)
-        return mode, _confusion(*_class_pair(truth, prediction, n_classes), n_classes)[None]
+        return (mode, n_classes, *_class_pair(truth, prediction, n_classes))
     if n_classes is not None:
         fail("n_classes", f"None for mode={mode!r}", n_classes)
-    truth, prediction, _ = _pair(truth, prediction, "prediction", threshold)
+    return (mode, 2, *_pair(truth, prediction, "prediction", threshold)[:2])
+
+
+def _tallies(truth, prediction, n_classes, threshold, mode, mask=None):
+    """``(mode, tables)``: confusion tables ``(T, n, n)``: one (binary, multiclass) or per label."""
+    mode, n_classes, truth, prediction = _masks(truth, prediction, n_classes, threshold, mode)
+    if mode == "multiclass":
+        return mode, _confusion(truth, prediction, n_classes)[None]
     if mode == "binary":
         fov = _field_of_view(mask, truth)
         return mode, _confusion(truth[fov], prediction[fov], 2)[None]
@@ -137,16 +144,21 @@ def _tallies(truth, prediction, n_classes, threshold, mode, mask=None):
     return mode, np.array([_confusion(t, p, 2) for t, p in pairs])
 
 
+def _report(mode, scores):
+    """A float (binary), else ``{"per_class"`` (or ``"per_label"``)``: scores, "mean": float}``."""
+    if mode == "binary":
+        return float(scores[0])
+    return {"per_class" if mode == "multiclass" else "per_label": scores,
+            "mean": float(scores.mean())}
+
+
 def _overlap(truth, prediction, n_classes, threshold, mode, kind):
     """Dice (``kind="dice"``) or IoU: a float (binary), else per class or label and the mean."""
     mode, tables = _tallies(truth, prediction, n_classes, threshold, mode)
     hits = np.diagonal(tables, axis1=1, axis2=2)
     union = tables.sum(axis=1) + tables.sum(axis=2) - hits
     scores = _ratio(2 * hits, union + hits) if kind == "dice" else _ratio(hits, union)
-    if mode == "binary":
-        return float(scores[0, 1])
-    key, scores = ("per_class", scores[0]) if mode == "multiclass" else ("per_label", scores[:, 1])
-    return {key: scores, "mean": float(scores.mean())}
+    return _report(mode, scores[0] if mode == "multiclass" else scores[:, 1])
 
 
 def dice(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
@@ -178,6 +190,81 @@ def pixel_error(truth, prediction, *, n_classes=None, threshold=0.5, mode=None):
     """
     _, tables = _tallies(truth, prediction, n_classes, threshold, mode)
     return float(1.0 - np.trace(tables, axis1=1, axis2=2).sum() / tables.sum())
+
+
+#: A mask's surface: its voxels with a neighbour outside it across a face (connectivity 1,
+#: the array's border outside too): ``mask & ~binary_erosion(mask)``, MONAI's mask edges.
+SURFACE_CONNECTIVITY = 1
+
+
+def _grid(shape, spacing):
+    """The masks' spatial shape (a trailing channel of 1 dropped) and the spacing per axis."""
+    given = None if spacing is None or np.ndim(spacing) == 0 else len(spacing)
+    if len(shape) in (3, 4) and shape[-1] == 1 and given != len(shape):
+        shape = shape[:-1]
+    if len(shape) not in (2, 3):
+        raise ValueError(f"surface distances need 2-D or 3-D masks, (H, W) or (D, H, W) with an "
+                         f"optional channel of 1; got shape {shape}")
+    values = [1.0 if spacing is None else spacing] * len(shape) if given is None else spacing
+    if len(values) != len(shape):
+        fail("spacing", f"{len(shape)} numbers (mm), one per axis of the {shape} masks", spacing)
+    return shape, [check_number(v, "spacing", 0, open_low=True) for v in values]
+
+
+def _surface_scores(truth, prediction, spacing, tolerance):
+    """HD95 and surface Dice of two bool masks (see :func:`hd95`, :func:`surface_dice`)."""
+    if not truth.any() or not prediction.any():
+        return (0.0, 1.0) if truth.any() == prediction.any() else (np.inf, 0.0)
+    box = ndimage.find_objects((truth | prediction).view(np.uint8))[0]  # surfaces lie inside
+    edges = [m & ~ndimage.binary_erosion(m, ndimage.generate_binary_structure(
+        m.ndim, SURFACE_CONNECTIVITY)) for m in (truth[box], prediction[box])]
+    a, b = (ndimage.distance_transform_edt(~other, sampling=spacing)[edge]
+            for edge, other in (edges, edges[::-1]))
+    near = np.count_nonzero(a <= tolerance) + np.count_nonzero(b <= tolerance)
+    return max(np.percentile(a, 95), np.percentile(b, 95)), near / (a.size + b.size)
+
+
+def _surfaces(truth, prediction, n_classes, threshold, mode, spacing, tolerance=1.0):
+    """``(hd95, surface_dice)``, each reported as :func:`dice` reports its scores."""
+    tolerance = check_number(tolerance, "tolerance", 0)
+    mode, n_classes, truth, prediction = _masks(truth, prediction, n_classes, threshold, mode)
+    pairs = ([(truth == k, prediction == k) for k in range(n_classes)] if mode == "multiclass"
+             else [(truth, prediction)] if mode == "binary" else
+             [(truth[..., k], prediction[..., k]) for k in range(truth.shape[-1])])
+    shape, spacing = _grid(pairs[0][0].shape, spacing)
+    scores = np.array([_surface_scores(t.reshape(shape), p.reshape(shape), spacing, tolerance)
+                       for t, p in pairs])
+    return _report(mode, scores[:, 0]), _report(mode, scores[:, 1])
+
+
+def hd95(truth, prediction, *, spacing=None, n_classes=None, threshold=0.5, mode=None):
+    """The 95th-percentile Hausdorff distance (mm) of two 2-D or 3-D masks' surfaces, as MONAI's
+    ``compute_hausdorff_distance(percentile=95)``: the larger of the two directed 95th
+    percentiles (of each surface's voxels' distances to the other surface; not of the pooled
+    distances). Surfaces: :data:`SURFACE_CONNECTIVITY`; distances by
+    ``distance_transform_edt(sampling=spacing)``, ``spacing`` in mm per axis (a number: every
+    axis; None: 1). Both masks empty: 0.0; one empty: inf. Other arguments and the returns as
+    :func:`dice` (with ``n_classes``: per class, class 0 included, and their mean).
+
+    >>> truth = np.zeros((5, 5)); truth[1:4, 1:4] = 1
+    >>> hd95(truth, np.roll(truth, 1, axis=1), spacing=(1.0, 2.5))  # one column: 2.5 mm
+    2.5
+    """
+    return _surfaces(truth, prediction, n_classes, threshold, mode, spacing)[0]
+
+
+def surface_dice(truth, prediction, *, tolerance=1.0, spacing=None, n_classes=None,
+                 threshold=0.5, mode=None):
+    """The normalised surface Dice (Nikolov et al. 2021) at ``tolerance`` mm, as MONAI's
+    ``compute_surface_dice``: the share of both surfaces' voxels within ``tolerance`` (<=) of
+    the other surface, voxels counted (not areas). Both empty: 1.0; one empty: 0.0. Surfaces,
+    ``spacing``, the other arguments and the returns as :func:`hd95`.
+
+    >>> truth = np.zeros((5, 5)); truth[1:4, 1:4] = 1  # 8 surface pixels, 3 of them 2.5 mm off
+    >>> surface_dice(truth, np.roll(truth, 1, axis=1), tolerance=1.0, spacing=(1.0, 2.5))
+    0.625
+    """
+    return _surfaces(truth, prediction, n_classes, threshold, mode, spacing, tolerance)[1]
 
 
 def isbi_pixel_error(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):

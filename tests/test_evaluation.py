@@ -18,8 +18,9 @@ from skimage import io
 from skimage.metrics import adapted_rand_error
 
 from keras_unet.evaluation import (
-    ISBI_THRESHOLDS, check_same_kind, dice, evaluate_folders, flood_proposal, iou,
-    isbi_pixel_error, isbi_scores, pixel_error, precision_recall_f1, roc_auc, roc_curve,
+    ISBI_THRESHOLDS, SURFACE_CONNECTIVITY, check_same_kind, dice, evaluate_folders,
+    flood_proposal, hd95, iou, isbi_pixel_error, isbi_scores, pixel_error, precision_recall_f1,
+    roc_auc, roc_curve, surface_dice,
 )
 from keras_unet.images import as_mask, as_prediction
 
@@ -630,3 +631,195 @@ def test_evaluate_folders_scores_class_indices_and_refuses_a_mix(tmp_path):
     _write_pngs(tmp_path / "binary", {"a": (truth > 0) * 255})
     with pytest.raises(ValueError, match=r"binary/a.png against .*truth/a.png: the truth holds class"):
         evaluate_folders(tmp_path / "binary", tmp_path / "truth")
+
+
+# ------------------------------------------------ volumes: overlap, HD95, surface Dice
+
+
+def test_dice_iou_and_pixel_error_on_volumes_by_hand():
+    truth = np.zeros((4, 6, 6), np.uint8)
+    truth[1:3, 1:4, 1:4] = 1  # 18 voxels
+    prediction = np.zeros((4, 6, 6, 1), np.float32)
+    prediction[1:3, 1:4, 1:3] = 0.9  # 12 of them, none extra
+    assert dice(truth, prediction) == pytest.approx(2 * 12 / (18 + 12))
+    assert iou(truth, prediction) == pytest.approx(12 / 18)
+    assert pixel_error(truth, prediction) == pytest.approx(6 / 144)
+    classes = truth.astype(np.int32)
+    classes[3] = 2  # 36 voxels of class 2
+    predicted = classes.copy()
+    predicted[3, 0] = 1  # 6 of them called class 1
+    scores = dice(classes, predicted, n_classes=3)
+    assert scores["per_class"].tolist() == pytest.approx([1.0, 2 * 18 / (18 + 24), 2 * 30 / 66])
+    probabilities = np.eye(3, dtype=np.float32)[predicted] * 0.8 + 0.05  # (D, H, W, 3)
+    assert iou(classes, probabilities, n_classes=3)["per_class"].tolist() == pytest.approx(
+        [1.0, 18 / 24, 30 / 36])
+
+
+def _cube(offset=(0, 0, 0), shape=(9, 9, 9)):
+    cube = np.zeros(shape, bool)
+    cube[tuple(slice(2 + o, 5 + o) for o in offset)] = True  # 3x3x3: 26 surface voxels
+    return cube
+
+
+@pytest.mark.parametrize("offset, expected", [
+    # Along axis 0 (5 mm): the bottom face of one cube is 5 mm from the other's (9 voxels),
+    # 16 voxels of the middle and top layers lie on the other surface (0), and the centre
+    # of one end layer is 1 mm from the other's ring: 16 x 0, 1 x 1, 9 x 5 on each side.
+    ((1, 0, 0), {"hd95": 5.0, 0.5: 32 / 52, 1.0: 34 / 52, 4.99: 34 / 52, 5.0: 1.0}),
+    # along axis 1 (1 mm): 16 x 0, 10 x 1 (9 of a face, the one centre) on each side
+    ((0, 1, 0), {"hd95": 1.0, 0.5: 32 / 52, 1.0: 1.0}),
+    # two slices along axis 0: a face 10 mm away (9), the middle ring 5 mm (8), 9 x 0
+    ((2, 0, 0), {"hd95": 10.0, 4.9: 18 / 52, 5.0: 34 / 52, 10.0: 1.0}),
+])
+def test_hd95_and_surface_dice_of_offset_cubes_in_mm(offset, expected):
+    truth, prediction = _cube(), _cube(offset)
+    # 26 values, the 95th percentile at rank 23.75 of 25: among the largest 9
+    assert hd95(truth, prediction, spacing=(5, 1, 1)) == expected.pop("hd95")
+    for tolerance, share in expected.items():
+        assert surface_dice(truth, prediction, tolerance=tolerance,
+                            spacing=(5, 1, 1)) == pytest.approx(share)
+    # symmetric, and a channel of 1 is not an axis
+    assert hd95(prediction[..., None], truth, spacing=(5, 1, 1)) == hd95(
+        truth, prediction, spacing=(5, 1, 1))
+
+
+def test_single_voxels_three_apart():
+    truth, prediction = np.zeros((7, 7)), np.zeros((7, 7))
+    truth[1, 1] = prediction[4, 1] = 1  # 3 rows of 2 mm apart
+    assert hd95(truth, prediction, spacing=(2.0, 1.0)) == 6.0
+    assert hd95(truth, prediction) == 3.0  # 1 mm per axis by default
+    assert surface_dice(truth, prediction, tolerance=5.9, spacing=(2.0, 1.0)) == 0.0
+    assert surface_dice(truth, prediction, tolerance=6.0, spacing=(2.0, 1.0)) == 1.0
+    truth, prediction = np.zeros((5, 5, 5)), np.zeros((5, 5, 5))
+    truth[0, 0, 0] = prediction[0, 3, 4] = 1  # a 3-4-5 triangle, times the spacing 0.5
+    assert hd95(truth, prediction, spacing=0.5) == 2.5
+
+
+def test_the_95th_percentile_is_the_larger_directed_one_not_the_pooled_one():
+    # 20 single pixels in a row against the first one: the truth's surface is 1 pixel at
+    # 0 from the prediction, the prediction's 20 pixels... each is its own surface pixel
+    truth, prediction = np.zeros((3, 41)), np.zeros((3, 41))
+    truth[1, 0] = 1
+    prediction[1, 0:40:2] = 1  # 20 pixels at 0, 2, ..., 38 from the truth's one
+    directed = np.percentile(np.arange(0, 40, 2), 95)  # 36.1: prediction -> truth
+    pooled = np.percentile(np.r_[np.arange(0, 40, 2), 0.0], 95)  # 36.0 with the truth's 0
+    assert hd95(truth, prediction) == pytest.approx(directed) and directed != pooled
+    assert surface_dice(truth, prediction, tolerance=2.0) == pytest.approx((1 + 2) / 21)
+
+
+def test_empty_masks_in_hd95_and_surface_dice():
+    empty, full = np.zeros((4, 5, 5)), _cube(shape=(4, 5, 5))
+    assert (hd95(empty, empty), surface_dice(empty, empty)) == (0.0, 1.0)
+    assert (hd95(full, empty), surface_dice(full, empty)) == (np.inf, 0.0)
+    assert (hd95(empty, full), surface_dice(empty, full)) == (np.inf, 0.0)
+    assert (hd95(full, full), surface_dice(full, full, tolerance=0.0)) == (0.0, 1.0)
+
+
+def test_surfaces_are_face_connected_and_touch_the_array_border():
+    assert SURFACE_CONNECTIVITY == 1
+    square = np.ones((3, 3))  # the whole image: 8 border pixels are its surface
+    inner = np.zeros((3, 3))
+    inner[1, 1] = 1
+    # the centre is 1 (across a face) or sqrt(2) from the border pixels: 8 x 0 against
+    # (1, 1, 1, 1, 1.41 x 4) and the centre's 1
+    assert hd95(square, inner) == pytest.approx(np.percentile([1] * 4 + [2 ** 0.5] * 4, 95))
+    assert surface_dice(square, inner, tolerance=1.0) == pytest.approx((4 + 1) / 9)
+    plus = np.zeros((5, 5))
+    plus[2, 1:4] = plus[1:4, 2] = 1  # a cross: its centre has no face outside the mask
+    centre = np.zeros((5, 5))
+    centre[2, 2] = 1
+    # the cross's surface is its 4 arms, each 1 from the centre (with 8-connected surfaces
+    # the centre would be on it too, at 0 from itself)
+    assert hd95(plus, centre) == 1.0 and surface_dice(plus, centre, tolerance=0.5) == 0.0
+
+
+def test_multiclass_and_multilabel_are_scored_per_class_as_dice_reports_them():
+    truth = np.zeros((8, 8), np.int32)
+    truth[1:4, 1:4] = 1
+    prediction = truth.copy()
+    prediction[1:4, 4] = 1  # class 1 grows a column (2 mm): 3 of its 10 surface pixels off
+    prediction[6, 6] = 2  # class 2 predicted, never true
+    scores = hd95(truth, prediction, n_classes=4, spacing=(1.0, 2.0))
+    assert set(scores) == {"per_class", "mean"}
+    per_class = [hd95(truth == k, prediction == k, spacing=(1.0, 2.0)) for k in range(4)]
+    assert scores["per_class"].tolist() == per_class
+    assert per_class[1:] == [2.0, np.inf, 0.0]  # class 3: in neither, 0 as both empty
+    assert scores["mean"] == np.inf
+    share = surface_dice(truth, prediction, n_classes=4, tolerance=1.0, spacing=(1.0, 2.0))
+    # class 1: the truth's 8 surface pixels are within 1 mm (7 at 0, the right column's middle
+    # at 1 mm above or below); the prediction's 10: 7 at 0 and the new column's 3 at 2 mm
+    assert share["per_class"][1:].tolist() == pytest.approx([(8 + 7) / 18, 0.0, 1.0])
+    labels = np.stack([truth == 1, truth == 2], axis=-1).astype(np.float32)
+    called = np.stack([prediction == 1, prediction == 2], axis=-1).astype(np.float32)
+    by_label = hd95(labels, called, mode="multilabel", spacing=(1.0, 2.0))
+    assert by_label["per_label"].tolist() == [2.0, np.inf]
+
+
+def _brute_force(truth, prediction, spacing, tolerance):
+    """HD95 and surface Dice from the surface voxels' coordinates in mm, by a k-d tree."""
+    from scipy.spatial import cKDTree
+
+    def surface(mask):  # in the mask, with a face neighbour (or the border) outside it
+        padded = np.pad(mask, 1)
+        core = padded[(slice(1, -1),) * mask.ndim]
+        outside = np.zeros(mask.shape, bool)
+        for axis in range(mask.ndim):
+            for step in (-1, 1):
+                outside |= ~np.roll(padded, step, axis)[(slice(1, -1),) * mask.ndim]
+        return np.argwhere(core & outside) * np.asarray(spacing)
+
+    a, b = surface(truth), surface(prediction)
+    ab, ba = cKDTree(b).query(a)[0], cKDTree(a).query(b)[0]
+    share = (np.sum(ab <= tolerance) + np.sum(ba <= tolerance)) / (len(ab) + len(ba))
+    return max(np.percentile(ab, 95), np.percentile(ba, 95)), share
+
+
+def test_hd95_and_surface_dice_match_a_brute_force_on_random_blobs():
+    rng = np.random.default_rng(3)
+    spacing = (3.0, 0.7, 0.9)
+    for _ in range(3):
+        truth, prediction = (ndimage.gaussian_filter(rng.random((10, 18, 16)), 2) > 0.5
+                             for _ in range(2))
+        assert truth.any() and prediction.any() and not np.array_equal(truth, prediction)
+        expected = _brute_force(truth, prediction, spacing, 2.0)
+        assert hd95(truth, prediction, spacing=spacing) == pytest.approx(expected[0], abs=1e-9)
+        assert surface_dice(truth, prediction, tolerance=2.0, spacing=spacing) == (
+            pytest.approx(expected[1], abs=1e-12))
+
+
+def test_surface_scores_refuse_bad_arguments():
+    cube = _cube(shape=(4, 6, 6))
+    with _raises("spacing must be 3 numbers (mm), one per axis of the (4, 6, 6) masks; got "
+                 "(1, 1)"):
+        hd95(cube, cube, spacing=(1, 1))
+    with _raises("spacing must be a finite number > 0; got 0"):
+        surface_dice(cube, cube, spacing=(5, 1, 0))
+    with _raises("tolerance must be a finite number >= 0; got -1"):
+        surface_dice(cube, cube, tolerance=-1)
+    with _raises("surface distances need 2-D or 3-D masks, (H, W) or (D, H, W) with an "
+                 "optional channel of 1; got shape (5,)"):
+        hd95(np.ones(5), np.ones(5))
+    with _raises("truth and prediction must have the same shape; got (4, 6, 6) and (4, 6, 5)"):
+        hd95(cube, cube[..., :5])
+
+
+def test_real_tumour_shifted_by_one_slice(shared_data):
+    import nibabel
+
+    label = nibabel.load(shared_data / "tumour_volumes" / "lung1_label.nii.gz")
+    spacing = tuple(float(z) for z in label.header.get_zooms()[::-1])  # per array axis
+    assert spacing == (5.0, 0.5703125, 0.5703125)
+    volume = np.transpose(np.asanyarray(label.dataobj), (2, 1, 0))
+    truth = volume[30:37, 345:375, 204:232] > 0  # the tumour's box (slices 32-34) and a margin
+    assert truth.sum() == volume.sum() == 837
+    shifted = np.roll(truth, 1, axis=0)
+    # The shifted top slice (329 voxels, all surface) lies 5 mm above the truth's top slice
+    # and farther from every other truth voxel: 329 of the shifted surface's 695 voxels
+    # are 5.0 mm off, far more than 5 %, and no voxel is farther: HD95 = the slice spacing.
+    assert hd95(truth, shifted, spacing=spacing) == 5.0
+    assert surface_dice(truth, shifted, tolerance=5.0, spacing=spacing) == 1.0
+    for tolerance in (0.5, 1.0, 4.99):
+        assert surface_dice(truth, shifted, tolerance=tolerance, spacing=spacing) == (
+            pytest.approx(_brute_force(truth, shifted, spacing, tolerance)[1], abs=1e-12))
+    assert surface_dice(truth, shifted, tolerance=1.0, spacing=spacing) == pytest.approx(
+        540 / 1390)
