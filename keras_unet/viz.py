@@ -19,7 +19,7 @@ from matplotlib.patches import Patch, Rectangle
 from skimage.color import rgb2gray
 from skimage.segmentation import find_boundaries
 
-from keras_unet.checks import check_array, check_int, check_number, count, fail
+from keras_unet.checks import check_array, check_choice, check_int, check_number, count, fail
 from keras_unet.images import as_image, as_mask, as_prediction, write_atomically
 
 FOREGROUND_COLOR, FOREGROUND_NAME = (0.0, 1.0, 0.0), "green"  # reads on gray and warm images
@@ -29,16 +29,18 @@ ERROR_COLORS = {"true positive": (1.0, 1.0, 1.0), "false positive": (0.9, 0.1, 0
 CORRECT_COLOR, WRONG_COLOR = (0.2, 0.2, 0.2), (0.9, 0.1, 0.1)
 DEFAULT_OUTPUT_DIR = "predictions"  # where PredictionCallback writes outside a notebook
 TITLE_SCORES = ("val_dice", "dice", "val_mean_iou", "mean_iou")
+PLANES = ("axial", "coronal", "sagittal")  # the planes normal to array axes 0, 1, 2 (k, j, i)
+CROSSHAIR_COLOR, OUTLINE_COLOR = (1.0, 0.85, 0.0), (1.0, 0.0, 1.0)  # yellow, magenta
 
 
 #: int (H, W) classes or bool (H, W, L) labels, a soft binary foreground, the class count.
 _Mask = namedtuple("_Mask", "labels probability n_classes")
 
 
-def _read(value, name, threshold=None, mode=None):
-    """A truth (no ``threshold``: ``as_mask``) or a prediction (``as_prediction``)."""
-    labels, scores = (as_mask(value, name, mode), None) if threshold is None else (
-        as_prediction(value, name, threshold=threshold, mode=mode))
+def _read(value, name, threshold=None, mode=None, **dims):
+    """A truth (no ``threshold``: ``as_mask``) or a prediction (``as_prediction``) (``dims``)."""
+    labels, scores = (as_mask(value, name, mode, **dims), None) if threshold is None else (
+        as_prediction(value, name, threshold=threshold, mode=mode, **dims))
     if labels.shape[-1] > 1:  # multilabel: one channel per label
         return _Mask(labels > 0, None, labels.shape[-1] + 1)
     channels = 0 if scores is None else scores.shape[-1]
@@ -64,14 +66,14 @@ def _rgb(image, name="image", gray=False):
 
 
 def _fit(array, size, argument, reference, crop=True):
-    """``array`` at ``size``: equal or (``crop``) larger by an even border, centre-cropped."""
-    (height, width), (dh, dw) = array.shape[:2], np.subtract(array.shape[:2], size)
-    if dh < 0 or dw < 0 or dh % 2 or dw % 2 or not crop and (dh or dw):
+    """``array`` at ``size`` (leading axes): equal or (``crop``) centre-cut by an even border."""
+    shape, extra = array.shape[:len(size)], np.subtract(array.shape[:len(size)], size)
+    if (extra < 0).any() or (extra % 2).any() or not crop and extra.any():
         border = (f" (or {argument} larger by an even border, which is centre-cropped, as for"
                   f" a valid-padding U-Net)") if crop else ""
-        raise ValueError(f"{argument} is {height}x{width} but {reference} is {size[0]}x"
-                         f"{size[1]}: they must be the same size{border}")
-    return array[dh // 2: height - dh // 2, dw // 2: width - dw // 2]
+        raise ValueError(f"{argument} is {'x'.join(map(str, shape))} but {reference} is "
+                         f"{'x'.join(map(str, size))}: they must be the same size{border}")
+    return array[tuple(slice(d // 2, n - d // 2) for d, n in zip(extra, shape))]
 
 
 def _batch(images):
@@ -107,12 +109,15 @@ def _in_notebook():
     return hasattr(getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)(), "kernel")
 
 
-def _grid(rows, columns, width=PANEL_INCHES, height=PANEL_INCHES, extra=0.0):
-    """A figure of panels, released from pyplot under an inline notebook (drawn once)."""
+def _grid(rows, columns, width=PANEL_INCHES, height=PANEL_INCHES, extra=0.0, panels=None):
+    """A figure of panels (``panels`` of them), released from pyplot under an inline notebook."""
     figure = plt.figure(figsize=(width * columns, height * rows + extra), layout="constrained")
     if _in_notebook() and "inline" in matplotlib.get_backend():
         plt.close(figure)
-    return figure, figure.subplots(rows, columns, squeeze=False)
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for axes in grid.ravel()[panels:] if panels else ():
+        axes.remove()
+    return figure, grid
 
 
 def _show(axes, picture, title, **imshow):
@@ -130,6 +135,18 @@ def _draw(axes, mask, palette, title, binary):
     if binary:
         return _show(axes, mask.labels > 0, title, cmap="gray", vmin=0, vmax=1)
     return _show(axes, _tint(np.zeros(mask.labels.shape[:2] + (3,)), mask, palette), title)
+
+
+def _classes(masks, class_names):
+    """``(names, palette, binary)`` of ``masks`` (``_Mask``, None) drawn together: binary green."""
+    n_classes = max([2] + [mask.n_classes for mask in masks if mask])
+    if class_names is not None and len(class_names) < n_classes:
+        fail("class_names", f"one name for each of the masks' {n_classes} classes", class_names)
+    names = [f"class {k}" for k in range(n_classes)] if class_names is None else list(
+        map(str, class_names))
+    binary = len(names) == 2
+    return names, np.array([(0.0, 0.0, 0.0), FOREGROUND_COLOR]) if binary else class_colors(
+        len(names)), binary
 
 
 def _frame(axes, top, left, bottom, right, color, **style):
@@ -212,14 +229,8 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
         if size:
             _fit(image, size, f"images[{i}]", f"{'predictions' if prediction else 'truths'}[{i}]")
         rows.append((image, truth, prediction, size))
-    n_classes = max([2] + [m.n_classes for row in rows for m in row[1:3] if m])
-    named = class_names is not None
-    if named and len(class_names) < n_classes:
-        fail("class_names", f"one name for each of the masks' {n_classes} classes", class_names)
-    names = list(map(str, class_names)) if named else [f"class {k}" for k in range(n_classes)]
-    palette, binary = class_colors(len(names)), len(names) == 2
-    foreground = names[1] if named else "foreground"
-    tint = np.array([(0.0, 0.0, 0.0), FOREGROUND_COLOR]) if binary else palette
+    names, palette, binary = _classes([m for row in rows for m in row[1:3]], class_names)
+    foreground = "foreground" if class_names is None else names[1]
     columns = 1 + (truths is not None) + 2 * (predictions is not None)
     figure, grid = _grid(shown, columns, extra=0.0 if binary else 0.5)
     for axes, (image, truth, prediction, size), title in zip(grid, rows, titles):
@@ -236,10 +247,10 @@ def show_predictions(images, truths=None, predictions=None, *, n=4, class_names=
             title = "prediction" + (f" (Dice {np.mean(dice) if dice else 1:.3f})" if truth else "")
             drawn = _draw(panel := next(axes), prediction, palette, title, binary)
             if binary and prediction.probability is not None:
-                figure.colorbar(drawn, ax=panel, shrink=0.8, label=f"probability of {foreground}"
-                                if named else "probability")
+                figure.colorbar(drawn, ax=panel, shrink=0.8, label="probability" if class_names
+                                is None else f"probability of {foreground}")
             picture = _tint(_rgb(_fit(image, size, "image", "prediction"), gray=True),
-                            prediction, tint, 0.5)
+                            prediction, palette, 0.5)
             _show(next(axes), picture,
                   f"overlay ({FOREGROUND_NAME}: {foreground})" if binary else "overlay")
     if not binary:
@@ -330,6 +341,111 @@ def show_tiles(image, prediction, boxes, *, zoom=48, threshold=0.5):
     return figure
 
 
+def _volumes(image, truth, prediction, threshold, mode, spacing, caller):
+    """The image float32 (D, H, W, C), stretched; the masks (_Mask or None); the first mask's
+    foreground (bool (D, H, W); None if none); the spacing."""
+    if np.ndim(image) == 2:
+        raise ValueError(f"image has shape {np.shape(image)}: a 2D image; {caller[0]} draws "
+                         f"volumes (D, H, W) or (D, H, W, C) (for a 2D image use show_predictions)")
+    volume = as_image(image, "image", stretch=True, spatial_dims=3)
+    volume = volume if volume.shape[-1] in (1, 3) else volume[..., :1]  # else its first channel
+    truth = None if truth is None else _read(truth, caller[1], mode=mode, spatial_dims=3)
+    guess = "multilabel" if mode is None and truth and truth.labels.ndim == 4 else mode
+    prediction = None if prediction is None else _read(
+        prediction, caller[2], check_number(threshold, "threshold", 0, 1), guess, spatial_dims=3)
+    for name, mask in ((n, m) for n, m in zip(caller[1:], (truth, prediction)) if m):
+        _fit(mask.labels, volume.shape[:3], name, "image", crop=False)
+    foreground = next((f for m in (truth, prediction) if m and (f := np.reshape(
+        m.labels, volume.shape[:3] + (-1,)).any(axis=-1)).any()), None)
+    if np.shape(spacing := (1, 1, 1) if spacing is None else spacing) != (3,):
+        fail("spacing", "(dk, dj, di): the voxel size along each array axis (mm)", spacing)
+    spacing = [check_number(v, f"spacing[{a}]", 0, open_low=True) for a, v in enumerate(spacing)]
+    return volume, truth, prediction, foreground, spacing
+
+
+def _plane(axes, title, volume, axis, index, spacing, masks=(), palettes=(), alpha=0.5, cross=()):
+    """Slice ``index`` normal to ``axis`` (gray under masks), ``masks[0]`` tinted, ``masks[1]``
+    outlined, ``cross`` (row, column) marked; slice 0 at the bottom if ``axis``: LPS heads up."""
+    picture = _rgb(np.take(volume, index, axis), gray=bool(masks))
+    for k, (mask, palette) in enumerate(zip(masks, palettes)):
+        plane = mask._replace(labels=np.take(mask.labels, index, axis))
+        picture = _tint(picture, plane, palette, alpha, contour=k > 0)
+    down, across = np.delete(spacing, axis)  # mm per row, per column
+    _show(axes, picture, title, aspect=down / across, origin="lower" if axis else "upper")
+    for line, at in zip((axes.axhline, axes.axvline), cross):
+        line(at, color=CROSSHAIR_COLOR, linewidth=0.6, alpha=0.6)
+
+
+def show_volume(image, truth=None, prediction=None, *, point=None, spacing=None, threshold=0.5,
+                mode=None, class_names=None, alpha=0.5):
+    """Planes ``image[k]`` (axial), ``image[:, j]`` (coronal), ``image[:, :, i]`` (sagittal) through
+    ``point`` (None: the foreground voxel nearest the centre of the truth's, else prediction's,
+    foreground; else the volume's centre), crosshairs on it; rows: ``image`` (D, H, W[, C]), +
+    ``truth``, + ``prediction`` (tinted by ``alpha``; read as by show_predictions), ``spacing`` mm.
+
+    >>> volume = np.random.default_rng(0).random((8, 16, 16))
+    >>> fig = show_volume(volume, volume > 0.5, spacing=(4.0, 1.0, 1.0), point=(2, 5, 9))
+    >>> [axes.get_title() for axes in fig.axes[3:]], fig.axes[4].get_aspect()
+    (['truth, axial 2', 'truth, coronal 5', 'truth, sagittal 9'], 4.0)
+    """
+    volume, truth, prediction, foreground, spacing = _volumes(
+        image, truth, prediction, threshold, mode, spacing, ("show_volume", "truth", "prediction"))
+    alpha, shape, masks = check_number(alpha, "alpha", 0, 1), volume.shape[:3], (truth, prediction)
+    if point is None:
+        where = np.array([shape]) // 2 if foreground is None else np.argwhere(foreground)
+        mm = where * spacing  # the centre in mm: thick slices count for their thickness
+        point = where[np.argmin(np.square(mm - mm.mean(axis=0)).sum(axis=1))]
+    if np.shape(point) != (3,):
+        fail("point", "(k, j, i): one index per array axis", point)
+    for a, v in enumerate(point):
+        if check_int(v, f"point[{a}]", 0) >= shape[a]:
+            fail(f"point[{a}]", f"an index below {shape[a]} (the image's size on axis {a})", v)
+    rows = [("", None)] + [(f"{n}, ", m) for n, m in zip(("truth", "prediction"), masks) if m]
+    names, palette, binary = _classes(masks, class_names)
+    figure, grid = _grid(len(rows), 3, extra=0.0 if binary else 0.5)
+    for axes, (row, mask) in zip(grid, rows):
+        for axis, plane in enumerate(PLANES):
+            _plane(axes[axis], f"{row}{plane} {point[axis]}", volume, axis, point[axis], spacing,
+                   [mask] if mask else [], [palette], alpha, np.delete(point, axis))
+    if not binary:
+        _legend(figure, zip(names, palette))
+    return figure
+
+
+def show_slices(image, mask=None, prediction=None, *, n=8, axis=0, spacing=None, columns=4,
+                threshold=0.5, mode=None, class_names=None, alpha=0.5):
+    """``n`` slices of ``image`` (D, H, W[, C]) normal to ``axis`` spread over the foreground
+    (of ``mask``, else ``prediction``; else the volume), titled with their index, ``columns`` to
+    a row: ``mask`` tinted by ``alpha``, ``prediction`` outlined (alone: tinted); as show_volume.
+
+    >>> volume = np.zeros((30, 8, 8))
+    >>> volume[10:20, 2:6, 2:6] = 1
+    >>> [axes.get_title() for axes in show_slices(volume, volume, n=3).axes]
+    ['axial 11', 'axial 15', 'axial 18']
+    """
+    n, columns = check_int(n, "n"), check_int(columns, "columns")
+    axis, alpha = check_choice(axis, (0, 1, 2), "axis"), check_number(alpha, "alpha", 0, 1)
+    volume, mask, prediction, foreground, spacing = _volumes(
+        image, mask, prediction, threshold, mode, spacing, ("show_slices", "mask", "prediction"))
+    extent = np.arange(volume.shape[axis]) if foreground is None else np.flatnonzero(
+        foreground.any(axis=tuple(a for a in range(3) if a != axis)))
+    low, size = int(extent[0]), int(extent[-1] - extent[0]) + 1  # n equal parts' centres:
+    indices = np.unique(low + (2 * np.arange(n) + 1) * size // (2 * n)).tolist()  # all if fewer
+    names, palette, binary = _classes([mask, prediction], class_names)
+    outline = np.array([(0.0, 0.0, 0.0), OUTLINE_COLOR]) if binary and mask else palette
+    entries = list(zip(names, palette)) if not binary else [("mask", palette[1]), (
+        "prediction (outlined)", outline[1])] if mask and prediction else []
+    columns = min(columns, len(indices))
+    figure, grid = _grid(-(-len(indices) // columns), columns, extra=0.3 if entries else 0.0,
+                         panels=len(indices))
+    for axes, index in zip(grid.ravel(), indices):
+        _plane(axes, f"{PLANES[axis]} {index}", volume, axis, index, spacing,
+               [m for m in (mask, prediction) if m], [palette, outline], alpha)
+    if entries:
+        _legend(figure, entries)
+    return figure
+
+
 def plot_history(history, metrics=None):
     """Training curves of ``history`` (a History, its dict or a CSVLogger file): a panel per
     metric (``metrics``: a name or list; None: all, the loss first), train and validation."""
@@ -353,9 +469,7 @@ def plot_history(history, metrics=None):
         fail("metrics", f"names of the history's metrics ({', '.join(families)})", metrics)
     families = list(dict.fromkeys(str(name).removeprefix("val_") for name in wanted))
     columns = 2 if len(families) == 4 else min(len(families), 3)  # 4 panels: 2 x 2
-    figure, grid = _grid(-(-len(families) // columns), columns, width=4.0)
-    for axes in grid.ravel()[len(families):]:
-        axes.remove()
+    figure, grid = _grid(-(-len(families) // columns), columns, width=4.0, panels=len(families))
     for axes, name in zip(grid.ravel(), families):
         for key, label in ((name, "train"), (f"val_{name}", "validation")):
             if (curve := curves.get(key)) is not None:

@@ -31,7 +31,9 @@ from keras_unet.viz import (
     save_figure,
     show_errors,
     show_predictions,
+    show_slices,
     show_tiles,
+    show_volume,
     show_weight_map,
 )
 from keras_unet.weights import border_weight_map
@@ -906,3 +908,222 @@ def test_save_figure_errors(tmp_path):
     with pytest.raises(ValueError, match=r"path must be a file in a format matplotlib writes \(.*png.*\); got .*x\.docx"):
         save_figure(figure, tmp_path / "x.docx")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------ show_volume, show_slices
+
+
+def volume_and_cube(shape=(6, 10, 14), box=(slice(2, 5), slice(3, 8), slice(4, 11))):
+    """A float volume in [0, 1] (every voxel its own value) and a binary cube in it."""
+    volume = np.random.default_rng(3).random(shape).astype(np.float32)
+    truth = np.zeros(shape, np.uint8)
+    truth[box] = 1
+    return volume, truth
+
+
+def gray(plane):
+    return np.repeat(plane[..., None], 3, axis=-1)
+
+
+def line_positions(axes):
+    """(y of the horizontal line, x of the vertical line) of a panel's crosshair."""
+    horizontal, vertical = axes.lines
+    assert horizontal.get_ydata()[0] == horizontal.get_ydata()[1]
+    assert vertical.get_xdata()[0] == vertical.get_xdata()[1]
+    return horizontal.get_ydata()[0], vertical.get_xdata()[0]
+
+
+def test_show_volume_draws_the_three_planes_through_the_point():
+    volume, _ = volume_and_cube()
+    figure = show_volume(volume, point=(1, 7, 12), spacing=(5.0, 0.5, 0.8))
+    assert titles(figure) == ["axial 1", "coronal 7", "sagittal 12"]
+    axial, coronal, sagittal = figure.axes
+    np.testing.assert_array_equal(picture(axial), gray(volume[1]))  # (H, W) = 10x14
+    np.testing.assert_array_equal(picture(coronal), gray(volume[:, 7]))  # (D, W) = 6x14
+    np.testing.assert_array_equal(picture(sagittal), gray(volume[:, :, 12]))  # (D, H) = 6x10
+    assert [axes.get_aspect() for axes in figure.axes] == pytest.approx([0.5 / 0.8, 5 / 0.8, 10])
+    assert [axes.images[0].origin for axes in figure.axes] == ["upper", "lower", "lower"]
+    assert [line_positions(axes) for axes in figure.axes] == [(7, 12), (1, 12), (1, 7)]
+    assert all(line.get_color() == viz.CROSSHAIR_COLOR for a in figure.axes for line in a.lines)
+
+
+def test_show_volume_rows_for_the_truth_and_the_prediction_overlays():
+    volume, truth = volume_and_cube()
+    prediction = np.where(truth, 0.8, 0.3).astype(np.float32)  # probabilities
+    prediction[3, 5, 4] = 0.2  # one voxel of the cube missed
+    figure = show_volume(volume, truth, prediction)
+    assert len(figure.axes) == 9 and plt.get_fignums() == [figure.number]
+    assert titles(figure) == ["axial 3", "coronal 5", "sagittal 7", "truth, axial 3",
+                              "truth, coronal 5", "truth, sagittal 7", "prediction, axial 3",
+                              "prediction, coronal 5", "prediction, sagittal 7"]
+    green = 0.5 * gray(volume[3]) + 0.5 * np.array(FOREGROUND_COLOR)
+    axial_truth, axial_prediction = picture(figure.axes[3]), picture(figure.axes[6])
+    inside = truth[3].astype(bool)
+    np.testing.assert_allclose(axial_truth[inside], green[inside], atol=1e-6)
+    np.testing.assert_allclose(axial_truth[~inside], gray(volume[3])[~inside], atol=1e-6)
+    hit = inside.copy()
+    hit[5, 4] = False
+    np.testing.assert_allclose(axial_prediction[hit], green[hit], atol=1e-6)
+    np.testing.assert_allclose(axial_prediction[~hit], gray(volume[3])[~hit], atol=1e-6)
+    sagittal = picture(figure.axes[5])  # volume[:, :, 7]: the cube's rows 2:5, columns 3:8
+    expected = 0.5 * gray(volume[2:5, 3:8, 7]) + 0.5 * np.array(FOREGROUND_COLOR)
+    np.testing.assert_allclose(sagittal[2:5, 3:8], expected, atol=1e-6)
+    assert figure.legends == []  # binary: the rows say what is drawn
+
+
+def test_show_volume_default_point_is_the_foreground_centre_in_millimetres():
+    volume, truth = volume_and_cube()
+    figure = show_volume(volume, truth)  # the cube [2:5, 3:8, 4:11]: its centre
+    assert titles(figure)[:3] == ["axial 3", "coronal 5", "sagittal 7"]
+    assert titles(show_volume(volume))[:3] == ["axial 3", "coronal 5", "sagittal 7"]  # (6, 10, 14) // 2
+    assert titles(show_volume(volume, prediction=truth))[:3] == ["axial 3", "coronal 5", "sagittal 7"]
+    sparse = np.zeros((6, 10, 14), np.uint8)  # three voxels; their centroid (2.67, 0, 2.33) is none
+    sparse[1, 0, 2] = sparse[2, 0, 4] = sparse[5, 0, 1] = 1
+    assert titles(show_volume(volume, sparse))[:3] == ["axial 1", "coronal 0", "sagittal 2"]
+    # thick slices: 4 mm along axis 0 makes (2, 0, 4) the voxel nearest the centre in mm
+    thick = show_volume(volume, sparse, spacing=(4, 1, 1))
+    assert titles(thick)[:3] == ["axial 2", "coronal 0", "sagittal 4"]
+    empty = show_volume(volume, np.zeros((6, 10, 14)), np.zeros((6, 10, 14)))
+    assert titles(empty)[:3] == ["axial 3", "coronal 5", "sagittal 7"]
+
+
+def test_show_volume_stretches_raw_ct_values_over_the_whole_volume():
+    ct = np.random.default_rng(0).integers(-1024, 1500, (5, 8, 9)).astype(np.int16)
+    ct[0, 0, 0], ct[4, 7, 8] = -1024, 1500  # the range: -1024 .. 1500 HU
+    stretched = (ct.astype(np.float64) + 1024) / 2524
+    figure = show_volume(ct, point=(2, 3, 4))
+    np.testing.assert_allclose(picture(figure.axes[0]), gray(stretched[2]), atol=1e-6)
+    np.testing.assert_allclose(picture(figure.axes[2]), gray(stretched[:, :, 4]), atol=1e-6)
+    rgb = np.random.default_rng(1).random((4, 6, 8, 3))  # a colour volume keeps its colours
+    np.testing.assert_allclose(picture(show_volume(rgb, point=(1, 2, 3)).axes[1]), rgb[:, 2],
+                               atol=1e-6)
+
+
+def test_show_volume_multiclass_classes_in_their_colours_with_a_legend():
+    volume, truth = volume_and_cube()
+    classes = truth.astype(np.int32)
+    classes[2:5, 3:8, 8:11] = 2
+    figure = show_volume(volume, classes, point=(3, 5, 7), class_names=["bg", "tumour", "edema"])
+    axial = picture(figure.axes[3])
+    colors = class_colors(3)
+    np.testing.assert_allclose(axial[5, 5], 0.5 * volume[3, 5, 5] + 0.5 * colors[1], atol=1e-6)
+    np.testing.assert_allclose(axial[5, 9], 0.5 * volume[3, 5, 9] + 0.5 * colors[2], atol=1e-6)
+    [legend] = figure.legends
+    assert [text.get_text() for text in legend.get_texts()] == ["bg", "tumour", "edema"]
+    labels = np.stack([truth, classes == 2], axis=-1).astype(np.float32)  # multilabel
+    multilabel = picture(show_volume(volume, labels, point=(3, 5, 7)).axes[3])
+    np.testing.assert_allclose(multilabel[5, 9], 0.25 * volume[3, 5, 9] + 0.25 * colors[1]
+                               + 0.5 * colors[2], atol=1e-6)  # both labels, one after the other
+
+
+def test_show_volume_errors_name_the_arguments():
+    volume, truth = volume_and_cube()
+    with pytest.raises(ValueError, match=r"^image has shape \(10, 14\): a 2D image; show_volume draws volumes \(D, H, W\) or \(D, H, W, C\) \(for a 2D image use show_predictions\)$"):
+        show_volume(volume[0], truth[0])
+    with pytest.raises(ValueError, match="^truth is 6x10x12 but image is 6x10x14: they must be the same size$"):
+        show_volume(volume, truth[:, :, :12])
+    with pytest.raises(ValueError, match="^prediction is 5x10x14 but image is 6x10x14: they must be the same size$"):
+        show_volume(volume, truth, truth[:5])
+    with pytest.raises(ValueError, match=r"^point must be \(k, j, i\): one index per array axis; got \(1, 2\)$"):
+        show_volume(volume, point=(1, 2))
+    with pytest.raises(ValueError, match=r"^point\[1\] must be an index below 10 \(the image's size on axis 1\); got 10$"):
+        show_volume(volume, point=(1, 10, 2))
+    with pytest.raises(ValueError, match=r"^point\[0\] must be an integer >= 0; got -1$"):
+        show_volume(volume, point=(-1, 0, 0))
+    with pytest.raises(ValueError, match=r"^point\[2\] must be an integer >= 0; got 2.5$"):
+        show_volume(volume, point=(1, 0, 2.5))
+    with pytest.raises(ValueError, match=r"^spacing must be \(dk, dj, di\): the voxel size along each array axis \(mm\); got \(1, 1\)$"):
+        show_volume(volume, spacing=(1, 1))
+    with pytest.raises(ValueError, match=r"^spacing\[0\] must be a finite number > 0; got 0$"):
+        show_volume(volume, spacing=(0, 1, 1))
+    with pytest.raises(ValueError, match="^alpha must be a finite number >= 0 and <= 1; got 2$"):
+        show_volume(volume, alpha=2)
+    with pytest.raises(ValueError, match="^threshold must be a finite number >= 0 and <= 1; got -1$"):
+        show_volume(volume, prediction=truth, threshold=-1)
+    assert refusal(show_volume, volume, truth * 255) == refusal(as_mask, truth * 255, "truth",
+                                                                spatial_dims=3)
+
+
+def test_show_slices_spread_over_the_foreground_with_the_index_in_the_title():
+    volume, truth = volume_and_cube((40, 8, 9), (slice(10, 30), slice(2, 6), slice(3, 7)))
+    figure = show_slices(volume, truth, n=4)  # slices 10..29: the centres of 4 parts of 5
+    assert titles(figure) == ["axial 12", "axial 17", "axial 22", "axial 27"]
+    assert titles(show_slices(volume, n=4)) == ["axial 5", "axial 15", "axial 25", "axial 35"]
+    assert titles(show_slices(volume, prediction=truth, n=2)) == ["axial 15", "axial 25"]
+    assert titles(show_slices(volume, truth, n=30)) == [f"axial {k}" for k in range(10, 30)]
+    assert len(show_slices(volume, truth).axes) == 8  # two rows of four
+    assert titles(show_slices(volume, truth, n=3, axis=1)) == ["coronal 2", "coronal 4",
+                                                               "coronal 5"]  # j in 2..5
+    assert titles(show_slices(volume, truth, n=2, axis=2)) == ["sagittal 4", "sagittal 6"]
+    assert titles(show_slices(volume, np.zeros_like(truth), n=2)) == ["axial 10", "axial 30"]
+
+
+def test_show_slices_draws_the_slices_with_the_mask_tinted_and_the_prediction_outlined():
+    volume, truth = volume_and_cube((12, 10, 14), (slice(4, 8), slice(2, 8), slice(3, 11)))
+    figure = show_slices(volume, n=3, spacing=(5.0, 0.5, 0.8))
+    assert titles(figure) == ["axial 2", "axial 6", "axial 10"]
+    for axes, k in zip(figure.axes, (2, 6, 10)):
+        np.testing.assert_array_equal(picture(axes), gray(volume[k]))
+    assert figure.axes[0].get_aspect() == pytest.approx(0.5 / 0.8)
+    coronal = show_slices(volume, n=2, axis=1, spacing=(5.0, 0.5, 0.8))
+    np.testing.assert_array_equal(picture(coronal.axes[1]), gray(volume[:, 7]))
+    assert coronal.axes[1].get_aspect() == pytest.approx(5 / 0.8)
+    sagittal = show_slices(volume, n=2, axis=2, spacing=(5.0, 0.5, 0.8))
+    np.testing.assert_array_equal(picture(sagittal.axes[0]), gray(volume[:, :, 3]))
+    assert sagittal.axes[0].get_aspect() == pytest.approx(10)
+    prediction = np.zeros_like(truth)
+    prediction[4:8, 3:7, 5:9] = 1
+    both = show_slices(volume, truth, prediction, n=1)
+    assert titles(both) == ["axial 6"]  # the middle of slices 4..7
+    shown, plane, inside = picture(both.axes[0]), gray(volume[6]), prediction[6].astype(bool)
+    outline = find_boundaries(inside, mode="inner") & inside
+    tinted = truth[6].astype(bool) & ~outline
+    np.testing.assert_allclose(shown[outline], np.broadcast_to(viz.OUTLINE_COLOR, shown[outline].shape))
+    np.testing.assert_allclose(shown[tinted], 0.5 * plane[tinted] + 0.5 * np.array(FOREGROUND_COLOR),
+                               atol=1e-6)
+    np.testing.assert_allclose(shown[~truth[6].astype(bool)], plane[~truth[6].astype(bool)])
+    assert outline.sum() == 12 and tinted.sum() == 48 - 12
+    [legend] = both.legends
+    assert [text.get_text() for text in legend.get_texts()] == ["mask", "prediction (outlined)"]
+    alone = picture(show_slices(volume, prediction=prediction, n=1).axes[0])  # tinted, not outlined
+    np.testing.assert_allclose(alone[inside], 0.5 * plane[inside] + 0.5 * np.array(
+        FOREGROUND_COLOR), atol=1e-6)
+
+
+def test_show_slices_errors_name_the_arguments():
+    volume, truth = volume_and_cube()
+    with pytest.raises(ValueError, match=r"^image has shape \(10, 14\): a 2D image; show_slices draws volumes"):
+        show_slices(volume[0])
+    with pytest.raises(ValueError, match="^mask is 6x9x14 but image is 6x10x14: they must be the same size$"):
+        show_slices(volume, truth[:, :9])
+    with pytest.raises(ValueError, match="^prediction is 6x10x13 but image is 6x10x14"):
+        show_slices(volume, truth, truth[..., 1:])
+    with pytest.raises(ValueError, match="^axis must be one of 0, 1, 2; got 3$"):
+        show_slices(volume, axis=3)
+    with pytest.raises(ValueError, match="^n must be an integer >= 1; got 0$"):
+        show_slices(volume, n=0)
+    with pytest.raises(ValueError, match="^columns must be an integer >= 1; got 0$"):
+        show_slices(volume, columns=0)
+    with pytest.raises(ValueError, match="^class_names must be one name for each of the masks' 3 classes"):
+        show_slices(volume, truth * 2, class_names=["a", "b"])
+
+
+def test_show_volume_and_show_slices_on_a_real_ct_scan(shared_data):
+    nibabel = pytest.importorskip("nibabel")
+    folder = shared_data / "tumour_volumes"
+    scan = nibabel.load(folder / "lung2_image.nii.gz")
+    crop = (slice(8, 32), slice(300, 430), slice(290, 440))  # around the tumour, (k, j, i)
+    image = np.transpose(np.asanyarray(scan.dataobj), (2, 1, 0))[crop]
+    label = np.transpose(np.asanyarray(nibabel.load(folder / "lung2_label.nii.gz").dataobj),
+                         (2, 1, 0))[crop]
+    spacing = tuple(float(z) for z in scan.header.get_zooms()[::-1])  # (5.0, 0.627, 0.627)
+    assert image.dtype == np.int16 and image.min() < -500 and label.sum() == 24644
+    figure = show_volume(image, label, spacing=spacing)
+    point = [int(title.split()[-1]) for title in titles(figure)[:3]]
+    assert label[tuple(point)] == 1  # the crosshair is on the tumour
+    assert np.mean(np.argwhere(label), axis=0) == pytest.approx(point, abs=1.5)
+    assert figure.axes[1].get_aspect() == pytest.approx(5.0 / 0.6269531, rel=1e-6)
+    stretched = (image[point[0]] - image.min()) / (image.max() - image.min())
+    np.testing.assert_allclose(picture(figure.axes[0]), gray(stretched), atol=1e-6)
+    slices = titles(show_slices(image, label, n=4, spacing=spacing))
+    assert slices == ["axial 8", "axial 11", "axial 13", "axial 16"]  # tumour k 15..25, here 7..17
