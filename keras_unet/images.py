@@ -1,6 +1,5 @@
 """What data is: image, mask and volume files read into arrays, the conventions every stage
-calls (:func:`as_image`, :func:`as_mask`, :func:`as_prediction`), intensities, files written
-whole: docs/masks.md."""
+calls (:func:`as_image`, :func:`as_mask`, :func:`as_prediction`), whole files: docs/masks.md."""
 
 import contextlib
 import errno
@@ -38,13 +37,11 @@ EXPECTED = {"binary": "expected binary values (0/255 or 0/1)", "auto": f"expecte
             f"{AUTO}", "multiclass": "expected class indices", "folder": f"with mask_mode='auto' "
             f"masks must all be binary{AUTO}"}  # what a mask file's values must be, by mode
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd")  # and multi-page .tif/.tiff for read_volume
-# Hounsfield-unit windows (low, high): abdominal soft tissue, liver, lung, brain, bone
-WINDOWS = {"abdomen": (-160, 240), "liver": (-100, 200), "lung": (-1350, 150),
-           "brain": (0, 80), "bone": (-500, 1300)}
+WINDOWS = {"abdomen": (-160, 240), "liver": (-100, 200), "lung": (-1350, 150),  # CT windows,
+           "brain": (0, 80), "bone": (-500, 1300)}  # (low, high) HU; soft tissue: "abdomen"
 ZSCORE_CLIP = 5  # normalize_intensity "zscore": standard deviations mapped onto [0, 1]
 # a split: images, masks (arrays, or lists of sizes that differ; None if none), file stems, fov,
-# spacing (of volumes: per case, mm per array axis); a volume file: array (D, H, W[, C]) as
-# stored; affine (i, j, k) -> RAS mm; spacing per array axis; NIfTI header (None for others)
+# spacing (volumes: a tuple per case); a volume file as read_volume gives it: docs/masks.md
 Split = namedtuple("Split", "images masks names fov spacing", defaults=[None, None])
 Volume = namedtuple("Volume", "array affine spacing header", defaults=[None])
 # a model's output: labels as as_mask gives them, float32 (H, W, C) scores if it was soft
@@ -231,10 +228,9 @@ def as_mask(array, name="mask", mode=None, *, n_classes=None, ignore_index=None,
     ``spatial_dims=3``: a volume's, ``(D, H, W[, K])``."""
     array = check_array(array, name)
     check_ignore_index(ignore_index)
-    check_choice(spatial_dims, (2, 3), "spatial_dims")
     if n_classes is not None:
         check_int(n_classes, "n_classes", 2)
-    rank = spatial_dims + batch  # the axes before the channels
+    rank = check_choice(spatial_dims, (2, 3), "spatial_dims") + batch  # axes before channels
     array = array[..., None] if array.ndim == rank else array
     kind = "b" if array.dtype == bool else array.dtype.kind
     axes = ", ".join("N" * batch + "D" * (spatial_dims == 3) + "HW")
@@ -275,11 +271,11 @@ def as_prediction(array, name="prediction", *, threshold=0.5, mode=None, spatial
     ``spatial_dims=3``: a volume's, ``(D, H, W[, C])``."""
     array = check_array(array, name)
     check_number(threshold, "threshold", 0, 1)
-    check_choice(spatial_dims, (2, 3), "spatial_dims")
     if array.dtype.kind != "f":
         return Prediction(as_mask(array, name, mode, spatial_dims=spatial_dims))
     check_choice(mode, (None, *MASK_MODES), "mode")
-    array = array[..., None] if array.ndim == spatial_dims else array
+    array = array[..., None] if array.ndim == check_choice(spatial_dims, (2, 3),
+                                                           "spatial_dims") else array
     if array.ndim != spatial_dims + 1:
         axes = "D, H, W" if spatial_dims == 3 else "H, W"
         raise ValueError(f"{name} must have the shape ({axes}) or ({axes}, C); got {array.shape}")
@@ -498,34 +494,30 @@ def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, thresh
     pairs = pair_files(images_dir, masks_dir)
     paths = [mask_path for _, mask_path in pairs]
     volumes, flat = ([p for pair in pairs for p in pair if is_volume(p) == v] for v in (1, 0))
-    if volumes and flat:
+    if volumes and (flat or palette is not None):
         raise ValueError(f"the folders mix volumes and 2D images: {volumes[0]} is a volume, "
-                         f"{flat[0]} a 2D image; keep one kind")
-    if volumes and palette is not None:
-        raise ValueError("palette= reads colour-coded mask images; volume masks hold values")
-    images, arrays, spacing = ([], [], []) if volumes else ([], None, None)
-    for image_path, mask_path in pairs if volumes else ():  # one grid a pair
-        image, mask = read_volume(image_path), read_volume(mask_path)
+                         f"{flat[0]} a 2D image; keep one kind" if flat else "palette= reads "
+                         "colour-coded mask images; volume masks hold values")
+    scans = [(read_volume(image), read_volume(mask)) for image, mask in pairs] if volumes else []
+    for (image, mask), (image_path, mask_path) in zip(scans, pairs):  # one grid a pair
         shape, far = image.array.shape[:3], np.abs(image.affine - mask.affine).max()
         if mask.array.shape != shape or far > 1e-3:
-            wrong = f"shape {mask.array.shape}, not {shape}" if mask.array.shape != shape else (
-                f"its affine differs from the image's by {far:.3g}")
-            raise ValueError(f"the mask {mask_path} is not on the grid of its image {image_path}"
-                             f" ({wrong})")
-        images.append(as_image(normalize_intensity(image.array, intensity, name=str(image_path)),
-                               str(image_path), spatial_dims=3))
-        arrays.append(mask.array), spacing.append(image.spacing)
-    masks, mode = _read_masks(paths, mask_mode, palette, threshold, ignore_index, True, arrays)
-    if not volumes:
-        images = [read_image(image_path) for image_path, _ in pairs]
-        for image, mask, (image_path, mask_path) in zip(images, masks, pairs):
-            check_same_size(image, mask, image_path, mask_path)
+            raise ValueError(f"the mask {mask_path} is not on the grid of its image {image_path} ("
+                             + (f"shape {mask.array.shape}, not {shape})" if mask.array.shape !=
+                                shape else f"its affine differs from the image's by {far:.3g})"))
+    masks, mode = _read_masks(paths, mask_mode, palette, threshold, ignore_index, True,
+                              [mask.array for _, mask in scans] if volumes else None)
+    images = [as_image(normalize_intensity(image.array, intensity, name=str(path)), str(path),
+                       spatial_dims=3) for (image, _), (path, _) in zip(scans, pairs)] if \
+        volumes else [read_image(image_path) for image_path, _ in pairs]
+    for image, mask, (image_path, mask_path) in zip(images, masks, pairs) if flat else ():
+        check_same_size(image, mask, image_path, mask_path)
     if mode == "multiclass" or (mode == "palette" and n_classes is not None):
         mask_classes(masks, ignore_index, names=paths, n_classes=n_classes)
     if len({image.shape[-1] for image in images}) > 1 and not volumes:
         images = [np.repeat(i, 3, axis=-1) if i.shape[-1] == 1 else i for i in images]
     return Split(stack_or_list(images), stack_or_list(masks), [file_stem(p) for p, _ in pairs],
-                 spacing=spacing)
+                 spacing=[image.spacing for image, _ in scans] if volumes else None)
 
 
 def is_volume(path):
@@ -534,11 +526,7 @@ def is_volume(path):
 
 
 def file_stem(path):
-    """A file's name without its suffix (both of ``.nii.gz``).
-
-    >>> file_stem("cases/lung1_image.nii.gz"), file_stem("cat.v2.png")
-    ('lung1_image', 'cat.v2')
-    """
+    """A file's name without its suffix, both of ``.nii.gz``: ``"lung1.nii.gz"`` -> ``"lung1"``."""
     name = Path(path).name
     return next((name[:-len(s)] for s in VOLUME_SUFFIXES if name.lower().endswith(s)),
                 Path(name).stem)
@@ -554,9 +542,7 @@ def _suffix(path):  # a volume file's: .nii.gz, .nii, .nrrd, .tif or .tiff
 
 def read_volume(path):
     """A volume file (NIfTI, NRRD, multi-page TIFF) as a :class:`Volume` (docs/masks.md).
-
-    >>> path = write_volume(Path(tempfile.mkdtemp()) / "ct.nii.gz", np.zeros((2, 3, 4), np.int16))
-    >>> read_volume(path).spacing
+    >>> read_volume(write_volume(Path(tempfile.mkdtemp()) / "a.nii", np.ones((2, 3, 4)))).spacing
     (1.0, 1.0, 1.0)
     """
     path, suffix, header = Path(path), _suffix(path), None
@@ -571,21 +557,21 @@ def read_volume(path):
             axes = np.asarray(fields.get("space directions", np.diag(fields.get(
                 "spacings", [1.0] * 3))), float)  # a row per axis, NaN for a non-spatial one
             space, affine = fields.get("space", "").lower(), np.eye(4)  # LPS: x, y negated
-            flip = np.array([1 - 2 * (space[:1] == "l"), 1 - 2 * (
-                "posterior" in space or "lps" in space), 1])
+            flip = np.array([-1 if space[:1] == "l" else 1, -1 if "ps" in space[:3] or "post"
+                             in space else 1, 1])
             affine[:3, :3] = flip[:, None] * axes[~np.isnan(axes).any(axis=1)].T
             affine[:3, 3] = flip * np.asarray(fields.get("space origin", np.zeros(3)), float)
         else:
             with tifffile.TiffFile(path) as file:  # ImageJ's spacing, or write_volume's
                 array, axes = file.series[0].asarray(), file.series[0].axes
-                z = {**(file.shaped_metadata or [{}])[0], **(file.imagej_metadata or {})}.get(
-                    "spacing", 1)
+                meta = file.imagej_metadata or (file.shaped_metadata or [{}])[0]
                 x, y = (1 / r if r else 1.0 for r in file.pages[0].get_resolution())
             if len(set(axes) - set("CS")) != 3:  # Z (or pages: I, Q), Y, X, and channels
                 raise ValueError(f"TIFF axes {axes}: not a volume (ZYX, and C or S channels); "
                                  f"read 2D images with read_image")
             array = np.moveaxis(array, axes.index("C"), -1) if "C" in axes else array
-            array, affine = np.transpose(array, (2, 1, 0, 3)[:array.ndim]), np.diag([x, y, z, 1])
+            array = np.transpose(array, (2, 1, 0, 3)[:array.ndim])
+            affine = np.diag([x, y, meta.get("spacing", 1.0), 1.0])
     except Exception as error:  # nibabel's, pynrrd's, gzip's, zlib's, tifffile's, ours
         raise ValueError(f"cannot read the volume {path}: {error}") from error
     if array.ndim not in (3, 4):
@@ -599,9 +585,8 @@ def write_volume(path, array, like=None, *, spacing=None):
     """Write ``array`` ``(D, H, W[, C])`` whole as a ``.nii.gz``/``.nii``, ``.nrrd`` or ``.tif``
     volume with the affine (and NIfTI header) of ``like``, a :class:`Volume` on the same grid,
     else ``spacing`` per array axis (1 mm); the dtype is the array's (bool as uint8). ``path``.
-
-    >>> write_volume(Path(tempfile.mkdtemp()) / "m.nrrd", np.ones((2, 3, 4), bool)).suffix
-    '.nrrd'
+    >>> write_volume(Path(tempfile.mkdtemp()) / "m.nrrd", np.ones((2, 3, 4), bool)).name
+    'm.nrrd'
     """
     array, suffix = check_array(array, "array"), _suffix(path)
     array = array.astype(np.uint8) if array.dtype == bool else array
@@ -617,17 +602,17 @@ def write_volume(path, array, like=None, *, spacing=None):
     affine = np.diag([*spacing[::-1], 1.0]) if like is None else like.affine
     data = np.transpose(array, (2, 1, 0, 3)[:array.ndim])  # the files' (i, j, k[, c])
     if suffix.startswith(".nii"):
-        header = like.header if like is not None and isinstance(
-            like.header, nibabel.Nifti1Header) else None
+        header = like.header if isinstance(getattr(like, "header", None), nibabel.Nifti1Header) \
+            else None
         payload = nibabel.Nifti1Image(data, affine, header, dtype=data.dtype).to_bytes()
         payload = gzip.compress(payload, 1, mtime=0) if suffix == ".nii.gz" else payload
         return write_atomically(path, lambda file: file.write(payload))
     if suffix == ".nrrd":
-        lps, vector = np.array([-1.0, -1.0, 1.0]), int(array.ndim == 4)
-        axes = np.vstack([np.full((vector, 3), np.nan), (lps[:, None] * affine[:3, :3]).T + 0.0])
+        lps, vector = np.array([-1.0, -1.0, 1.0]), int(array.ndim == 4)  # RAS to NRRD's LPS
         header = {"space": "left-posterior-superior", "kinds": ["vector"] * vector + ["domain"] * 3,
-                  "space directions": axes, "space origin": lps * affine[:3, 3] + 0.0,
-                  "encoding": "gzip"}
+                  "space directions": np.vstack([np.full((vector, 3), np.nan), (
+                      lps[:, None] * affine[:3, :3]).T + 0.0]), "encoding": "gzip",
+                  "space origin": lps * affine[:3, 3] + 0.0}
         data = np.moveaxis(data, -1, 0) if vector else data
         return write_atomically(path, lambda file: nrrd.write(file, data, header))
     (x, y, z), axes = np.linalg.norm(affine[:3, :3], axis=0), "ZCYX" if array.ndim == 4 else "ZYX"
@@ -637,11 +622,10 @@ def write_volume(path, array, like=None, *, spacing=None):
 
 
 def normalize_intensity(array, intensity="auto", *, name="volume"):
-    """``array`` (a volume or an image) as float32 in [0, 1], its shape kept. ``intensity``:
-    a ``(low, high)`` window (clipped, scaled linearly), a name in WINDOWS, ``"zscore"`` (mean
-    0, sd 1, clipped to +-ZSCORE_CLIP, mapped linearly), ``"none"`` (as_image's rules) or
-    ``"auto"``: the "abdomen" window if the minimum is <= -500 (CT: air is -1000), else z-score.
-
+    """``array`` (a volume or an image) as float32 in [0, 1], its shape kept; ``intensity`` a
+    ``(low, high)`` window or a name in WINDOWS (clipped, scaled linearly), ``"zscore"`` (mean
+    0, sd 1, +-ZSCORE_CLIP sd mapped onto [0, 1]), ``"none"`` (as_image's rules) or ``"auto"``:
+    "abdomen" if the minimum is <= -500 (CT: air is -1000 HU), else "zscore".
     >>> normalize_intensity(np.array([-1000, -160, 40, 240, 3000]), "abdomen").tolist()
     [0.0, 0.0, 0.5, 1.0, 1.0]
     """
@@ -649,8 +633,7 @@ def normalize_intensity(array, intensity="auto", *, name="volume"):
     if named and intensity == "auto":
         intensity = "abdomen" if array.min() <= -500 else "zscore"
     if named and intensity == "zscore":
-        values = array.astype(np.float64)
-        z = np.clip((values - values.mean()) / (values.std() or 1), -ZSCORE_CLIP, ZSCORE_CLIP)
+        z = np.clip((array - array.mean()) / (array.std() or 1), -ZSCORE_CLIP, ZSCORE_CLIP)
         return ((z + ZSCORE_CLIP) / (2 * ZSCORE_CLIP)).astype(np.float32)
     if named and intensity == "none":
         return as_image(array.reshape(-1, 1, 1), name, spatial_dims=3).reshape(array.shape)
@@ -665,23 +648,20 @@ def normalize_intensity(array, intensity="auto", *, name="volume"):
 
 
 def ct_window(volumes, masks, percentiles=(0.5, 99.5)):
-    """A CT window ``(low, high)``: the ``percentiles`` of the labelled voxels (mask > 0) of the
-    training ``volumes`` (nnU-Net's rule), for :func:`normalize_intensity`.
-
+    """A CT window ``(low, high)`` for :func:`normalize_intensity`: the ``percentiles`` of the
+    labelled voxels (mask > 0) of the training ``volumes`` (nnU-Net's rule).
     >>> ct_window([np.arange(101).reshape(1, 1, 101)], [np.ones((1, 1, 101))], (10, 90))
     (10.0, 90.0)
     """
     low, high = (check_number(p, "percentiles", 0, 100) for p in percentiles)
     if low >= high:
         fail("percentiles", "(low, high) with low < high", percentiles)
-    labelled = [np.zeros(0)]
-    for i, (volume, mask) in enumerate(zip(map(np.asarray, volumes), map(np.asarray, masks),
-                                           strict=True)):
+    pairs = list(zip(map(np.asarray, volumes), map(np.asarray, masks), strict=True))
+    for i, (volume, mask) in enumerate(pairs):
         if volume.size != mask.size:
             raise ValueError(f"masks[{i}] {mask.shape} is not on the grid of volumes[{i}] "
                              f"{volume.shape}")
-        labelled.append(volume.ravel()[mask.ravel() > 0])
-    labelled = np.concatenate(labelled)
+    labelled = np.concatenate([np.zeros(0)] + [v.ravel()[m.ravel() > 0] for v, m in pairs])
     if not labelled.size:
         raise ValueError("the masks label no voxel (none > 0): no window to take")
     return tuple(float(v) for v in np.percentile(labelled, (low, high)))
