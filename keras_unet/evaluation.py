@@ -1,5 +1,6 @@
-"""Offline scores on NumPy arrays: overlap, vessel-map and ISBI 2012 scores; truths read as
-``images.as_mask``, predictions as ``images.as_prediction`` (docs/isbi2012_scores.md)."""
+"""Offline scores on NumPy arrays: overlap, surface distances in mm (HD95, surface Dice),
+vessel-map and ISBI 2012 scores (docs/isbi2012_scores.md); truths read as ``images.as_mask``,
+predictions as ``images.as_prediction``."""
 
 import re
 from collections import deque
@@ -10,7 +11,8 @@ from skimage.metrics import contingency_table
 
 from keras_unet.checks import check_array, check_choice, check_int, check_number, fail
 from keras_unet.images import (
-    MASK_MODES, as_mask, as_prediction, mask_classes, pair_files, read_mask, values_text,
+    MASK_MODES, as_mask, as_prediction, is_volume, mask_classes, pair_files, read_mask,
+    read_volume, values_text,
 )
 
 #: The ISBI 2012 scripts' thresholds: Fiji's ``th += 0.1`` from 0.0 while ``th <= 1.0``.
@@ -220,8 +222,7 @@ def _surface_scores(truth, prediction, spacing, tolerance):
         m.ndim, SURFACE_CONNECTIVITY)) for m in (truth[box], prediction[box])]
     a, b = (ndimage.distance_transform_edt(~other, sampling=spacing)[edge]
             for edge, other in (edges, edges[::-1]))
-    near = np.count_nonzero(a <= tolerance) + np.count_nonzero(b <= tolerance)
-    return max(np.percentile(a, 95), np.percentile(b, 95)), near / (a.size + b.size)
+    return max(np.percentile(a, 95), np.percentile(b, 95)), np.mean(np.r_[a, b] <= tolerance)
 
 
 def _surfaces(truth, prediction, n_classes, threshold, mode, spacing, tolerance=1.0):
@@ -238,13 +239,11 @@ def _surfaces(truth, prediction, n_classes, threshold, mode, spacing, tolerance=
 
 
 def hd95(truth, prediction, *, spacing=None, n_classes=None, threshold=0.5, mode=None):
-    """The 95th-percentile Hausdorff distance (mm) of two 2-D or 3-D masks' surfaces, as MONAI's
-    ``compute_hausdorff_distance(percentile=95)``: the larger of the two directed 95th
-    percentiles (of each surface's voxels' distances to the other surface; not of the pooled
-    distances). Surfaces: :data:`SURFACE_CONNECTIVITY`; distances by
-    ``distance_transform_edt(sampling=spacing)``, ``spacing`` in mm per axis (a number: every
-    axis; None: 1). Both masks empty: 0.0; one empty: inf. Other arguments and the returns as
-    :func:`dice` (with ``n_classes``: per class, class 0 included, and their mean).
+    """The 95th-percentile Hausdorff distance in mm of two 2-D or 3-D masks' surfaces
+    (:data:`SURFACE_CONNECTIVITY`) as MONAI's ``compute_hausdorff_distance(percentile=95)``: the
+    larger of the two directed 95th percentiles, not that of the pooled distances; ``spacing``:
+    mm per axis (a number: all; None: 1), for ``distance_transform_edt``. Both masks empty: 0.0;
+    one empty: inf. Other arguments and returns as :func:`dice` (per class: class 0 included).
 
     >>> truth = np.zeros((5, 5)); truth[1:4, 1:4] = 1
     >>> hd95(truth, np.roll(truth, 1, axis=1), spacing=(1.0, 2.5))  # one column: 2.5 mm
@@ -256,9 +255,8 @@ def hd95(truth, prediction, *, spacing=None, n_classes=None, threshold=0.5, mode
 def surface_dice(truth, prediction, *, tolerance=1.0, spacing=None, n_classes=None,
                  threshold=0.5, mode=None):
     """The normalised surface Dice (Nikolov et al. 2021) at ``tolerance`` mm, as MONAI's
-    ``compute_surface_dice``: the share of both surfaces' voxels within ``tolerance`` (<=) of
-    the other surface, voxels counted (not areas). Both empty: 1.0; one empty: 0.0. Surfaces,
-    ``spacing``, the other arguments and the returns as :func:`hd95`.
+    ``compute_surface_dice``: the share of both surfaces' voxels (counted, not areas) within
+    ``tolerance`` (<=) of the other. Both empty: 1.0; one empty: 0.0; the rest as :func:`hd95`.
 
     >>> truth = np.zeros((5, 5)); truth[1:4, 1:4] = 1  # 8 surface pixels, 3 of them 2.5 mm off
     >>> surface_dice(truth, np.roll(truth, 1, axis=1), tolerance=1.0, spacing=(1.0, 2.5))
@@ -430,39 +428,61 @@ def isbi_scores(probabilities, truth, *, thresholds=ISBI_THRESHOLDS):
             "V_rand_per_threshold": v_rand, "V_info_per_threshold": v_info}
 
 
-def evaluate_folders(predictions_dir, truths_dir, *, classes=None):
-    """``(rows, mean)``: Dice, IoU, pixel error (binary: V_rand) of mask files paired by stem."""
+def _volume_masks(paths):
+    """Mask volumes as stored (all 0/1 or 0/255: as bools) and their spacing (mm per axis)."""
+    volumes = [read_volume(path) for path in paths]
+    binary = all(set(np.unique(v.array).tolist()) - {0} in ({1}, {255}, set()) for v in volumes)
+    return [v.array > 0 if binary else v.array for v in volumes], [v.spacing for v in volumes]
+
+
+def evaluate_folders(predictions_dir, truths_dir, *, classes=None, tolerance=1.0):
+    """``(rows, mean)``: Dice, IoU, pixel error (binary: V_rand) of mask files paired by stem;
+    of volume files (0/1 or 0/255: binary, else class indices), Dice, IoU, :func:`hd95` and
+    :func:`surface_dice` at ``tolerance`` mm, with the truth file's spacing."""
+    tolerance = check_number(tolerance, "tolerance", 0)
     pairs = pair_files(predictions_dir, truths_dir, names=("predictions", "truths"),
                        unmatched=("predictions without a true mask",
                                   "true masks without a prediction"))
-    sides = [[read_mask(pair[side]) for pair in pairs] for side in (0, 1)]
-    # a folder holding class indices anywhere reads its 0/1 masks as classes too
-    sides = [[m.astype(np.int32) for m in masks] if any(m.dtype != np.float32 for m in masks)
-             else masks for masks in sides]
-    for (path, truth_path), pred, truth in zip(pairs, *sides):
+    files = [path for pair in pairs for path in pair]  # in the order of the pairs
+    kinds = [is_volume(path) for path in files]
+    if len(set(kinds)) == 2:
+        raise ValueError(f"the folders mix volumes and 2D masks: {files[kinds.index(True)]} is a "
+                         f"volume, {files[kinds.index(False)]} a 2D mask; keep one kind")
+    volumes = kinds[0]
+    if volumes:
+        sides, grids = zip(*(_volume_masks([pair[side] for pair in pairs]) for side in (0, 1)))
+    else:
+        sides = [[read_mask(pair[side]) for pair in pairs] for side in (0, 1)]
+        # a folder holding class indices anywhere reads its 0/1 masks as classes too
+        sides = [[m.astype(np.int32) for m in masks] if any(m.dtype != np.float32 for m in masks)
+                 else masks for masks in sides]
+    for i, ((path, truth_path), pred, truth) in enumerate(zip(pairs, *sides)):
         try:
             _same_shape(truth, pred, "prediction")
             check_same_kind(truth, pred)
+            if volumes and not np.allclose(grids[0][i], grids[1][i], atol=1e-3):
+                raise ValueError(f"spacing differs: {grids[0][i]} and {grids[1][i]} mm")
         except ValueError as error:
             raise ValueError(f"{path} against {truth_path}: the {error}") from None
     masks = [m for pair in zip(*sides) for m in pair]  # in the order of the files
-    binary, n_classes = all(m.dtype == np.float32 for m in masks), None
+    binary, n_classes = all(m.dtype == bool or m.dtype.kind == "f" for m in masks), None
     if not binary:
         try:
-            names = [str(path) for pair in pairs for path in pair]
-            n_classes = (mask_classes(masks, names=names, n_classes=classes) if classes
-                         else max(int(m.max()) for m in masks) + 1)
+            n_classes = (mask_classes(masks, names=map(str, files), n_classes=classes)
+                         if classes or volumes else max(int(m.max()) for m in masks) + 1)
         except ValueError as error:  # a folder of masks has no unlabelled pixels to offer
             raise ValueError(re.sub(r", or ignore_index=\d+ if \d+ marks unlabelled pixels",
                                     "", str(error))) from None
     rows = []
-    for (path, _), pred, truth in zip(pairs, *sides):
-        row = {"name": path.name}
-        for key, score in (("dice", dice), ("iou", iou), ("pixel_error", pixel_error)):
-            value = score(truth, pred, n_classes=n_classes)
-            row[key] = value["mean"] if isinstance(value, dict) else value
-        if binary:
+    for i, ((path, _), pred, truth) in enumerate(zip(pairs, *sides)):
+        row = {key: score(truth, pred, n_classes=n_classes) for key, score in (
+            ("dice", dice), ("iou", iou), ("pixel_error", pixel_error))[:3 - volumes]}
+        if volumes:
+            row.update(zip(("hd95", "surface_dice"), _surfaces(
+                truth, pred, n_classes, 0.5, None, grids[1][i], tolerance)))
+        elif binary:
             row["V_rand"] = isbi_scores(pred[..., 0], truth[..., 0], thresholds=[0.5])["V_rand"]
-        rows.append(row)
+        rows.append({"name": path.name, **{key: value["mean"] if isinstance(value, dict) else
+                                           value for key, value in row.items()}})
     return rows, {"name": "mean", **{key: float(np.mean([row[key] for row in rows]))
                                      for key in rows[0] if key != "name"}}

@@ -823,3 +823,96 @@ def test_real_tumour_shifted_by_one_slice(shared_data):
             pytest.approx(_brute_force(truth, shifted, spacing, tolerance)[1], abs=1e-12))
     assert surface_dice(truth, shifted, tolerance=1.0, spacing=spacing) == pytest.approx(
         540 / 1390)
+
+
+# ------------------------------------------------------------ folders of volumes
+
+
+def _write_volumes(folder, volumes, zooms=(0.75, 0.5, 3.0)):
+    """NIfTI files of (D, H, W) arrays, voxel sizes ``zooms`` along (i, j, k) = (W, H, D)."""
+    import nibabel
+
+    folder.mkdir()
+    affine = np.diag([*zooms, 1.0])
+    affine[:3, 3] = (-40.0, 12.5, 7.0)  # an origin somewhere: the spacing is what counts
+    for name, volume in volumes.items():
+        data = np.transpose(volume, (2, 1, 0))
+        data = data.astype(np.uint8) if data.dtype == bool else data
+        nibabel.Nifti1Image(data, affine).to_filename(folder / f"{name}.nii.gz")
+
+
+def test_evaluate_folders_scores_volumes_in_the_truths_spacing(tmp_path):
+    cube = _cube(shape=(8, 8, 8)).astype(np.uint8)
+    shifted = np.roll(cube, 1, axis=0)  # one slice of 3 mm
+    _write_volumes(tmp_path / "pred", {"a": cube, "b": shifted})
+    _write_volumes(tmp_path / "truth", {"a": cube * 255, "b_mask": cube})  # 0/255: binary too
+    rows, mean = evaluate_folders(tmp_path / "pred", tmp_path / "truth")
+    assert rows[0] == {"name": "a.nii.gz", "dice": 1.0, "iou": 1.0, "hd95": 0.0,
+                       "surface_dice": 1.0}
+    # spacing (3.0, 0.5, 0.75) per array axis: 16 x 0, the end layer's centre 0.5 mm (axis 1)
+    # from the other's ring and a face of 9 voxels 3 mm off, on each of the two surfaces
+    assert rows[1] == {"name": "b.nii.gz", "dice": pytest.approx(2 * 18 / 54), "iou": 0.5,
+                       "hd95": 3.0, "surface_dice": pytest.approx(34 / 52)}
+    assert mean == {"name": "mean", "dice": pytest.approx(5 / 6), "iou": 0.75, "hd95": 1.5,
+                    "surface_dice": pytest.approx((1 + 34 / 52) / 2)}
+    rows, _ = evaluate_folders(tmp_path / "pred", tmp_path / "truth", tolerance=0.4)
+    assert rows[1]["surface_dice"] == pytest.approx(32 / 52)
+    rows, _ = evaluate_folders(tmp_path / "pred", tmp_path / "truth", tolerance=3.0)
+    assert rows[1]["surface_dice"] == 1.0
+
+
+def test_evaluate_folders_scores_class_volumes_per_class(tmp_path):
+    truth = _cube(shape=(8, 8, 8)).astype(np.uint8)
+    truth[6:, 5:, 5:] = 2
+    prediction = truth.copy()
+    prediction[6:, 5:, 4] = 2  # class 2 grows by a column
+    _write_volumes(tmp_path / "pred", {"a": prediction})
+    _write_volumes(tmp_path / "truth", {"a": truth})
+    (row,), _ = evaluate_folders(tmp_path / "pred", tmp_path / "truth")
+    spacing = (3.0, 0.5, 0.75)
+    assert row["hd95"] == hd95(truth, prediction, n_classes=3, spacing=spacing)["mean"]
+    assert row["surface_dice"] == surface_dice(truth, prediction, n_classes=3,
+                                               spacing=spacing)["mean"]
+    assert row["dice"] == dice(truth, prediction, n_classes=3)["mean"]
+    assert hd95(truth, prediction, n_classes=3, spacing=spacing)["per_class"][2] == 0.75
+
+
+def test_evaluate_folders_scores_probability_volumes_at_one_half(tmp_path):
+    cube = _cube(shape=(8, 8, 8))
+    probabilities = np.where(np.roll(cube, 1, axis=0), 0.9, 0.2).astype(np.float32)
+    _write_volumes(tmp_path / "pred", {"a": probabilities})
+    _write_volumes(tmp_path / "truth", {"a": cube})
+    (row,), _ = evaluate_folders(tmp_path / "pred", tmp_path / "truth")
+    assert row == {"name": "a.nii.gz", "dice": pytest.approx(2 / 3), "iou": 0.5, "hd95": 3.0,
+                   "surface_dice": pytest.approx(34 / 52)}  # as the 0/1 volume "b" above
+
+
+def test_evaluate_folders_refuses_mixed_kinds_and_grids(tmp_path):
+    cube = _cube(shape=(6, 6, 6))
+    _write_volumes(tmp_path / "pred", {"a": cube}, zooms=(1.0, 1.0, 1.0))
+    _write_volumes(tmp_path / "truth", {"a": cube})
+    with pytest.raises(ValueError, match=r"pred/a.nii.gz against .*truth/a.nii.gz: the spacing "
+                                         r"differs: \(1.0, 1.0, 1.0\) and \(3.0, 0.5, 0.75\) mm$"):
+        evaluate_folders(tmp_path / "pred", tmp_path / "truth")
+    _write_pngs(tmp_path / "flat", {"a": cube[0] * 255})
+    with pytest.raises(ValueError, match=r"the folders mix volumes and 2D masks: .*truth/a.nii.gz"
+                                         r" is a volume, .*flat/a.png a 2D mask; keep one kind"):
+        evaluate_folders(tmp_path / "flat", tmp_path / "truth")
+    with _raises("tolerance must be a finite number >= 0; got -1"):
+        evaluate_folders(tmp_path / "pred", tmp_path / "truth", tolerance=-1)
+
+
+def test_evaluate_folders_on_a_real_tumour_shifted_by_one_slice(shared_data, tmp_path):
+    import nibabel
+
+    label = nibabel.load(shared_data / "tumour_volumes" / "lung1_label.nii.gz")
+    box = np.asanyarray(label.dataobj)[204:232, 345:375, 30:37]  # (i, j, k): the tumour's box
+    for name, data in (("truth", box), ("pred", np.roll(box, 1, axis=2))):  # one k slice on
+        (tmp_path / name).mkdir()
+        nibabel.Nifti1Image(data, label.affine).to_filename(tmp_path / name / "lung1.nii.gz")
+    (row,), _ = evaluate_folders(tmp_path / "pred", tmp_path / "truth")
+    truth = np.transpose(box, (2, 1, 0))
+    assert row["dice"] == dice(truth, np.roll(truth, 1, axis=0))
+    # as in test_real_tumour_shifted_by_one_slice: the slice spacing, 5 mm, read from the file
+    assert row["hd95"] == 5.0
+    assert row["surface_dice"] == pytest.approx(540 / 1390)
