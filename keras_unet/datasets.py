@@ -22,9 +22,10 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, spatial
 
-from keras_unet.checks import check_choice, check_int, fail
-from keras_unet.images import (Split, check_same_size, from_folder, image_files, locked,
-                               read_image, read_mask, stack_or_list)
+from keras_unet.checks import check_choice, check_int, check_number, count, fail
+from keras_unet.images import (Split, as_mask, check_same_size, file_stem, from_folder,
+                               image_files, locked, normalize_intensity, read_image, read_mask,
+                               read_volume, stack_or_list)
 
 COMPLETE = ".complete"  # the marker of a completely downloaded and unpacked dataset
 TIMEOUT = 60  # seconds without data after which a download is given up
@@ -64,10 +65,8 @@ REGISTRY = {
     }.items()],
 }
 
-#: The Medical Segmentation Decathlon's tasks: the MD5 of each ``<task>.tar`` at MSD_URL, as
-#: MONAI lists them (monai/apps/datasets.py, DecathlonDataset.resource and .md5, commits
-#: 01eebcf and a3235ef of Project-MONAI/MONAI); the source publishes no SHA-256.
-MSD_URL = "https://msd-for-monai.s3-us-west-2.amazonaws.com/"
+#: The Medical Segmentation Decathlon's tasks, the MD5 of each archive (no SHA-256 published) as
+#: MONAI lists them: Project-MONAI/MONAI, monai/apps/datasets.py, DecathlonDataset.resource/.md5.
 MSD_TASKS = {
     "Task01_BrainTumour": "240a19d752f0d9e9101544901065d872",
     "Task02_Heart": "06ee59366e1e5124267b774dbd654057",
@@ -80,11 +79,10 @@ MSD_TASKS = {
     "Task09_Spleen": "410d4a301da4e5b2f6f86ec3ddba524e",
     "Task10_Colon": "bad7a188931dc2f6acf72b08eb6202d0",
 }
-BASE_URLS.update(dict.fromkeys(MSD_TASKS, MSD_URL))
+BASE_URLS.update(dict.fromkeys(MSD_TASKS, "https://msd-for-monai.s3-us-west-2.amazonaws.com/"))
 REGISTRY.update({task: [{"url": f"{task}.tar", "md5": md5, "filename": f"{task}.tar",
                          "kind": "tar"}] for task, md5 in MSD_TASKS.items()})
-#: The checksums a registry entry may give (its key), with their names and lengths in hex.
-CHECKSUMS = {"sha256": ("SHA-256", 64), "md5": ("MD5", 32)}
+MSD_WINDOWS = {"Task03_Liver": "liver", "Task06_Lung": "lung"}  # CT windows other than abdomen
 
 
 # ---------------------------------------------------------------------- downloads
@@ -115,10 +113,9 @@ def _get_file(url, checksum, algorithm, staging, quiet, unpack=None):
             for chunk in iter(lambda: part.read(1 << 20), b""):
                 actual.update(chunk)
         raise DownloadError(
-            f"checksum mismatch for {url}: expected {CHECKSUMS[algorithm][0]} {checksum}, got "
-            f"{actual.hexdigest()}. "
-            f"The file was deleted; if the server's file changed, update the registry "
-            f"(keras_unet.datasets.REGISTRY)") from None
+            f"checksum mismatch for {url}: expected {algorithm.upper()} {checksum}, got "
+            f"{actual.hexdigest()}. The file was deleted; if the server's file changed, update "
+            f"the registry (keras_unet.datasets.REGISTRY)") from None
     except tarfile.TarError as error:  # tarfile's "data" filter
         raise ValueError(f"unsafe archive {url}: {error}; nothing was kept") from None
     except Exception as error:  # get_file re-raises urllib's errors as Exception
@@ -160,10 +157,9 @@ def _refuse_unsafe(archive, kind, url):
 
 
 def download(url, checksum, path, *, progress=True, unpack=None, algorithm="sha256"):
-    """Download ``url`` (its ``checksum`` checked: a SHA-256, or an MD5 with ``algorithm="md5"``
-    where a source publishes only that) to ``path``, or (``unpack``: ``"tar"``, ``"zip"``) unpack
-    it into the folder ``path``, whole or not at all. An unsafe archive is a ValueError; an HTTP
-    error, a cut transfer or a wrong checksum a :class:`DownloadError`.
+    """Download ``url`` (its SHA-256 ``checksum`` checked; an MD5 with ``algorithm="md5"``) to
+    ``path``, or (``unpack``: ``"tar"``, ``"zip"``) unpack it into the folder ``path``, whole or
+    not at all. Unsafe archive: ValueError; HTTP error, cut transfer, bad checksum: DownloadError.
 
     Example:
         >>> import hashlib, tempfile
@@ -173,10 +169,10 @@ def download(url, checksum, path, *, progress=True, unpack=None, algorithm="sha2
         ...          source.with_name("copy.txt"), progress=False).read_bytes()
         b'cells'
     """
-    path, digits = Path(path), CHECKSUMS[check_choice(algorithm, tuple(CHECKSUMS), "algorithm")][1]
-    checksum = str(checksum).lower()
+    path, checksum = Path(path), str(checksum).lower()
+    digits = 2 * hashlib.new(check_choice(algorithm, ("sha256", "md5"), "algorithm")).digest_size
     if len(checksum) != digits or set(checksum) - set("0123456789abcdef"):
-        fail(f"the {CHECKSUMS[algorithm][0]} checksum of {url}", f"{digits} hex digits", checksum)
+        fail(f"the {algorithm.upper()} checksum of {url}", f"{digits} hex digits", checksum)
     folder = path if check_choice(unpack, (None, *ARCHIVE_KINDS), "unpack") else path.parent
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=folder) as staging:
@@ -246,7 +242,7 @@ def fetch(name, *, progress=True):
                 marker = folder / (f".{entry['filename']}.extracted" if unpack
                                    else entry["filename"])
                 if not marker.exists():
-                    algorithm = next((key for key in CHECKSUMS if key in entry), "sha256")
+                    algorithm = "md5" if "md5" in entry and "sha256" not in entry else "sha256"
                     download(base_url + entry["url"], entry.get(algorithm), folder if unpack
                              else marker, progress=progress and not per_file, unpack=unpack,
                              algorithm=algorithm)
@@ -442,24 +438,75 @@ def load_oxford_pets(data_dir=None, *, image_size=None):
     return tuple(_pets_split(folder, n, image_size) for n in ("trainval.txt", "test.txt"))
 
 
-# ------------------------------------------------------------------ synthetic cells
+# ---------------------------------------------------- Medical Segmentation Decathlon
+
+
+def _msd_case(folder, entry, modalities, n_classes, intensities):  # (image, mask, name, spacing)
+    image_path, label_path = (folder / entry[key] for key in ("image", "label"))
+    volume, label = read_volume(image_path), read_volume(label_path)
+    channels = volume.array if volume.array.ndim == 4 else volume.array[..., None]
+    if channels.shape[-1] != len(modalities) or label.array.shape != channels.shape[:3]:
+        raise ValueError(f"{image_path} {channels.shape} and its mask {label_path} "
+                         f"{label.array.shape} must share a grid, the image with "
+                         f"{count(modalities, 'modality')} as channels (dataset.json)")
+    image = np.stack([normalize_intensity(channels[..., m], intensity, name=str(image_path))
+                      for m, intensity in enumerate(intensities)], axis=-1)
+    mask = as_mask(label.array, str(label_path), "multiclass", n_classes=n_classes, spatial_dims=3)
+    return image, mask, file_stem(image_path), volume.spacing
+
+
+def load_msd(task, data_dir=None, *, intensity=None, max_cases=None):
+    """A Medical Segmentation Decathlon task (:data:`MSD_TASKS`): ``(train, test)`` Splits of
+    float32 ``(D, H, W, modalities)`` images, int32 ``(D, H, W, 1)`` class masks and ``spacing``;
+    test: every fifth case of dataset.json's training list (the 1st, 6th, ...). ``intensity``:
+    None, by modality (CT: :data:`MSD_WINDOWS`, else "abdomen"; MRI: z-score per channel), else
+    ``normalize_intensity``'s. ``max_cases``: the first only. ``data_dir``: the unpacked task or
+    its parent (None: :func:`fetch`).
+
+    Example:
+        >>> sorted(MSD_TASKS)[:2], REGISTRY["Task09_Spleen"][0]["md5"], MSD_WINDOWS["Task06_Lung"]
+        (['Task01_BrainTumour', 'Task02_Heart'], '410d4a301da4e5b2f6f86ec3ddba524e', 'lung')
+    """
+    check_choice(task, sorted(MSD_TASKS), "task")
+    max_cases = None if max_cases is None else check_int(max_cases, "max_cases")
+    root = Path(data_dir) if data_dir is not None else fetch(task)
+    folder = root / task if (root / task / "dataset.json").is_file() else root
+    _require(folder, ("dataset.json",), task)
+    try:  # the training list, never macOS's ._ files
+        info = json.loads((folder / "dataset.json").read_text())
+        modalities = [info["modality"][key] for key in sorted(info["modality"], key=int)]
+        entries = [e for e in info["training"] if not Path(e["image"]).name.startswith("._")]
+        n_classes = len(info["labels"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"{folder / 'dataset.json'} is no Decathlon dataset.json (modality, "
+                         f"labels, training of image and label): {error!r}") from None
+    intensities = [intensity or (MSD_WINDOWS.get(task, "abdomen") if m.upper() == "CT" else
+                                 "zscore") for m in modalities]
+    cases = [_msd_case(folder, e, modalities, n_classes, intensities) for e in entries[:max_cases]]
+    return tuple(Split(stack_or_list([c[0] for c in part]), stack_or_list([c[1] for c in part]),
+                       [c[2] for c in part], None, [c[3] for c in part])
+                 for part in ([c for i, c in enumerate(cases) if i % 5], cases[::5]))
+
+
+# ------------------------------------------------------- synthetic cells and volumes
 #: Mean distance in pixels between the centres of neighbouring synthetic cells.
 CELL_SPACING = 32
-#: Smaller pieces of a synthetic cell (in pixels, cut off by a bent border) are filled
-#: with membrane.
+#: Smaller pieces of a synthetic cell (in pixels, cut off by a bent border) become membrane.
 MIN_CELL_AREA = 16
 #: The pixel neighbourhood of a cell: 4-connectivity in 2D.
 _FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
 
-def _smooth_noise(rng, size, sigma):
-    """Smooth random field of unit standard deviation, ``(size, size)``; wide ones
-    are made at a lower resolution and zoomed (same look, a fraction of the time)."""
-    step = max(1, int(sigma // 2))
-    low = -(-size // step)
-    field = ndimage.gaussian_filter(rng.standard_normal((low, low)), sigma / step, mode="wrap")
-    if step > 1:
-        field = ndimage.zoom(field, step, order=1, grid_mode=True, mode="grid-wrap")[:size, :size]
+def _smooth_noise(rng, shape, sigma):
+    """Smooth random field of unit standard deviation and ``shape``, ``sigma`` (per axis) wide;
+    wide ones are made at a lower resolution and zoomed (same look, a fraction of the time)."""
+    sigma = np.broadcast_to(np.asarray(sigma, float), len(shape))
+    step = np.maximum(1, sigma // 2).astype(int)
+    field = ndimage.gaussian_filter(rng.standard_normal(tuple(-(-np.array(shape) // step))),
+                                    sigma / step, mode="wrap")
+    if (step > 1).any():
+        field = ndimage.zoom(field, step, order=1, grid_mode=True,
+                             mode="grid-wrap")[tuple(map(slice, shape))]
     return field / field.std()
 
 
@@ -473,8 +520,8 @@ def _cell_labels(rng, size):
     keep[:2] = True
     shift = size / grid / 6
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
-    yy += shift * _smooth_noise(rng, size, size / grid / 2)
-    xx += shift * _smooth_noise(rng, size, size / grid / 2)
+    yy += shift * _smooth_noise(rng, (size, size), size / grid / 2)
+    xx += shift * _smooth_noise(rng, (size, size), size / grid / 2)
     _, nearest = spatial.cKDTree(centres[keep]).query(np.stack([yy.ravel(), xx.ravel()], -1))
     return nearest.reshape(size, size).astype(np.int32) + 1
 
@@ -486,7 +533,7 @@ def _membranes(rng, labels):
     edge[:-1] |= labels[:-1] != labels[1:]
     edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
     thick = ndimage.binary_dilation(edge, _FOUR_CONNECTED)
-    membrane = edge | (thick & (_smooth_noise(rng, labels.shape[0], 6) > rng.uniform(-0.5, 0.5)))
+    membrane = edge | (thick & (_smooth_noise(rng, labels.shape, 6) > rng.uniform(-0.5, 0.5)))
     cells, _ = ndimage.label(~membrane, _FOUR_CONNECTED)
     return membrane | (np.bincount(cells.ravel()) < MIN_CELL_AREA)[cells]
 
@@ -496,7 +543,7 @@ def _cell_image(rng, labels, membrane):
     dark membranes, blur and noise."""
     size = labels.shape[0]
     brightness = rng.uniform(0.55, 0.85, labels.max() + 1)
-    image = brightness[labels] + 0.05 * _smooth_noise(rng, size, 2)
+    image = brightness[labels] + 0.05 * _smooth_noise(rng, labels.shape, 2)
     spots = np.zeros((size, size))
     spots.flat[rng.integers(0, size * size, size * size // 1500)] = 1
     image -= 0.25 * ndimage.gaussian_filter(spots, 2) * (2 * np.pi * 4)
@@ -549,6 +596,55 @@ def load_synthetic(data_dir=None, *, n=64, n_test=4, size=256, seed=0):
     return (Split(images[:n], masks[:n], names[:n]), Split(images[n:], masks[n:], names[n:]))
 
 
+def synthetic_volumes(n, shape=(32, 64, 64), spacing=(3.0, 1.0, 1.0), seed=0):
+    """``n`` noisy volumes ``shape`` (D, H, W) with 1-3 bright lumpy blobs, round in mm (so, on a
+    grid of ``spacing`` mm per axis, flat in voxels along axis 0); float32 images ``(n, D, H, W,
+    1)`` in [0, 1] and masks (1 = blob). A seed's first volumes do not depend on ``n``.
+
+    Example:
+        >>> images, masks = synthetic_volumes(2, shape=(16, 32, 32), spacing=(2.0, 1.0, 1.0))
+        >>> images.shape, masks.dtype, round(float(masks.mean()), 3)
+        ((2, 16, 32, 32, 1), dtype('float32'), 0.055)
+    """
+    if not all(isinstance(value, (tuple, list)) and len(value) == 3 for value in (shape, spacing)):
+        fail("shape and spacing", "3 values each, one per axis (D, H, W)", (shape, spacing))
+    n, shape = check_int(n, "n"), tuple(check_int(side, "shape's sides", 4) for side in shape)
+    spacing = np.array([check_number(s, "spacing's values", 0, open_low=True) for s in spacing])
+    extent, rng = np.array(shape) * spacing, np.random.default_rng(seed)
+    grid = np.ix_(*[(np.arange(side) + 0.5) * step for side, step in zip(shape, spacing)])
+    images, masks = np.empty((n, *shape, 1), np.float32), np.zeros((n, *shape, 1), np.float32)
+    for i in range(n):
+        lumps, level = _smooth_noise(rng, shape, 4 / spacing), np.full(shape, 0.3)
+        for _ in range(rng.integers(1, 4)):
+            radius = rng.uniform(0.08, 0.2) * extent.min()
+            centre = rng.uniform(low := np.minimum(radius, extent / 2), extent - low)
+            distance = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre))) / radius
+            masks[i, ..., 0][blob := distance < 1 - 0.2 * lumps] = 1
+            np.maximum(level, np.where(blob, 0.3 + rng.uniform(0.25, 0.4), 0), out=level)
+        image = ndimage.gaussian_filter(level, 0.7 / spacing) + rng.normal(0, 0.05, shape)
+        images[i, ..., 0] = np.clip(image, 0, 1)
+    return images, masks
+
+
+def load_synthetic3d(data_dir=None, *, n=8, n_test=2, shape=(32, 64, 64), spacing=(3.0, 1.0, 1.0),
+                     seed=0):
+    """:func:`synthetic_volumes` as a loader (``data_dir`` must be None) like
+    :func:`load_synthetic`, with ``spacing``: ``(train, test)`` :class:`Split` s.
+
+    Example:
+        >>> train, test = load_synthetic3d(n=2, n_test=1, shape=(8, 16, 16))
+        >>> train.images.shape, test.names, test.spacing
+        ((2, 8, 16, 16, 1), ['02'], [(3.0, 1.0, 1.0)])
+    """
+    if data_dir is not None:
+        fail("data_dir", "None for synthetic volumes (they are made, not read)", data_dir)
+    check_int(n_test, "n_test")
+    images, masks = synthetic_volumes(check_int(n, "n") + n_test, shape, spacing, seed)
+    names, spacings = [f"{i:02d}" for i in range(n + n_test)], [tuple(map(float, spacing))]
+    return tuple(Split(images[part], masks[part], names[part], None, spacings * len(names[part]))
+                 for part in (slice(None, n), slice(n, None)))
+
+
 #: The datasets by name, each ``loader(data_dir=None, ...) -> (train, test)``.
 LOADERS = {"isbi2012": load_isbi2012, "drive": load_drive, "oxford_pets": load_oxford_pets,
-           "synthetic": load_synthetic}
+           "synthetic": load_synthetic, "synthetic3d": load_synthetic3d}

@@ -1,10 +1,12 @@
 """Test doubles for downloads, shared by tests/test_datasets.py and the notebooks'
 conftest: a loopback HTTP server and small archives laid out like the real Oxford-IIIT
-Pet ones."""
+Pet ones and the real Medical Segmentation Decathlon ones."""
 
+import gzip
 import hashlib
 import http.server
 import io
+import json
 import tarfile
 import threading
 import time
@@ -16,6 +18,10 @@ from PIL import Image
 
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
+
+
+def md5(data):
+    return hashlib.md5(data).hexdigest()
 
 
 def pet_trimap(height, width):
@@ -160,3 +166,95 @@ def serve_pets_mirror(server, folder, *pets, prefix="pets/"):
     registry.write_text(json.dumps({"oxford_pets": {"base_url": server.url + prefix,
                                                     "files": files}}))
     return registry
+
+
+#: The tiny Decathlon tasks of make_msd_archive: task -> (case prefix, dataset.json's
+#: modalities and labels, the NIfTI (i, j, k) shape, voxel sizes (i, j, k) in mm).
+MSD = {
+    "Task04_Hippocampus": ("hippocampus", ["MRI"], ["background", "Anterior", "Posterior"],
+                           (7, 6, 5), (1.0, 1.0, 1.0)),
+    "Task01_BrainTumour": ("BRATS", ["FLAIR", "T1w", "t1gd", "T2w"],
+                           ["background", "edema", "non-enhancing tumor", "enhancing tumour"],
+                           (8, 6, 4), (1.0, 1.0, 1.0)),
+    "Task09_Spleen": ("spleen", ["CT"], ["background", "spleen"], (9, 8, 3), (0.75, 0.625, 5.0)),
+}
+
+
+def msd_case(task, index):
+    """``(image, label)`` of case ``index`` of the tiny ``task`` as stored in its NIfTI files:
+    ``(i, j, k)`` (``(i, j, k, modalities)`` when there are several), the label uint8 class
+    indices (a box of each class but the last, which may be absent), the image float32
+    (MRI: each modality its own scale and offset) or int16 Hounsfield units (CT: air, body
+    and a brighter box)."""
+    _, modalities, labels, shape, _ = MSD[task]
+    rng = np.random.default_rng(index)
+    label = np.zeros(shape, np.uint8)
+    for value in range(1, len(labels)):
+        if value < len(labels) - 1 or index % 2:
+            i, j = rng.integers(0, shape[0] - 2), rng.integers(0, shape[1] - 2)
+            label[i:i + 3, j:j + 2, 1:] = value
+    if modalities == ["CT"]:
+        image = np.full(shape, -1000, np.int16)  # air
+        image[1:-1, 1:-1] = rng.integers(-50, 80, (shape[0] - 2, shape[1] - 2, shape[2]))
+        image[label > 0] = 300
+        return image, label
+    channels = [(10.0 * m + 1) * (label + rng.normal(0, 0.3, shape)) + 100 * m
+                for m in range(len(modalities))]
+    image = np.stack(channels, axis=-1) if len(modalities) > 1 else channels[0]
+    return image.astype(np.float32), label
+
+
+def _nifti(array, spacing):
+    """The bytes of a ``.nii.gz`` of ``array`` with voxel sizes ``spacing`` (i, j, k)."""
+    import nibabel
+
+    return gzip.compress(nibabel.Nifti1Image(array, np.diag([*spacing, 1.0])).to_bytes(), mtime=0)
+
+
+def make_msd_archive(folder, task="Task04_Hippocampus", n_cases=6):
+    """Write ``folder/<task>.tar`` laid out like the real Decathlon archives:
+    ``<task>/dataset.json`` (name, modality, labels, numTraining, training, test),
+    ``<task>/imagesTr/<case>.nii.gz`` and ``labelsTr/<case>.nii.gz`` for ``n_cases`` cases
+    of :func:`msd_case`, ``imagesTs/`` (one unlabelled image) and the real set's junk:
+    macOS AppleDouble ``._`` files beside the images, labels and dataset.json.
+
+    Returns:
+        ``(path, md5, names)``: the archive, its MD5, the case names in dataset.json's order.
+    """
+    prefix, modalities, labels, shape, spacing = MSD[task]
+    names = [f"{prefix}_{index:03d}" for index in range(n_cases)]
+    info = {"name": task.split("_")[1], "tensorImageSize": "4D" if len(modalities) > 1 else "3D",
+            "modality": {str(m): name for m, name in enumerate(modalities)},
+            "labels": {str(value): name for value, name in enumerate(labels)},
+            "numTraining": n_cases, "numTest": 1,
+            "training": [{"image": f"./imagesTr/{name}.nii.gz",
+                          "label": f"./labelsTr/{name}.nii.gz"} for name in names],
+            "test": [f"./imagesTs/{prefix}_999.nii.gz"]}
+    apple = b"\x00\x05\x16\x07 AppleDouble"
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{task}.tar"
+    with tarfile.open(path, "w") as tar:  # the real ones are plain tar files
+        add_to_tar(tar, f"{task}/dataset.json", json.dumps(info, indent=4).encode())
+        add_to_tar(tar, f"{task}/._dataset.json", apple)
+        for index, name in enumerate(names):
+            image, label = msd_case(task, index)
+            add_to_tar(tar, f"{task}/imagesTr/{name}.nii.gz", _nifti(image, spacing))
+            add_to_tar(tar, f"{task}/labelsTr/{name}.nii.gz", _nifti(label, spacing))
+            add_to_tar(tar, f"{task}/imagesTr/._{name}.nii.gz", apple)
+            add_to_tar(tar, f"{task}/labelsTr/._{name}.nii.gz", apple)
+        add_to_tar(tar, f"{task}/imagesTs/{prefix}_999.nii.gz", _nifti(image, spacing))
+    return path, md5(path.read_bytes()), names
+
+
+def serve_msd_mirror(server, folder, task="Task04_Hippocampus", n_cases=6, prefix="msd/"):
+    """Serve a tiny Decathlon ``task`` archive (:func:`make_msd_archive`) from ``server`` under
+    ``prefix`` and write ``folder/registry.json``, the ``KERAS_UNET_REGISTRY`` file (its MD5,
+    as the real registry gives) that points the real download code at it. Returns
+    ``(registry path, case names)``."""
+    path, checksum, names = make_msd_archive(folder / "served", task, n_cases)
+    server.files[f"{prefix}{path.name}"] = path.read_bytes()
+    files = [{"url": path.name, "md5": checksum, "filename": path.name, "kind": "tar"}]
+    registry = folder / "registry.json"
+    registry.write_text(json.dumps({task: {"base_url": server.url + prefix, "files": files}}))
+    return registry, names

@@ -1,5 +1,6 @@
 """keras_unet.datasets: loaders on the real data, downloads against a loopback HTTP
-server, synthetic cells (the image and mask readers: tests/test_images.py).
+server, the Decathlon's layout, synthetic cells and volumes (the image, mask and volume
+readers: tests/test_images.py).
 
 Nothing here touches the internet: downloads are served from 127.0.0.1.
 """
@@ -20,10 +21,11 @@ from skimage.morphology import skeletonize
 
 from keras_unet import datasets
 from keras_unet.datasets import DownloadError
-from keras_unet.images import Split
+from keras_unet.images import Split, normalize_intensity
 
-from archives import (PETS, PETS_TRAINVAL, LoopbackServer, add_to_tar, make_pets_archives,
-                      pet_trimap, serve_pets_mirror, sha256)
+from archives import (MSD, PETS, PETS_TRAINVAL, LoopbackServer, add_to_tar, make_msd_archive,
+                      make_pets_archives, md5, msd_case, pet_trimap, serve_msd_mirror,
+                      serve_pets_mirror, sha256)
 
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -450,7 +452,8 @@ def test_bad_registry_file(tmp_path, cache, monkeypatch, text, message):
 
 
 def test_loaders_name_every_dataset_and_synthetic_cells_load_like_the_others():
-    assert sorted(datasets.LOADERS) == ["drive", "isbi2012", "oxford_pets", "synthetic"]
+    assert sorted(datasets.LOADERS) == ["drive", "isbi2012", "oxford_pets", "synthetic",
+                                        "synthetic3d"]
     train, test = datasets.LOADERS["synthetic"](None, n=3, n_test=2, size=64, seed=5)
     images, masks, _ = datasets.synthetic_cells(5, size=64, seed=5)
     np.testing.assert_array_equal(train.images, images[:3])
@@ -459,3 +462,207 @@ def test_loaders_name_every_dataset_and_synthetic_cells_load_like_the_others():
     assert train.names == ["00", "01", "02"] and test.names == ["03", "04"]
     with pytest.raises(ValueError, match="data_dir must be None for synthetic cells"):
         datasets.load_synthetic("cells/")
+
+# ------------------------------------------------------- Medical Segmentation Decathlon
+
+def test_msd_registry_lists_the_ten_tasks_with_monai_md5s():
+    # monai/apps/datasets.py, DecathlonDataset.resource and .md5
+    assert list(datasets.MSD_TASKS) == [
+        "Task01_BrainTumour", "Task02_Heart", "Task03_Liver", "Task04_Hippocampus",
+        "Task05_Prostate", "Task06_Lung", "Task07_Pancreas", "Task08_HepaticVessel",
+        "Task09_Spleen", "Task10_Colon"]
+    assert datasets.MSD_TASKS["Task04_Hippocampus"] == "9d24dba78a72977dbd1d2e110310f31b"
+    assert datasets.MSD_TASKS["Task10_Colon"] == "bad7a188931dc2f6acf72b08eb6202d0"
+    for task, checksum in datasets.MSD_TASKS.items():
+        assert datasets.REGISTRY[task] == [{"url": f"{task}.tar", "md5": checksum,
+                                            "filename": f"{task}.tar", "kind": "tar"}]
+        assert datasets.BASE_URLS[task] + f"{task}.tar" == (
+            f"https://msd-for-monai.s3-us-west-2.amazonaws.com/{task}.tar")
+
+def _volume(task, index):
+    """Case ``index`` of the tiny ``task`` in the package's order: (k, j, i[, m])."""
+    image, label = msd_case(task, index)
+    return np.transpose(image, (2, 1, 0, 3)[:image.ndim]), np.transpose(label, (2, 1, 0))
+
+def test_msd_download_and_load_from_loopback(tmp_path, server, cache, monkeypatch):
+    """Task04_Hippocampus's real layout, downloaded by the real code (its MD5 checked) from
+    127.0.0.1 through a KERAS_UNET_REGISTRY file, unpacked into the cache and read."""
+    task = "Task04_Hippocampus"
+    registry, names = serve_msd_mirror(server, tmp_path, task, n_cases=6)
+    monkeypatch.setenv("KERAS_UNET_REGISTRY", str(registry))
+    train, test = datasets.load_msd(task)
+    assert server.requests == [f"msd/{task}.tar"]
+    assert _left_in(cache / task) == sorted([  # unpacked, the archive deleted
+        f".{task}.tar.extracted", ".complete", task, f"{task}/._dataset.json",
+        f"{task}/dataset.json", f"{task}/imagesTs", f"{task}/imagesTs/hippocampus_999.nii.gz",
+        f"{task}/imagesTr", f"{task}/labelsTr",
+        *[f"{task}/{sub}/{p}{n}.nii.gz" for sub in ("imagesTr", "labelsTr") for n in names
+          for p in ("._", "")]])
+    # test: every fifth case of the training list, from the first; the ._ files never read
+    assert test.names == ["hippocampus_000", "hippocampus_005"]
+    assert train.names == ["hippocampus_001", "hippocampus_002", "hippocampus_003",
+                           "hippocampus_004"]
+    assert train.images.shape == (4, 5, 6, 7, 1) and train.images.dtype == np.float32
+    assert train.masks.shape == (4, 5, 6, 7, 1) and train.masks.dtype == np.int32
+    assert train.spacing == [(1.0, 1.0, 1.0)] * 4 and train.fov is None
+    for split, indices in ((train, [1, 2, 3, 4]), (test, [0, 5])):
+        for image, mask, index in zip(split.images, split.masks, indices):
+            raw, label = _volume(task, index)
+            np.testing.assert_array_equal(mask[..., 0], label)  # class indices as stored
+            np.testing.assert_allclose(image[..., 0], normalize_intensity(raw, "zscore"),
+                                       atol=1e-6)  # float32 sums in another order
+    assert sorted(np.unique(train.masks).tolist()) == [0, 1, 2]  # Anterior, Posterior
+    assert np.unique(test.masks[0]).tolist() == [0, 1]  # case 0 (even): no Posterior
+    datasets.load_msd(task)  # from the cache: no request
+    assert len(server.requests) == 1
+
+def test_msd_wrong_md5_is_refused_and_nothing_is_left(tmp_path, server, cache, monkeypatch):
+    task = "Task04_Hippocampus"
+    path, actual, _ = make_msd_archive(tmp_path, task, n_cases=2)
+    server.files[f"msd/{task}.tar"] = path.read_bytes()
+    wrong = md5(b"another archive")
+    monkeypatch.setitem(datasets.BASE_URLS, task, server.url + "msd/")
+    monkeypatch.setitem(datasets.REGISTRY, task, [dict(datasets.REGISTRY[task][0], md5=wrong)])
+    message = (rf"checksum mismatch for http://127\.0\.0\.1:\d+/msd/{task}\.tar: expected MD5 "
+               rf"{wrong}, got {actual}\. The file was deleted")
+    with pytest.raises(DownloadError, match=message):
+        datasets.load_msd(task)
+    assert _left_in(cache) == [f".{task}.lock"]  # no archive, no half-unpacked folder
+    assert server.requests == [f"msd/{task}.tar"]
+
+def test_download_refuses_a_checksum_of_the_wrong_length(tmp_path):
+    with pytest.raises(ValueError, match=r"the MD5 checksum of http://127\.0\.0\.1:9/x\.tar "
+                                         r"must be 32 hex digits; got '"):
+        datasets.download("http://127.0.0.1:9/x.tar", "0" * 64, tmp_path / "x", algorithm="md5")
+    with pytest.raises(ValueError, match="algorithm must be one of 'sha256', 'md5'; got 'sha1'"):
+        datasets.download("http://127.0.0.1:9/x", "0" * 40, tmp_path / "x", algorithm="sha1")
+    assert list(tmp_path.iterdir()) == []
+
+def _unpacked(tmp_path, task, n_cases):
+    """The tiny ``task`` archive unpacked into ``tmp_path/copy``: the folder holding it."""
+    path, _, names = make_msd_archive(tmp_path / "served", task, n_cases)
+    with tarfile.open(path) as tar:
+        tar.extractall(tmp_path / "copy", filter="data")
+    return tmp_path / "copy", names
+
+def test_msd_multimodal_mri_as_channels(tmp_path):
+    task = "Task01_BrainTumour"
+    folder, names = _unpacked(tmp_path, task, 3)
+    train, test = datasets.load_msd(task, folder)  # the folder holding the task's folder
+    assert test.names == names[:1] and train.names == names[1:]
+    assert train.images.shape == (2, 4, 6, 8, 4)  # NIfTI (i, j, k, m) -> (k, j, i, m)
+    for image, mask, index in zip(train.images, train.masks, (1, 2)):
+        raw, label = _volume(task, index)
+        np.testing.assert_array_equal(mask[..., 0], label)
+        for m in range(4):  # each modality z-scored on its own
+            np.testing.assert_allclose(image[..., m], normalize_intensity(raw[..., m], "zscore"),
+                                       atol=1e-6)  # float32 sums in another order
+    assert sorted(np.unique(train.masks).tolist()) == [0, 1, 2, 3]
+
+def test_msd_ct_window_spacing_and_max_cases(tmp_path):
+    task = "Task09_Spleen"
+    folder, names = _unpacked(tmp_path, task, 6)
+    train, test = datasets.load_msd(task, folder / task, max_cases=2)  # the task's own folder
+    assert (train.names, test.names) == (names[1:2], names[:1])
+    assert train.spacing == test.spacing == [(5.0, 0.625, 0.75)]  # (k, j, i) mm
+    raw, label = _volume(task, 1)
+    assert raw.min() == -1000 and train.images.shape == (1, 3, 8, 9, 1)
+    np.testing.assert_allclose(train.images[0, ..., 0], normalize_intensity(raw, "abdomen"),
+                               atol=1e-6)
+    np.testing.assert_array_equal(train.images[0, ..., 0][label == 1], 1.0)  # 300 HU > 240
+    np.testing.assert_array_equal(train.images[0, ..., 0][raw == -1000], 0.0)
+    assert train.masks[0, ..., 0].tolist() == label.tolist()
+    train, _ = datasets.load_msd(task, folder, intensity=(-1000, 1000), max_cases=2)
+    np.testing.assert_allclose(train.images[0, ..., 0][label == 1], 0.65)
+
+def test_msd_bad_folders_and_tasks(tmp_path):
+    with pytest.raises(ValueError, match=r"task must be one of 'Task01_BrainTumour', "
+                                         r"'Task02_Heart', .*'Task10_Colon'; got 'Task11_Spine'"):
+        datasets.load_msd("Task11_Spine", tmp_path)
+    message = rf"data_dir {tmp_path} is not a Task02_Heart folder: it lacks dataset\.json"
+    with pytest.raises(ValueError, match=message):
+        datasets.load_msd("Task02_Heart", tmp_path)
+    (tmp_path / "dataset.json").write_text('{"name": "Heart", "labels": {"0": "background"}}')
+    with pytest.raises(ValueError, match=r"dataset\.json is no Decathlon dataset\.json "
+                                         r"\(modality, labels, training of image and label\): "
+                                         r"KeyError\('modality'\)"):
+        datasets.load_msd("Task02_Heart", tmp_path)
+    with pytest.raises(ValueError, match="max_cases must be an integer >= 1; got 0"):
+        datasets.load_msd("Task02_Heart", tmp_path, max_cases=0)
+
+def test_msd_mask_on_another_grid_names_both_files(tmp_path):
+    task = "Task04_Hippocampus"
+    folder, names = _unpacked(tmp_path, task, 1)
+    import nibabel
+    label = folder / task / "labelsTr" / f"{names[0]}.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.zeros((7, 6, 4), np.uint8), np.eye(4)), label)
+    image = folder / task / "imagesTr" / f"{names[0]}.nii.gz"
+    message = (rf"{image} \(5, 6, 7, 1\) and its mask {label} \(4, 6, 7\) must share a grid, "
+               rf"the image with 1 modality as channels \(dataset\.json\)")
+    with pytest.raises(ValueError, match=message):
+        datasets.load_msd(task, folder)
+
+def test_msd_labels_beyond_dataset_json_are_refused(tmp_path):
+    task = "Task09_Spleen"
+    folder, names = _unpacked(tmp_path, task, 2)
+    import nibabel
+    label = folder / task / "labelsTr" / f"{names[1]}.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.full((9, 8, 3), 2, np.uint8), np.eye(4)), label)
+    with pytest.raises(ValueError, match=rf"{label} must hold class indices below n_classes=2"):
+        datasets.load_msd(task, folder)
+
+# --------------------------------------------------------------- synthetic volumes
+
+def test_synthetic_volumes_blobs_round_in_mm():
+    images, masks = datasets.synthetic_volumes(6, shape=(16, 48, 48), spacing=(3.0, 1.0, 1.0))
+    assert images.shape == masks.shape == (6, 16, 48, 48, 1)
+    assert images.dtype == masks.dtype == np.float32
+    assert 0 <= images.min() and images.max() <= 1
+    assert np.unique(masks).tolist() == [0.0, 1.0]
+    shares = masks.mean(axis=(1, 2, 3, 4))
+    assert shares.min() > 0 and shares.max() < 0.15  # every volume has a blob, small ones
+    assert images[masks == 1].mean() > images[masks == 0].mean() + 0.2  # bright blobs
+    extents = []
+    for mask in masks[..., 0]:
+        labels, n = ndimage.label(mask)
+        assert 1 <= n <= 3
+        for box in ndimage.find_objects(labels):
+            extents.append([s.stop - s.start for s in box])
+    voxels = np.array(extents, float)
+    millimetres = voxels * [3.0, 1.0, 1.0]
+    # round in mm (the depth is a third in voxels): mean extent ratios depth/height, width/height
+    assert 0.7 < np.mean(millimetres[:, 0] / millimetres[:, 1]) < 1.4
+    assert 0.7 < np.mean(millimetres[:, 2] / millimetres[:, 1]) < 1.4
+    assert np.mean(voxels[:, 0] / voxels[:, 1]) < 0.5
+
+def test_synthetic_volumes_deterministic_per_seed():
+    a = datasets.synthetic_volumes(3, shape=(8, 24, 24), seed=4)
+    b = datasets.synthetic_volumes(2, shape=(8, 24, 24), seed=4)
+    c = datasets.synthetic_volumes(2, shape=(8, 24, 24), seed=5)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x[:2], y)  # the first volumes do not depend on n
+    assert not np.array_equal(a[0][:2], c[0])
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n": 0}, "n must be an integer >= 1; got 0"),
+    ({"n": 1, "shape": (16, 16)},
+     r"shape and spacing must be 3 values each, one per axis \(D, H, W\); got \(\(16, 16\)"),
+    ({"n": 1, "shape": (2, 16, 16)}, "shape's sides must be an integer >= 4; got 2"),
+    ({"n": 1, "spacing": (3.0, 0.0, 1.0)},
+     "spacing's values must be a finite number > 0; got 0.0"),
+])
+def test_synthetic_volumes_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        datasets.synthetic_volumes(**kwargs)
+
+def test_load_synthetic3d_splits_with_spacing():
+    train, test = datasets.LOADERS["synthetic3d"](None, n=3, n_test=2, shape=(8, 16, 16),
+                                                   spacing=(2.5, 0.5, 0.5), seed=1)
+    images, masks = datasets.synthetic_volumes(5, (8, 16, 16), (2.5, 0.5, 0.5), seed=1)
+    np.testing.assert_array_equal(train.images, images[:3])
+    np.testing.assert_array_equal(test.masks, masks[3:])
+    assert train.names == ["00", "01", "02"] and test.names == ["03", "04"]
+    assert train.spacing == [(2.5, 0.5, 0.5)] * 3 and test.spacing == [(2.5, 0.5, 0.5)] * 2
+    assert isinstance(train, Split) and train.fov is None
+    with pytest.raises(ValueError, match="data_dir must be None for synthetic volumes"):
+        datasets.load_synthetic3d("volumes/")
