@@ -180,7 +180,7 @@ def make_dataset(images, masks, *, weights=None, batch_size=8, tile=None, augmen
         n, i, a = min(small)
         size = tuple(int(s) - 2 * c for s, c in zip(examples[i][0].shape, crop))
         mirrored = f" mirrored by output_crop={output_crop}" if any(crop) else ""
-        along = f" along axis {a} ({AXES[a - rank]})" if sequence or rank == 3 else ""
+        along = f", along axis {a} ({AXES[a - rank]})" if sequence or rank == 3 else ""
         raise ValueError(f"tile {given} is larger than images[{i}], "
                          f"{size}{mirrored}{along}: choose tile{f'[{a}]' * sequence} <= {n}")
     if any(2 * c >= s for c, s in zip(crop, sides)):  # no output pixel left
