@@ -556,9 +556,8 @@ def read_volume(path):
             array = np.moveaxis(array, vector.index(True), -1) if True in vector else array
             axes = np.asarray(fields.get("space directions", np.diag(fields.get(
                 "spacings", [1.0] * 3))), float)  # a row per axis, NaN for a non-spatial one
-            space, affine = fields.get("space", "").lower(), np.eye(4)  # LPS: x, y negated
-            flip = np.array([-1 if space[:1] == "l" else 1, -1 if "ps" in space[:3] or "post"
-                             in space else 1, 1])
+            space, affine = fields.get("space", "").lower(), np.eye(4)
+            flip = np.array([1 - 2 * (space[:1] == "l"), 1 - 2 * ("p" in space[1:6]), 1])  # LPS
             affine[:3, :3] = flip[:, None] * axes[~np.isnan(axes).any(axis=1)].T
             affine[:3, 3] = flip * np.asarray(fields.get("space origin", np.zeros(3)), float)
         else:
@@ -590,8 +589,6 @@ def write_volume(path, array, like=None, *, spacing=None):
     """
     array, suffix = check_array(array, "array"), _suffix(path)
     array = array.astype(np.uint8) if array.dtype == bool else array
-    if like is not None and not isinstance(like, Volume):
-        fail("like", "a Volume (as read_volume gives)", type(like).__name__)
     grid = array.shape[:3] if like is None else like.array.shape[:3]
     if array.ndim not in (3, 4) or array.shape[:3] != grid:
         raise ValueError(f"array has shape {array.shape}; expected a volume (D, H, W) or (D, H, "
@@ -602,8 +599,7 @@ def write_volume(path, array, like=None, *, spacing=None):
     affine = np.diag([*spacing[::-1], 1.0]) if like is None else like.affine
     data = np.transpose(array, (2, 1, 0, 3)[:array.ndim])  # the files' (i, j, k[, c])
     if suffix.startswith(".nii"):
-        header = like.header if isinstance(getattr(like, "header", None), nibabel.Nifti1Header) \
-            else None
+        header = getattr(like, "header", None)  # a NIfTI header kept, else a new one
         payload = nibabel.Nifti1Image(data, affine, header, dtype=data.dtype).to_bytes()
         payload = gzip.compress(payload, 1, mtime=0) if suffix == ".nii.gz" else payload
         return write_atomically(path, lambda file: file.write(payload))
@@ -622,10 +618,9 @@ def write_volume(path, array, like=None, *, spacing=None):
 
 
 def normalize_intensity(array, intensity="auto", *, name="volume"):
-    """``array`` (a volume or an image) as float32 in [0, 1], its shape kept; ``intensity`` a
-    ``(low, high)`` window or a name in WINDOWS (clipped, scaled linearly), ``"zscore"`` (mean
-    0, sd 1, +-ZSCORE_CLIP sd mapped onto [0, 1]), ``"none"`` (as_image's rules) or ``"auto"``:
-    "abdomen" if the minimum is <= -500 (CT: air is -1000 HU), else "zscore".
+    """``array`` (volume or image) as float32 in [0, 1], its shape kept; ``intensity``: a window
+    ``(low, high)`` or a name in WINDOWS (clipped, linear), ``"zscore"`` (+-ZSCORE_CLIP sd onto
+    [0, 1]), ``"none"`` (as_image's rules), ``"auto"``: "abdomen" if min <= -500, else "zscore".
     >>> normalize_intensity(np.array([-1000, -160, 40, 240, 3000]), "abdomen").tolist()
     [0.0, 0.0, 0.5, 1.0, 1.0]
     """
@@ -638,12 +633,11 @@ def normalize_intensity(array, intensity="auto", *, name="volume"):
     if named and intensity == "none":
         return as_image(array.reshape(-1, 1, 1), name, spatial_dims=3).reshape(array.shape)
     window = WINDOWS.get(intensity) if named else intensity
-    if not (isinstance(window, (tuple, list)) and len(window) == 2):
-        fail("intensity", f"'auto', 'zscore', 'none', a (low, high) window or one of WINDOWS ("
-             f"{', '.join(map(repr, WINDOWS))})", intensity)
-    low, high = (check_number(v, "intensity (low, high)") for v in window)
+    low, high = (check_number(v, "intensity (low, high)") for v in window) if isinstance(
+        window, (tuple, list)) and len(window) == 2 else (0, 0)
     if low >= high:
-        fail("intensity", "a window (low, high) with low < high", intensity)
+        fail("intensity", "'auto', 'zscore', 'none', one of WINDOWS (" + ", ".join(map(
+            repr, WINDOWS)) + ") or a window (low, high) with low < high", intensity)
     return np.clip((array.astype(np.float64) - low) / (high - low), 0, 1).astype(np.float32)
 
 
