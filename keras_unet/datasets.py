@@ -1,6 +1,6 @@
 """Where data comes from: public datasets (downloaded once, checked, cached), synthetic cells
-and :data:`LOADERS`, the one list of dataset names. Each loader takes ``data_dir`` (None: the
-cache) and returns ``(train, test)`` :class:`Split` s. Details: docs/datasets.md."""
+and volumes, and :data:`LOADERS`, the one list of dataset names. Each loader takes ``data_dir``
+(None: the cache) and returns ``(train, test)`` :class:`Split` s. Details: docs/datasets.md."""
 
 import contextlib
 import csv
