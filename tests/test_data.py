@@ -319,6 +319,18 @@ def test_foreground_ignores_unlabelled_voxels():
     assert masks.dtype == np.int32 and (masks[:, 2, 4, 4, 0] == 1).all()
 
 
+def test_volumes_without_foreground_get_random_windows():
+    image, mask = blob((8, 24, 24), [(4, 12, 12)])
+    ramp = np.broadcast_to(0.5 + np.arange(24, dtype=np.float32) / 48, (8, 24, 24))
+    dataset = make_dataset([image, ramp], [mask, np.zeros_like(mask)], batch_size=40,
+                           tile=(4, 8, 8), augment=False, foreground=1.0, seed=0)
+    (windows, masks), = batches(dataset, 1)
+    empty = windows[:, 0, 0, 0, 0] != 0.25
+    assert 5 < empty.sum() < 35 and not masks[empty].any()
+    assert (masks[~empty][:, 2, 4, 4, 0] == 1).all()
+    assert len(np.unique(windows[empty, 0, 0, 0, 0])) > 5  # starts spread along the width
+
+
 # ----------------------------------------------------------------------- errors
 
 VOLUME = np.zeros((16, 32, 32), np.float32)
