@@ -1,6 +1,7 @@
 """keras_unet/inference.py: tiled = whole-image prediction, sizes, channels, TTA,
-memory, bad input, folders, backends."""
+memory, bad input, folders, backends; volumes (3D) likewise."""
 
+import itertools
 import json
 import os
 import re
@@ -15,8 +16,10 @@ import pytest
 from PIL import Image
 
 from keras_unet import build_unet, receptive_border
-from keras_unet.inference import mask_from_scores, predict_folder, predict_tiled, tile_grid
-from keras_unet.model import padding_reach
+from keras_unet.images import normalize_intensity
+from keras_unet.inference import (DEFAULT_TILE_3D, TilePlan, mask_from_scores, predict_folder,
+                                  predict_tiled, tile_grid)
+from keras_unet.model import padding_reach, valid_input_sizes
 
 RNG = np.random.default_rng(0)
 
@@ -392,3 +395,276 @@ def test_tiled_prediction_on_other_backends(backend):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["shape"] == [148, 108, 2] and result["difference"] < 1e-5
+
+
+# ------------------------------------------------------------------------ volumes
+
+
+def unet3d(padding, classes=2, depth=2, **options):
+    keras.utils.set_random_seed(0)
+    return build_unet((None, None, None, 1), classes, depth=depth, filters=2, padding=padding,
+                      dropout=0, **options)
+
+
+def mirrored(volume, border, depth=2, pool_size=2):
+    """The volume mirrored by ``border`` a side, and at its ends up to sizes that fit."""
+    sizes = tuple(int(n + 2 * b) for n, b in zip(volume.shape[:3], border))
+    fits = [f[-1] for f in valid_input_sizes(sizes, depth, "valid", pool_size=pool_size)]
+    ends = [f - n - b for f, n, b in zip(fits, volume.shape, border)]
+    return np.pad(volume, [*zip(border, ends), (0, 0)], mode="reflect")
+
+
+def whole_volume(model, volume, border, **options):
+    """One pass of the whole mirrored volume, cropped to it: what overlap-tile must give."""
+    d, h, w = volume.shape[:3]
+    return model.predict_on_batch(mirrored(volume, border, **options)[None])[0][:d, :h, :w]
+
+
+@pytest.mark.parametrize("tile, n_tiles", [(None, 1), ((44, 52, 48), 5 * 4 * 5)])
+def test_valid_volume_tiles_equal_one_pass_over_the_whole_mirrored_volume(tile, n_tiles):
+    model = unet3d("valid")
+    volume = RNG.random((20, 45, 38, 1)).astype(np.float32)
+    assert len(tile_grid(model, volume.shape, tile=tile)) == n_tiles  # 44 -> 4, 52 -> 12, ...
+    tiled = predict_tiled(model, volume, tile=tile, progress=False)
+    assert tiled.shape == (20, 45, 38, 2) and tiled.dtype == np.float32
+    np.testing.assert_allclose(tiled, whole_volume(model, volume, (20, 20, 20)), atol=1e-5)
+
+
+def test_a_volume_default_tile_fits_the_model_and_the_volume():
+    valid, same = unet3d("valid"), unet3d("same")
+    assert TilePlan(valid).tile == DEFAULT_TILE_3D["valid"] == (116, 132, 132)  # 76 x 92 x 92 out
+    # an axis shorter than the outputs: the smallest tile whose outputs cover it, mirrored
+    assert TilePlan(valid, image_size=(20, 45, 38)).tile == (60, 88, 80)  # 20 x 48 x 40 out
+    assert TilePlan(valid, image_size=(200, 45, 380)).tile == (116, 88, 132)
+    # same padding drops 22 px a side: 64 would keep 20, raised to keep half of it (32)
+    plan = TilePlan(same)
+    assert plan.tile == (76, 128, 128) and plan.keep == ((22, 22, 22), (54, 106, 106))
+    assert TilePlan(same, image_size=(20, 45, 38)).tile == (68, 92, 84)
+    deep = build_unet((None, None, None, 1), 1, depth=4, filters=2, padding="valid")
+    assert TilePlan(deep).tile == (204, 204, 204)  # 188 -> 4 is below the 16 px grid: 20 out
+
+
+def test_same_padding_volume_tiles_equal_the_whole_pass_away_from_its_edges():
+    model = unet3d("same", depth=1)
+    volume = RNG.random((24, 32, 34, 1)).astype(np.float32)  # even: one pass fits
+    whole = model.predict_on_batch(volume[None])[0]
+    reach = padding_reach(model)
+    assert reach == 8
+    inner = (slice(reach, -reach),) * 3
+    for blend, overlap in (("gaussian", 0.25), ("uniform", 0.5)):
+        boxes = tile_grid(model, volume.shape, tile=32, overlap=overlap)  # 16 of 32 kept
+        assert len(boxes) == (2 * 3 * 3 if overlap == 0.25 else 2 * 3 * 4)
+        tiled = predict_tiled(model, volume, tile=32, overlap=overlap, blend=blend,
+                              progress=False)
+        np.testing.assert_allclose(tiled[inner], whole[inner], atol=1e-5)
+        assert np.abs(tiled - whole).max() > 1e-2  # mirrored, not zero-padded, at the edges
+    gaussian = predict_tiled(model, volume, tile=32, progress=False)
+    uniform = predict_tiled(model, volume, tile=32, blend="uniform", progress=False)
+    assert np.abs(gaussian[inner] - uniform[inner]).max() < 1e-5  # the overlaps agree there
+
+
+def test_anisotropic_pooling_aligns_the_tiles_per_axis():
+    pools = [(1, 2, 2), (2, 2, 2)]
+    model = unet3d("valid", pool_size=pools)
+    plan = TilePlan(model, (30, 52, 48))
+    assert plan.align == (2, 4, 4) and plan.out == (6, 12, 8) and plan.step == (6, 12, 8)
+    boxes = tile_grid(model, (20, 45, 38), tile=(30, 52, 48))
+    assert boxes.shape == (4 * 4 * 5, 6)
+    assert sorted({int(z) for z in boxes[:, 0]}) == [0, 6, 12, 18]  # 6: on axis 0's grid of 2
+    assert sorted({int(y) for y in boxes[:, 1]}) == [0, 12, 24, 36]
+    volume = RNG.random((20, 45, 38, 1)).astype(np.float32)
+    tiled = predict_tiled(model, volume, tile=(30, 52, 48), progress=False)
+    border = receptive_border(2, pool_size=pools)
+    assert border == (12, 20, 20)
+    np.testing.assert_allclose(tiled, whole_volume(model, volume, border, pool_size=pools),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match=re.escape(
+            "tile (31, 52, 48) does not fit the model: input depth (axis 0) 31 does not fit")):
+        predict_tiled(model, volume, tile=(31, 52, 48), progress=False)
+
+
+def test_tile_grid_volume_boxes_cover_it_once():
+    model = unet3d("valid")
+    boxes = tile_grid(model, (20, 45, 38, 1), tile=(44, 52, 48))  # 4 x 12 x 8 kept
+    assert boxes.dtype == np.int64 and boxes.shape == (100, 6)
+    assert boxes[:2].tolist() == [[0, 0, 0, 4, 12, 8], [0, 0, 8, 4, 12, 16]]
+    assert boxes[-1].tolist() == [16, 36, 32, 20, 45, 38]  # clipped on the last two axes
+    cover = np.zeros((20, 45, 38), int)
+    for z0, y0, x0, z1, y1, x1 in boxes:
+        cover[z0:z1, y0:y1, x0:x1] += 1
+    assert (cover == 1).all()
+    with pytest.raises(ValueError, match=re.escape(
+            "image_shape must be (D, H, W) or (D, H, W, C) of positive integers; got (20, 45)")):
+        tile_grid(model, (20, 45))
+
+
+class Counting:
+    """A model that records the shape of each batch it is given."""
+
+    def __init__(self, model):
+        self.model, self.batches = model, []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def predict_on_batch(self, batch):
+        self.batches.append(batch.shape)
+        return self.model.predict_on_batch(batch)
+
+
+@pytest.mark.parametrize("tta, passes", [(None, 1), ("flips", 8), ("d4", 16)])
+def test_volume_tta_flips_every_axis_and_averages_back(tta, passes):
+    model = Counting(unet3d("valid"))
+    volume = RNG.random((20, 44, 36, 1)).astype(np.float32)
+    tiled = predict_tiled(model, volume, tile=(60, 84, 84), tta=tta, progress=False)  # 1 tile
+    assert model.batches == [(1, 60, 84, 84, 1)] * passes
+    mirror = mirrored(volume, (20, 20, 20))[None]  # each flip of it: its flip's mirrored volume
+
+    def seen(axes, swap):  # the model's scores as it sees the volume flipped (and H, W swapped)
+        turn = (lambda x: np.swapaxes(x, 2, 3)) if swap else (lambda x: x)
+        return np.flip(turn(model.model.predict_on_batch(turn(np.flip(mirror, axes)))), axes)[0]
+
+    flips = [a for k in range(4) for a in itertools.combinations((1, 2, 3), k)] if tta else [()]
+    expected = np.mean([seen(a, swap) for a in flips for swap in {False, tta == "d4"}], axis=0)
+    np.testing.assert_allclose(tiled, expected[:20, :44, :36], atol=1e-5)
+    plain = predict_tiled(model.model, volume, tile=(60, 84, 84), progress=False)
+    assert (np.abs(tiled - plain).max() > 1e-3) == (tta is not None)  # TTA changes scores
+    np.testing.assert_allclose(tiled.sum(-1), 1.0, atol=1e-5)  # still probabilities
+
+
+def test_a_keras_3d_model_not_built_here_is_measured():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, None, 1))
+    hidden = keras.layers.Conv3D(3, 3, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv3D(2, 3, activation="softmax")(hidden))
+    volume = RNG.random((10, 13, 11, 1)).astype(np.float32)
+    plan = TilePlan(model, (12, 16, 14))
+    assert plan.out == (8, 12, 10) and plan.valid and plan.start == (2, 2, 2)
+    tiled = predict_tiled(model, volume, tile=(12, 16, 14), progress=False)
+    whole = model.predict_on_batch(np.pad(volume, [(2, 2)] * 3 + [(0, 0)], "reflect")[None])[0]
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_volume_memory_grows_with_the_volume_not_the_tiles():
+    model = build_unet((None, None, None, 1), 1, depth=1, filters=2, padding="valid")
+    peaks = {}
+    for side in (128, 256):
+        volume = RNG.random((8, side, side)).astype(np.float32)
+        tracemalloc.start()
+        predict_tiled(model, volume, tile=(24, 72, 72), batch_size=4, progress=False)  # 9, 25
+        peaks[side] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    grown, batch = 8 * (256**2 - 128**2) * 4, 4 * 24 * 72 * 72 * 4  # bytes
+    assert peaks[256] - peaks[128] < 4 * grown, peaks  # the volume, its scores, their weights
+    assert peaks[256] < 4 * volume.nbytes + 8 * batch, peaks  # and a few batches of tiles
+
+
+def test_volume_progress_bar_counts_the_tiles(capsys):
+    model = build_unet((None, None, None, 1), 1, depth=1, filters=2, padding="valid")
+    predict_tiled(model, np.zeros((8, 40, 40)), tile=(24, 32, 32), batch_size=3)  # 1 x 3 x 3
+    shown = capsys.readouterr().out
+    assert "9/9" in shown and "/tile" in shown
+
+
+def test_mask_from_scores_of_volumes_is_0_1():
+    scores = np.array([[[0.2, 0.7]], [[0.9, 0.4]]])  # (D, H, W) = (2, 1, 2), one channel
+    assert mask_from_scores(scores, spatial_dims=3).tolist() == [[[0, 1]], [[1, 0]]]
+    assert mask_from_scores(scores).tolist() == [[1], [0]]  # 2D: (H, W) with 2 classes
+    classes = mask_from_scores(np.array([[[[0.1, 0.2, 0.7], [0.5, 0.3, 0.2]]]]), spatial_dims=3)
+    assert classes.dtype == np.uint8 and classes.tolist() == [[[2, 0]]]
+    labels = mask_from_scores(np.array([[[[0.9, 0.2, 0.7]]]]), multilabel=True, spatial_dims=3)
+    assert labels.dtype == np.uint8 and labels.tolist() == [[[[1, 0, 1]]]]
+
+
+def test_volume_bad_input_names_the_shapes():
+    model = unet3d("valid")
+    volume = RNG.random((8, 10, 12)).astype(np.float32)
+    with pytest.raises(ValueError, match=re.escape(
+            "image has shape (40, 40) but the model is 3D (input shape (None, None, None, 1)): "
+            "give (D, H, W) or (D, H, W, C)")):
+        predict_tiled(model, np.zeros((40, 40)), progress=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "image has shape (8, 10, 12, 1) but the model is 2D (input shape (None, None, 1)): "
+            "give (H, W) or (H, W, C)")):
+        predict_tiled(unet("valid"), volume[..., None], progress=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "tile must be an int or a tuple of 3 ints, one per axis (D, H, W) of the model's "
+            "input; got (64, 64)")):
+        predict_tiled(model, volume, tile=(64, 64), progress=False)
+    with pytest.raises(ValueError, match=re.escape("tile must be an integer >= 1; got 0")):
+        predict_tiled(model, volume, tile=(44, 0, 44), progress=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "tta='d4' turns the tiles in their last two axes, so it needs a tile of one size in "
+            "both; got tile (44, 52, 48)")):
+        predict_tiled(model, volume, tile=(44, 52, 48), tta="d4", progress=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "the volume, 8x10x12, is smaller than the 12x28x20 outputs of tile (52, 68, 60): "
+            "use a smaller tile (e.g. (48, 48, 52)) or tile=None")):
+        predict_tiled(model, volume, tile=(52, 68, 60), progress=False)
+
+
+def write_scan(path, shape=(38, 45, 20)):
+    """A NIfTI scan in (i, j, k) order, CT-like values, an oblique affine and a description."""
+    import nibabel
+
+    affine = np.array([[0.0, -0.7, 0.0, 120.0], [0.7, 0.0, 0.0, -80.0], [0.0, 0.0, 2.5, 30.0],
+                       [0.0, 0.0, 0.0, 1.0]])
+    scan = nibabel.Nifti1Image(RNG.integers(-1000, 1000, shape).astype(np.int16), affine)
+    scan.header["descrip"] = b"case one"
+    nibabel.save(scan, path)
+    return np.asanyarray(scan.dataobj), affine
+
+
+def test_predict_folder_writes_volume_masks_on_the_scans_grid(tmp_path):
+    import nibabel
+
+    (tmp_path / "in").mkdir()
+    data, affine = write_scan(tmp_path / "in" / "case1.nii.gz")
+    model = unet3d("valid", classes=1)
+    scores = predict_tiled(model, normalize_intensity(np.transpose(data, (2, 1, 0))),
+                           progress=False)  # "auto": a CT (minimum -1000), the abdomen window
+    assert scores.shape == (20, 45, 38)
+    threshold = float(np.median(scores))  # an untrained model: both labels in the mask
+    written = predict_folder(model, tmp_path / "in", tmp_path / "out", probabilities=True,
+                             threshold=threshold, progress=False)
+    assert written == [tmp_path / "out" / "case1.nii.gz"]
+    mask = nibabel.load(written[0])
+    np.testing.assert_allclose(mask.affine, affine, atol=1e-6)  # opens over the scan
+    assert mask.shape == data.shape == (38, 45, 20) and mask.get_data_dtype() == np.uint8
+    assert mask.header["descrip"] == b"case one"
+    labels = np.transpose(np.asanyarray(mask.dataobj), (2, 1, 0))
+    assert labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, (scores > threshold).astype(np.uint8))  # not 0/255
+    assert 0 < labels.sum() < labels.size
+    probabilities = nibabel.load(tmp_path / "out" / "probabilities" / "case1.nii.gz")
+    assert probabilities.get_data_dtype() == np.float32 and probabilities.shape == data.shape
+    np.testing.assert_allclose(probabilities.affine, affine, atol=1e-6)
+    np.testing.assert_allclose(np.transpose(probabilities.get_fdata(), (2, 1, 0)), scores,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match=re.escape(
+            "already holds files this run would write (case1.nii.gz, probabilities/"
+            "case1.nii.gz)")):
+        predict_folder(model, tmp_path / "in", tmp_path / "out", probabilities=True,
+                       progress=False)
+    classes = unet3d("valid", classes=3)
+    (again,) = predict_folder(classes, tmp_path / "in", tmp_path / "classes", progress=False,
+                              intensity=(-500, 500))
+    values = np.asanyarray(nibabel.load(again).dataobj)
+    assert values.dtype == np.uint8 and set(np.unique(values)) <= {0, 1, 2}
+
+
+def test_predict_folder_refuses_a_volume_for_a_2d_model_and_an_image_for_a_3d_one(tmp_path):
+    (tmp_path / "scans").mkdir()
+    write_scan(tmp_path / "scans" / "case1.nii.gz", (8, 9, 10))
+    with pytest.raises(ValueError, match=re.escape(
+            "case1.nii.gz: a volume, but the model is 2D (input shape (None, None, 1))")):
+        predict_folder(unet("same"), tmp_path / "scans", tmp_path / "out", progress=False)
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "images" / "a.png")
+    with pytest.raises(ValueError, match=re.escape(
+            "a.png: an image, but the model is 3D (input shape (None, None, None, 1))")):
+        predict_folder(unet3d("same"), tmp_path / "images", tmp_path / "out", progress=False)
+    with pytest.raises(ValueError, match=re.escape("intensity must be 'auto', 'zscore'")):
+        predict_folder(unet3d("same"), tmp_path / "scans", tmp_path / "out", progress=False,
+                       intensity="ct")
+    assert not (tmp_path / "out").exists()
