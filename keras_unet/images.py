@@ -4,6 +4,7 @@ calls (:func:`as_image`, :func:`as_mask`, :func:`as_prediction`), whole files: d
 import contextlib
 import errno
 import gzip
+import importlib.util
 import os
 import tempfile
 import warnings
@@ -21,10 +22,7 @@ try:
     import fcntl
 except ImportError:  # Windows: no lock between processes
     fcntl = None
-try:
-    import nrrd  # pynrrd, for NRRD files
-except ImportError:
-    nrrd = None
+nrrd = importlib.import_module("nrrd") if importlib.util.find_spec("nrrd") else None  # pynrrd
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 AUTO_MAX_CLASSES = 64  # mask_mode="auto" reads masks with all values below it as classes
@@ -40,10 +38,9 @@ VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd")  # and multi-page .tif/.tiff for 
 WINDOWS = {"abdomen": (-160, 240), "liver": (-100, 200), "lung": (-1350, 150),  # CT windows,
            "brain": (0, 80), "bone": (-500, 1300)}  # (low, high) HU; soft tissue: "abdomen"
 ZSCORE_CLIP = 5  # normalize_intensity "zscore": standard deviations mapped onto [0, 1]
-# a split: images, masks (arrays, or lists of sizes that differ; None if none), file stems, fov,
-# spacing (volumes: a tuple per case); a volume file as read_volume gives it: docs/masks.md
+# a split: images, masks (arrays, or lists of sizes that differ; None if none), stems, fov, spacing
 Split = namedtuple("Split", "images masks names fov spacing", defaults=[None, None])
-Volume = namedtuple("Volume", "array affine spacing header", defaults=[None])
+Volume = namedtuple("Volume", "array affine spacing header", defaults=[None])  # docs/masks.md
 # a model's output: labels as as_mask gives them, float32 (H, W, C) scores if it was soft
 Prediction = namedtuple("Prediction", "labels scores", defaults=[None])
 
@@ -62,8 +59,7 @@ def writable_folder(path):
 
 def write_atomically(path, write):
     """Call ``write(file)`` on a new file beside ``path``, moved into place: whole or untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    (path := Path(path)).parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.urandom(8).hex()}.part")
     try:  # "x": a new file (mkstemp's would be 0o600); named: some writers read file.name
         with open(temporary, "xb") as file:
@@ -78,8 +74,7 @@ def write_atomically(path, write):
 @contextlib.contextmanager
 def locked(path, *, wait=True, remove=False):
     """An exclusive ``flock`` on the file ``path`` for the block (docs/masks.md)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    (path := Path(path)).parent.mkdir(parents=True, exist_ok=True)
     while True:
         with open(path, "a") as handle:  # closing releases the lock
             if fcntl is not None:
@@ -128,13 +123,12 @@ def _open(path):  # (pixels, colours): a one-image file's pixels, a palette imag
 def as_image(array, name="image", *, stretch=False, spatial_dims=2):
     """An image as float32 ``(H, W, C)`` in [0, 1], C 1 or 3; ``stretch``: for display;
     ``spatial_dims=3``: a volume ``(D, H, W[, C])`` as float32 ``(D, H, W, C)``, any C."""
-    check_choice(spatial_dims, (2, 3), "spatial_dims")
-    array = np.asarray(array)
+    array, what = np.asarray(array), "voxels" if spatial_dims == 3 else "pixels"
     if array.dtype.kind == "f" and np.isnan(array).any():
-        raise ValueError(f"{name} has NaN {'pixels' if spatial_dims == 2 else 'voxels'} "
-                         f"({np.isnan(array).sum()} of them)")
+        raise ValueError(f"{name} has NaN {what} ({np.isnan(array).sum()} of them)")
     array = check_array(array, name)
-    array = array[..., None] if array.ndim == spatial_dims else array
+    array = array[..., None] if array.ndim == check_choice(spatial_dims, (2, 3),
+                                                           "spatial_dims") else array
     if array.ndim != spatial_dims + 1 or spatial_dims == 2 and array.shape[-1] > 4:
         raise ValueError(f"{name} has shape {array.shape}; expected " + (
             "(H, W) or (H, W, C) with C 1 (gray) or 3 (RGB), or either with an opaque alpha "
@@ -152,8 +146,8 @@ def as_image(array, name="image", *, stretch=False, spatial_dims=2):
         return array.astype(np.float32)
     if stretch:
         return ((array.astype(np.float64) - low) / (high - low or 1)).astype(np.float32)
-    what, fix = ("pixels", "scale them so") if spatial_dims == 2 else (
-        "voxels", "normalize_intensity maps a scan's values onto [0, 1]: a CT window, 'zscore'")
+    fix = "scale them so" if spatial_dims == 2 else (
+        "normalize_intensity maps a scan's values onto [0, 1]: a CT window, 'zscore'")
     raise ValueError(f"{name} has {array.dtype} {what} in [{low:g}, {high:g}]; expected 8-bit, "
                      f"16-bit or float {what} in [0, 1] ({fix})")
 
@@ -314,8 +308,7 @@ def _mask_pixels(path, palette=None):  # gray (None: coloured; a palette's indic
     return classes[inverse.ravel()].reshape(colours.shape[:2])
 
 
-def _read_masks(paths, mode, palette=None, threshold=None, ignore_index=None, folder=False,
-                arrays=None):  # arrays: the masks' values if read (volumes), else read here
+def _read_masks(paths, mode, palette=None, threshold=None, ignore_index=None, folder=False):
     mode = check_choice({"classes": "multiclass"}.get(mode, mode), READ_MODES, "mask_mode")
     mode = "palette" if mode == "auto" and palette is not None else mode
     if mode == "palette" and palette is None:
@@ -336,7 +329,7 @@ def _read_masks(paths, mode, palette=None, threshold=None, ignore_index=None, fo
                          "not go with mask_mode='binary': use mask_mode='multiclass'")
     mode = "binary" if threshold is not None else (
         "multiclass" if ignore_index is not None and mode == "auto" else mode)
-    files = dict(zip(paths, arrays)) if arrays is not None else {
+    files = dict(paths) if isinstance(paths, dict) else {  # a dict: {path: values} (volumes)
         path: _mask_pixels(path, palette if mode == "palette" else None) for path in paths}
     held = {p: set(np.unique(g).tolist()) for p, g in files.items() if g is not None}
     binary = {p for p, v in held.items()
@@ -372,9 +365,9 @@ def _read_masks(paths, mode, palette=None, threshold=None, ignore_index=None, fo
     full = [p.name for p in held if max(held[p]) > 1]  # all binary here: 0/255, 0/65535
     ones = [p.name for p in held if p.name not in full and 1 in held[p]]
     if mode == "binary" and threshold is None and ones and full:
-        warnings.warn(f"{paths[0].parent} mixes {count(ones, 'mask')} of 0/1 ({', '.join(ones[:3])}"
-                      f") and {len(full)} of 0/255 ({', '.join(full[:3])}): all read as 0/1",
-                      stacklevel=3)
+        warnings.warn(f"{[*files][0].parent} mixes {count(ones, 'mask')} of 0/1 ("
+                      f"{', '.join(ones[:3])}) and {len(full)} of 0/255 ({', '.join(full[:3])}): "
+                      f"all read as 0/1", stacklevel=3)
     return masks, mode
 
 
@@ -438,7 +431,6 @@ def check_not_empty(masks, ignore_index=None):
         return (f"every mask is all background ({count(masks, 'mask')}, no pixel above 0{ignored}"
                 f"): a model trained on them learns to predict nothing; check the masks and "
                 f"mask_mode")
-    return None
 
 
 def stack_or_list(arrays):
@@ -505,8 +497,8 @@ def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, thresh
             raise ValueError(f"the mask {mask_path} is not on the grid of its image {image_path} ("
                              + (f"shape {mask.array.shape}, not {shape})" if mask.array.shape !=
                                 shape else f"its affine differs from the image's by {far:.3g})"))
-    masks, mode = _read_masks(paths, mask_mode, palette, threshold, ignore_index, True,
-                              [mask.array for _, mask in scans] if volumes else None)
+    masks, mode = _read_masks({p: mask.array for p, (_, mask) in zip(paths, scans)} if volumes
+                              else paths, mask_mode, palette, threshold, ignore_index, True)
     images = [as_image(normalize_intensity(image.array, intensity, name=str(path)), str(path),
                        spatial_dims=3) for (image, _), (path, _) in zip(scans, pairs)] if \
         volumes else [read_image(image_path) for image_path, _ in pairs]
@@ -527,9 +519,8 @@ def is_volume(path):
 
 def file_stem(path):
     """A file's name without its suffix, both of ``.nii.gz``: ``"lung1.nii.gz"`` -> ``"lung1"``."""
-    name = Path(path).name
-    return next((name[:-len(s)] for s in VOLUME_SUFFIXES if name.lower().endswith(s)),
-                Path(name).stem)
+    return next((Path(path).name[:-len(s)] for s in VOLUME_SUFFIXES
+                 if Path(path).name.lower().endswith(s)), Path(path).stem)
 
 
 def _suffix(path):  # a volume file's: .nii.gz, .nii, .nrrd, .tif or .tiff
@@ -551,39 +542,36 @@ def read_volume(path):
             image = nibabel.load(path)
             array, affine, header = np.asanyarray(image.dataobj), image.affine, image.header
         elif suffix == ".nrrd":
-            array, fields = nrrd.read(str(path))
-            vector = [k not in ("domain", "space") for k in fields.get("kinds", ["domain"] * 3)]
+            array, info = nrrd.read(str(path))
+            vector = [k not in ("domain", "space") for k in info.get("kinds", ["domain"] * 3)]
             array = np.moveaxis(array, vector.index(True), -1) if True in vector else array
-            axes = np.asarray(fields.get("space directions", np.diag(fields.get(
-                "spacings", [1.0] * 3))), float)  # a row per axis, NaN for a non-spatial one
-            space, affine = fields.get("space", "").lower(), np.eye(4)
+            axes = np.asarray(info.get("space directions", np.diag(info.get("spacings", [1] * 3))))
+            space, affine = info.get("space", "").lower(), np.eye(4)
             flip = np.array([1 - 2 * (space[:1] == "l"), 1 - 2 * ("p" in space[1:6]), 1])  # LPS
             affine[:3, :3] = flip[:, None] * axes[~np.isnan(axes).any(axis=1)].T
-            affine[:3, 3] = flip * np.asarray(fields.get("space origin", np.zeros(3)), float)
+            affine[:3, 3] = flip * np.asarray(info.get("space origin", np.zeros(3)), float)
         else:
             with tifffile.TiffFile(path) as file:  # ImageJ's spacing, or write_volume's
                 array, axes = file.series[0].asarray(), file.series[0].axes
-                meta = file.imagej_metadata or (file.shaped_metadata or [{}])[0]
+                z = (file.imagej_metadata or (file.shaped_metadata or [{}])[0]).get("spacing", 1.0)
                 x, y = (1 / r if r else 1.0 for r in file.pages[0].get_resolution())
             if len(set(axes) - set("CS")) != 3:  # Z (or pages: I, Q), Y, X, and channels
                 raise ValueError(f"TIFF axes {axes}: not a volume (ZYX, and C or S channels); "
                                  f"read 2D images with read_image")
             array = np.moveaxis(array, axes.index("C"), -1) if "C" in axes else array
-            array = np.transpose(array, (2, 1, 0, 3)[:array.ndim])
-            affine = np.diag([x, y, meta.get("spacing", 1.0), 1.0])
+            array, affine = np.transpose(array, (2, 1, 0, 3)[:array.ndim]), np.diag([x, y, z, 1.0])
     except Exception as error:  # nibabel's, pynrrd's, gzip's, zlib's, tifffile's, ours
         raise ValueError(f"cannot read the volume {path}: {error}") from error
     if array.ndim not in (3, 4):
-        raise ValueError(f"{path} has {array.ndim} axes {array.shape}; a volume has 3 (i, j, k), "
-                         f"or 4 with channels last")
+        raise ValueError(f"{path} has shape {array.shape}; a volume has 3 axes (4: channels)")
     spacing = tuple(float(s) for s in np.linalg.norm(affine[:3, :3], axis=0)[::-1])
     return Volume(np.transpose(array, (2, 1, 0, 3)[:array.ndim]), affine, spacing, header)
 
 
 def write_volume(path, array, like=None, *, spacing=None):
-    """Write ``array`` ``(D, H, W[, C])`` whole as a ``.nii.gz``/``.nii``, ``.nrrd`` or ``.tif``
-    volume with the affine (and NIfTI header) of ``like``, a :class:`Volume` on the same grid,
-    else ``spacing`` per array axis (1 mm); the dtype is the array's (bool as uint8). ``path``.
+    """Write ``array`` ``(D, H, W[, C])`` whole to ``path`` (.nii.gz, .nii, .nrrd, .tif) with the
+    affine and NIfTI header of ``like`` (a :class:`Volume` on its grid), else ``spacing`` per
+    axis (1 mm); the array's dtype (bool as uint8). Returns ``path``.
     >>> write_volume(Path(tempfile.mkdtemp()) / "m.nrrd", np.ones((2, 3, 4), bool)).name
     'm.nrrd'
     """
@@ -651,10 +639,9 @@ def ct_window(volumes, masks, percentiles=(0.5, 99.5)):
     if low >= high:
         fail("percentiles", "(low, high) with low < high", percentiles)
     pairs = list(zip(map(np.asarray, volumes), map(np.asarray, masks), strict=True))
-    for i, (volume, mask) in enumerate(pairs):
-        if volume.size != mask.size:
-            raise ValueError(f"masks[{i}] {mask.shape} is not on the grid of volumes[{i}] "
-                             f"{volume.shape}")
+    for i in [i for i, (volume, mask) in enumerate(pairs) if volume.size != mask.size][:1]:
+        raise ValueError(f"masks[{i}] {pairs[i][1].shape} is not on the grid of volumes[{i}] "
+                         f"{pairs[i][0].shape}")
     labelled = np.concatenate([np.zeros(0)] + [v.ravel()[m.ravel() > 0] for v, m in pairs])
     if not labelled.size:
         raise ValueError("the masks label no voxel (none > 0): no window to take")

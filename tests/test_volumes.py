@@ -181,7 +181,7 @@ def test_read_volume_errors_name_the_file(tmp_path, monkeypatch):
     flat = tmp_path / "slice.nii.gz"
     nibabel.save(nibabel.Nifti1Image(np.zeros((4, 5), np.int16), np.eye(4)), flat)
     with pytest.raises(ValueError, match=re.escape(
-            f"{flat} has 2 axes (4, 5); a volume has 3 (i, j, k), or 4 with channels last")):
+            f"{flat} has shape (4, 5); a volume has 3 axes (4: channels)")):
         images.read_volume(flat)
     Image.fromarray(np.zeros((4, 5), np.uint8)).save(tmp_path / "page.tif")
     with pytest.raises(ValueError, match=re.escape(
