@@ -71,7 +71,8 @@ def prepare(y_true, y_pred, from_logits=False):
     if values is not None:  # first; labels >= C are void (the largest)
         beyond = values[values >= classes] if integer and classes > 1 else ()
         ignore = int(np.max(beyond)) if len(beyond) else None
-        images.as_mask(values, "y_true", mode, ignore_index=ignore, batch=True)
+        images.as_mask(values, "y_true", mode, ignore_index=ignore, batch=True,
+                       spatial_dims=3 if len(y_pred.shape) == 5 else 2)  # (N, D, H, W, C): 3D
     mode = mode or mask_mode(y_true, y_pred)
     dtype = y_pred.dtype if "float" in str(y_pred.dtype) else "float32"
     y_pred = ops.cast(y_pred, dtype)

@@ -510,3 +510,24 @@ def test_fit_valid_padding_model_with_pixel_weights():
     history = model.fit(images, masks, sample_weight=weights, batch_size=4, epochs=5, verbose=0)
     losses = history.history["loss"]
     assert losses[-1] < losses[0] and np.isfinite(losses).all()
+
+
+def test_losses_on_volumes_by_hand():
+    # (N, D, H, W, 1): truth has 2 of 8 voxels; the prediction puts 0.8 on one of them and
+    # 0.4 on a voxel of the other slice: TP 0.8, |T| 2, |P| 1.2
+    truth = np.zeros((1, 2, 2, 2, 1), "float32")
+    truth[0, 0, 0, :, 0] = 1
+    pred = np.zeros((1, 2, 2, 2, 1), "float32")
+    pred[0, 0, 0, 0, 0], pred[0, 1, 1, 1, 0] = 0.8, 0.4
+    assert value(DiceLoss(smooth=0), truth, pred) == pytest.approx(1 - 1.6 / 3.2)
+    assert value(JaccardLoss(smooth=0), truth, pred) == pytest.approx(1 - 0.8 / 2.4)
+    # class indices (N, D, H, W): slice 1 is class 1; the output finds 2 of its 4 voxels
+    # class 0: TP 4, |T| 4, |P| 6 -> 8/10; class 1: TP 2, |T| 4, |P| 2 -> 4/6
+    labels = np.zeros((1, 2, 2, 2), "int32")
+    labels[0, 1] = 1
+    probs = np.zeros((1, 2, 2, 2, 2), "float32")
+    probs[..., 0] = 1
+    probs[0, 1, 0] = [0, 1]
+    assert value(DiceLoss(smooth=0), labels, probs) == pytest.approx(1 - (0.8 + 4 / 6) / 2)
+    with pytest.raises(ValueError, match=r"mask shape \(1, 2, 2, 3\) does not fit the output"):
+        DiceLoss()(labels[..., :1].repeat(3, -1), probs)

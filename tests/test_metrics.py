@@ -310,3 +310,24 @@ def test_metrics_agree_with_the_numpy_scores():
     p = rng.random((4, 16, 16, 1)).astype("float32")
     assert result(DiceCoefficient(1), (truth, p)) == pytest.approx(evaluation.dice(truth, p), rel=1e-6)
     assert result(iou(1), (truth, p)) == pytest.approx(evaluation.iou(truth, p), rel=1e-6)
+
+
+def test_metrics_on_volumes_by_hand():
+    # (N, D, H, W, 1): truth 2 of 8 voxels; at 0.5 the prediction has one of them:
+    # TP 1, |T| 2, |P| 1 -> Dice 2/3, IoU 1/2, 1 wrong voxel of 8
+    truth = np.zeros((1, 2, 2, 2, 1), "float32")
+    truth[0, 0, 0, :, 0] = 1
+    probs = np.zeros((1, 2, 2, 2, 1), "float32")
+    probs[0, 0, 0, 0, 0], probs[0, 1, 1, 1, 0] = 0.8, 0.4
+    assert result(DiceCoefficient(1), (truth, probs)) == pytest.approx(2 / 3)
+    assert result(JaccardIndex(1), (truth, probs)) == pytest.approx(1 / 2)
+    assert result(PixelError(1), (truth, probs)) == pytest.approx(1 / 8)
+    # class indices (N, D, H, W): slice 1 is class 1, the arg-max finds 2 of its 4 voxels
+    labels = np.zeros((1, 2, 2, 2), "int32")
+    labels[0, 1] = 1
+    scores = np.zeros((1, 2, 2, 2, 2), "float32")
+    scores[..., 0] = 1
+    scores[0, 1, 0] = [0, 1]
+    assert [result(DiceCoefficient(2, class_id=c), (labels, scores)) for c in (0, 1)] \
+        == pytest.approx([8 / 10, 4 / 6])
+    assert result(PixelError(2), (labels, scores)) == pytest.approx(2 / 8)

@@ -416,3 +416,198 @@ def test_padding_reach_names_a_layer_it_cannot_follow():
     outputs = keras.layers.ZeroPadding2D(1, name="pad")(inputs)
     with pytest.raises(ValueError, match="through layer 'pad' \\(ZeroPadding2D\\)"):
         padding_reach(keras.Model(inputs, outputs))
+
+
+# ------------------------------------------------------------------ volumes (3D)
+
+from keras_unet.model import CICEK_2016, smallest_input_size  # noqa: E402
+
+ANISOTROPIC = [(1, 2, 2), (2, 2, 2)]  # thick slices: no pooling along axis 0 at level 1
+
+
+def test_cicek_2016_shapes_and_parameter_counts():
+    model = build_unet((116, 132, 132, 3), 3, **CICEK_2016, padding="valid")
+    assert model.output_shape == (None, 28, 44, 44, 3)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert (model.count_params(), trainable) == (19_077_859, 19_073_187)
+    # the paper's description without batch normalisation: its weights and biases
+    plain = build_unet((116, 132, 132, 3), 3, **dict(CICEK_2016, batch_norm=False),
+                       padding="valid")
+    assert plain.count_params() == 19_070_851
+    convs = [layer for layer in model.layers if type(layer) is keras.layers.Conv3D][:-1]
+    bn_channels = sum(layer.filters for layer in convs)  # 14 3x3x3 convolutions
+    assert (len(convs), bn_channels) == (14, 2336)
+    assert model.count_params() == 19_070_851 - bn_channels + 4 * bn_channels
+    upconvs = _layers_of(model, keras.layers.Conv3DTranspose)
+    assert 19_070_851 - sum(layer.filters for layer in upconvs) == 19_069_955  # the paper's
+    # Figure 1: 32, 64 | 64, 128 | 128, 256 | 256, 512 -> up 512 | 256, 256 -> up 256 | ...
+    channels = {layer.name: layer.output.shape[-1] for layer in model.layers}
+    assert [channels[f"enc{k}_conv{i}"] for k in (1, 2, 3) for i in (1, 2)] == [
+        32, 64, 64, 128, 128, 256]
+    assert [channels[f"bottleneck_conv{i}"] for i in (1, 2)] == [256, 512]
+    assert [channels[f"dec{k}_{n}"] for k in (3, 2, 1) for n in ("upconv", "conv1", "conv2")] \
+        == [512, 256, 256, 256, 128, 128, 128, 64, 64]
+    # sizes: 116 -> 112 | 56 -> 52 | 26 -> 22 | 11 -> 7 -> up 14, ... 28 (132: ... 44)
+    assert model.get_layer("dec3_concat").output.shape[1:] == (14, 18, 18, 768)
+    assert model.get_layer("dec1_crop").output.shape[1:4] == (32, 48, 48)
+
+
+def test_3d_same_and_valid_models_predict_their_shapes():
+    same = build_unet((8, 16, 16, 2), 3, depth=2, filters=2)
+    y = same.predict(np.zeros((1, 8, 16, 16, 2), "float32"), verbose=0)
+    assert same.output_shape == (None, 8, 16, 16, 3) and y.shape == (1, 8, 16, 16, 3)
+    np.testing.assert_allclose(y.sum(-1), 1.0, atol=1e-5)
+    valid = build_unet((None, None, None, 1), 1, depth=1, filters=2, padding="valid")
+    y = valid.predict(np.zeros((1, 18, 20, 22, 1), "float32"), verbose=0)
+    assert y.shape == (1, *output_size((18, 20, 22), 1, "valid"), 1) == (1, 2, 4, 6, 1)
+    assert type(valid.get_layer("enc1_conv1")) is keras.layers.Conv3D
+    assert valid.get_layer("enc1_conv1").kernel_size == (3, 3, 3)
+
+
+def test_anisotropic_pooling_sizes_crops_and_kernels():
+    sizes = dict(depth=2, padding="valid", pool_size=ANISOTROPIC)
+    assert smallest_input_size(**sizes) == (26, 44, 44)
+    assert receptive_border(2, pool_size=ANISOTROPIC) == (12, 20, 20)
+    # axis 0: 26 -> 22 -(1)-> 22 -> 18 -(2)-> 9 -> 5 -> 10 -> 6 -> 6 -> 2
+    assert output_size((26, 44, 44), **sizes) == (2, 4, 4)
+    assert output_size((30, 60, 92), **sizes) == (6, 20, 52)
+    assert valid_input_sizes((25, 44, 45), **sizes) == ([26], [44], [44, 48])
+    assert _skip_crops(2, ANISOTROPIC) == {1: (8, 16, 16), 2: 4}
+    model = build_unet((26, 44, 44, 1), 2, filters=2, **sizes)
+    assert model.output_shape == (None, 2, 4, 4, 2)
+    assert model.predict(np.zeros((1, 26, 44, 44, 1), "float32"), verbose=0).shape == (1, 2, 4, 4, 2)
+    layer = model.get_layer
+    assert (layer("enc1_pool").pool_size, layer("enc2_pool").pool_size) == ((1, 2, 2), (2, 2, 2))
+    assert [(layer(f"dec{k}_upconv").kernel_size, layer(f"dec{k}_upconv").strides)
+            for k in (2, 1)] == [((2, 2, 2), (2, 2, 2)), ((1, 2, 2), (1, 2, 2))]
+    assert layer("dec1_crop").cropping == ((8, 8), (16, 16), (16, 16))
+    # same padding: axis 0 needs a multiple of 1 x 2 = 2 only
+    same = build_unet((6, 32, 32, 1), 1, depth=2, filters=2, pool_size=ANISOTROPIC)
+    assert same.output_shape == (None, 6, 32, 32, 1)
+    assert receptive_border(3) == 44 and smallest_input_size(3, pool_size=(2, 2, 2)) == 92
+
+
+def test_2d_pool_sizes_and_doubling_before_pool():
+    model = build_unet((27, 36, 1), 2, depth=2, filters=2, pool_size=[(3, 2), (1, 2)])
+    assert model.output_shape == (None, 27, 36, 2)
+    assert model.get_layer("dec2_upconv").kernel_size == (1, 2)
+    doubled = build_unet((32, 32, 1), 2, depth=2, filters=4, doubling="before_pool")
+    channels = [layer.output.shape[-1] for layer in doubled.layers
+                if type(layer) in (keras.layers.Conv2D, keras.layers.Conv2DTranspose)]
+    # enc1 4, 8 | enc2 8, 16 | bottleneck 16, 32 | up 32 | 16, 16 | up 16 | 8, 8 | head 2
+    assert channels == [4, 8, 8, 16, 16, 32, 32, 16, 16, 16, 8, 8, 2]
+    # the 2015 default is unchanged: both convolutions of a level alike, up-convolutions halve
+    assert [layer.output.shape[-1] for layer in build_unet((32, 32, 1), 2, depth=2, filters=4)
+            .layers if type(layer) in (keras.layers.Conv2D, keras.layers.Conv2DTranspose)] == [
+        4, 4, 8, 8, 16, 16, 8, 8, 8, 4, 4, 4, 2]
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        (((16, 32, 32, 1), 2), {"depth": 2, "pool_size": (2, 2)},
+         r"pool_size must be an int >= 1, a tuple of 3 \(one per axis\) or a list of 2 "
+         r"\(depth\) of them; got \(2, 2\)"),
+        (((16, 32, 32, 1), 2), {"depth": 2, "pool_size": [(2, 2, 2)]},
+         r"a list of 2 \(depth\) of them; got \[\(2, 2, 2\)\]"),
+        (((16, 32, 32, 1), 2), {"pool_size": 2.0}, "pool_size must be an int >= 1, .*; got 2.0"),
+        (((16, 32, 32, 1), 2), {"pool_size": (1, 2.5, 2)}, r"got \(1, 2.5, 2\)"),
+        (((16, 32, 32, 1), 2), {"pool_size": 0}, "pool_size must be an int >= 1, .*; got 0"),
+        (((16, 30, 30, 1), 2), {"depth": 2, "pool_size": (1, 3, 3)},
+         r"input height 30 does not fit a depth-2 U-Net with padding='same' and pool_size=\(1, "
+         r"3, 3\): it must be a multiple of 9 \(3 x 3\). Nearest sizes that fit: 27, 36"),
+        (((64, 60, 1), 2), {"depth": 2, "pool_size": (1, 3)},
+         "input width: input size 60 does not fit .* multiple of 9 .* Nearest sizes that fit: 54, 63"),
+        (((6, 32, 32, 1), 2), {"depth": 2},
+         r"input depth \(axis 0\) 6 does not fit a depth-2 U-Net with padding='same': it must be "
+         r"a multiple of 4 \(2\*\*depth\). Nearest sizes that fit: 4, 8"),
+        (((1, 30, 32, 64), 2), {"depth": 2},
+         r"input depth \(axis 0\) 1 does not fit .* did you mean \(30, 32, 64, 1\)\?"),
+        (((1, 16, 32, 32, 1), 2), {},
+         r"got \(1, 16, 32, 32, 1\) \(or \(depth, height, width, channels\) in 3D\)"),
+        (((16, 32, 32, 1), 2), {"upsampling": "bilinear"},
+         "upsampling must be 'transpose' in 3D .*UpSampling3D is nearest only.*; got 'bilinear'"),
+        (((16, 32, 32, 1), 2), {"doubling": "twice"},
+         "doubling must be one of 'per_level', 'before_pool'; got 'twice'"),
+    ],
+)
+def test_bad_3d_arguments(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_unet(*args, **kwargs)
+
+
+def test_size_helpers_name_the_axis():
+    with pytest.raises(ValueError, match=r"input depth \(axis 0\) 45 does not fit a depth-2 U-Net "
+                       r"with padding='valid': it must be even before each 2x2 max-pooling, after "
+                       r"the 3x3 valid convolutions. Nearest sizes that fit: 44, 48"):
+        output_size((45, 92, 92), 2, "valid")
+    with pytest.raises(ValueError, match=r"input depth \(axis 0\) 27 .* divisible by each level's "
+                       r"pool size \(1, 2\), .* Nearest sizes that fit: 26, 28"):
+        output_size((27, 44, 44), 2, "valid", pool_size=ANISOTROPIC)
+    with pytest.raises(ValueError, match=r"input width 93 does not fit"):
+        output_size((44, 93), 2, "valid")
+    with pytest.raises(ValueError, match=r"pool_size \(1, 2\) differs between axes: give the "
+                       r"input size per axis \(a tuple of 2 sizes\)"):
+        output_size(572, pool_size=(1, 2))
+    assert output_size(572, pool_size=[(2, 2)] * 4) == 388  # the same on every axis: fine
+    with pytest.raises(ValueError, match="pool_size must be an int >= 1"):
+        receptive_border(2, pool_size=[(1, 2, 2)])
+
+
+OPTIONS_3D = dict(input_shape=(None, 32, 32, 1), n_classes=2, depth=2, filters=2,
+                  padding="same", batch_norm=True, dropout=0.0, upsampling="transpose",
+                  activation="relu", output_activation="softmax", multilabel=False,
+                  pool_size=ANISOTROPIC, doubling="before_pool", name="volumes")
+
+
+def test_3d_options_round_trip():
+    model = build_unet(**OPTIONS_3D)
+    assert unet_config(model) == OPTIONS_3D
+    rebuilt = build_unet(**unet_config(model))
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
+    assert rebuilt.count_params() == model.count_params()
+    assert unet_config(build_unet((8, 16, 16, 1), 1, depth=1, filters=2, pool_size=(1, 2, 2)))[
+        "pool_size"] == [(1, 2, 2)]
+    assert unet_config(build_unet((27, 27, 1), 1, depth=1, filters=2, pool_size=3))[
+        "pool_size"] == 3
+    # the defaults are not written: a 2D model's recorded name is as before, and models saved
+    # before pool_size and doubling existed read back with the defaults
+    name = build_unet((None, None, 1), 2).layers[1].name
+    assert "pool_size" not in name and "doubling" not in name
+    inputs = keras.Input((None, None, 1))
+    old = keras.Model(inputs, keras.layers.Identity(name=name)(inputs))
+    assert unet_config(old)["pool_size"] == 2 and unet_config(old)["doubling"] == "per_level"
+
+
+def test_3d_model_saves_and_loads_in_safe_mode(tmp_path):
+    model = build_unet((None, 18, 18, 1), 2, depth=1, filters=2, batch_norm=True,
+                       pool_size=[(1, 2, 2)], padding="valid", doubling="before_pool")
+    volumes = np.random.default_rng(2).random((1, 14, 18, 18, 1), dtype="float32")
+    path = tmp_path / "volumes.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)  # no custom_objects
+    assert unet_config(loaded) == dict(unet_config(model))
+    assert loaded.output_shape == (None, None, 2, 2, 2)
+    assert loaded.predict(volumes, verbose=0).shape == (1, 2, 2, 2, 2)
+    np.testing.assert_array_equal(loaded.predict(volumes, verbose=0),
+                                  model.predict(volumes, verbose=0))
+
+
+def test_padding_reach_of_3d_models():
+    keras.utils.set_random_seed(3)
+    model = build_unet((None, None, None, 1), 2, depth=1, filters=2, activation="linear",
+                       output_activation=None, dropout=0)
+    reach = padding_reach(model)
+    flat = build_unet((None, None, 1), 2, depth=1, filters=2, dropout=0)
+    assert reach == padding_reach(flat)
+    # measured along axis 0: the output rows that change when the volume goes on beyond them
+    size, margin = 4 * (reach // 2 + 2), 2 * (reach // 2 + 1)
+    big = np.random.default_rng(0).random((1, size + 2 * margin, 4, 4, 1), "float32")
+    change = np.abs(np.asarray(model(big))[0, margin:-margin]
+                    - np.asarray(model(big[:, margin:-margin]))[0]).max(axis=(1, 2, 3))
+    rows = np.flatnonzero(change > 1e-6 * change.max())
+    assert max(rows[rows < size // 2].max() + 1, size - rows[rows >= size // 2].min()) == reach
+    assert padding_reach(build_unet((None, None, None, 1), 2, depth=2, filters=2,
+                                    pool_size=ANISOTROPIC)) == receptive_border(2) + 2 == 22
+    assert padding_reach(build_unet((None, None, None, 1), 2, depth=2, filters=2,
+                                    padding="valid", pool_size=ANISOTROPIC)) == 0
