@@ -616,7 +616,8 @@ def normalize_intensity(array, intensity="auto", *, name="volume"):
     if named and intensity == "auto":
         intensity = "abdomen" if array.min() <= -500 else "zscore"
     if named and intensity == "zscore":
-        z = np.clip((array - array.mean()) / (array.std() or 1), -ZSCORE_CLIP, ZSCORE_CLIP)
+        values = array.astype(np.float64)
+        z = np.clip((values - values.mean()) / (values.std() or 1), -ZSCORE_CLIP, ZSCORE_CLIP)
         return ((z + ZSCORE_CLIP) / (2 * ZSCORE_CLIP)).astype(np.float32)
     if named and intensity == "none":
         return as_image(array.reshape(-1, 1, 1), name, spatial_dims=3).reshape(array.shape)
