@@ -357,3 +357,18 @@ def test_ct_window_takes_the_percentiles_of_labelled_voxels():
     with pytest.raises(ValueError, match=re.escape("percentiles must be (low, high) with low < "
                                                    "high; got (90, 10)")):
         images.ct_window(volumes, masks, (90, 10))
+
+
+def test_mask_written_like_a_scaled_scan_is_stored_unscaled(tmp_path):
+    scan = nibabel.Nifti1Image(np.arange(24, dtype=np.int16).reshape(4, 3, 2), np.diag(
+        [2.0, 3.0, 4.0, 1.0]))
+    scan.header.set_slope_inter(2.0, -1.0)
+    nibabel.save(scan, tmp_path / "scan.nii.gz")
+    volume = images.read_volume(tmp_path / "scan.nii.gz")
+    assert volume.array.dtype.name == "float64" and volume.array[0, 0, :3].tolist() == [-1, 11, 23]
+    assert volume.array.shape == (2, 3, 4) and volume.spacing == (4.0, 3.0, 2.0)
+    path = images.write_volume(tmp_path / "mask.nii.gz", volume.array > 10, like=volume)
+    on_disk = nibabel.load(path)
+    assert on_disk.get_data_dtype() == np.uint8 and on_disk.header.get_slope_inter() == (None,
+                                                                                          None)
+    assert np.array_equal(images.read_volume(path).array, volume.array > 10)
