@@ -33,7 +33,7 @@ LOCK_NAME = ".keras-unet.lock"
 
 def _text(sizes):
     """An int where every axis agrees (``84``), else the tuple (``(20, 84, 84)``)."""
-    return str(sizes[0]) if len(set(sizes)) == 1 else str(tuple(sizes))
+    return str(int(sizes[0])) if len(set(sizes)) == 1 else str(tuple(map(int, sizes)))
 
 
 class TilePlan:
@@ -61,9 +61,9 @@ class TilePlan:
         self.align = tuple(map(int, np.prod(np.broadcast_to(self.pool, (self.depth or 0, rank)),
                                             axis=0)))
         self.reach = (0,) * rank
-        with contextlib.suppress(ValueError):  # a layer it cannot follow: trust every output
-            self.reach = tuple(map(int, np.broadcast_to(padding_reach(model), (rank,))))
-        explicit = tile is not None  # bilinear up-sampling reaches in under valid padding too
+        with contextlib.suppress(ValueError):  # (bilinear up-sampling reaches in under valid
+            self.reach = tuple(map(int, np.broadcast_to(padding_reach(model), (rank,))))  # too)
+        explicit = tile is not None  # a layer padding_reach cannot follow: trust every output
         given = tile if explicit else (DEFAULT_TILE_3D if rank == 3 else DEFAULT_TILE)[
             self.padding or "same"]
         tile = tuple(given) if isinstance(given, (tuple, list)) else (given,) * rank

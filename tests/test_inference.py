@@ -383,7 +383,15 @@ _BACKEND_SCRIPT = textwrap.dedent(
     whole = np.asarray(model.predict_on_batch(np.pad(image, ((b, b), (b, b), (0, 0)), "reflect")[None]))[0]
     tiled = predict_tiled(model, image, tile=84, tta="flips", progress=False)
     plain = predict_tiled(model, image, tile=84, progress=False)
-    print(json.dumps({"shape": list(tiled.shape), "difference": float(np.abs(plain - whole).max())}))
+    model3d = build_unet((None, None, None, 1), 2, depth=1, filters=2, padding="valid")
+    volume = np.random.default_rng(1).random((12, 20, 18)).astype("float32")  # + 16: fits
+    whole3d = np.asarray(model3d.predict_on_batch(np.pad(volume[..., None], [(8, 8)] * 3 + [(0, 0)],
+                                                         "reflect")[None]))[0]
+    tiled3d = predict_tiled(model3d, volume, tile=(20, 24, 24), tta="flips", progress=False)
+    plain3d = predict_tiled(model3d, volume, tile=(20, 24, 24), progress=False)
+    print(json.dumps({"shape": list(tiled.shape), "difference": float(np.abs(plain - whole).max()),
+                      "shape3d": list(tiled3d.shape),
+                      "difference3d": float(np.abs(plain3d - whole3d).max())}))
     """
 )
 
@@ -395,6 +403,7 @@ def test_tiled_prediction_on_other_backends(backend):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["shape"] == [148, 108, 2] and result["difference"] < 1e-5
+    assert result["shape3d"] == [12, 20, 18, 2] and result["difference3d"] < 1e-5
 
 
 # ------------------------------------------------------------------------ volumes
