@@ -1,6 +1,5 @@
-"""The U-Net of Ronneberger et al. (2015) and its 3D form (Çiçek et al. 2016) from one code
-path in ``keras`` only (every backend): blocks, size helpers, recorded options. Layer names
-follow the paper's figure: ``enc1_conv1`` ... ``bottleneck_conv2``, ``dec4_upconv`` ... ``head``."""
+"""The U-Net (Ronneberger et al. 2015; 3D: Çiçek et al. 2016) in ``keras`` only, one code path:
+blocks, size helpers, recorded options; layer names as in its figure: ``enc1_conv1``...``head``."""
 
 import ast
 import contextlib
@@ -33,10 +32,11 @@ CONFIG_PREFIX = "unet_config"  # the name of the layer that records build_unet's
 
 def _pools(pool_size, depth, rank=None):  # as `depth` tuples of `rank` ints (None: its own)
     levels = pool_size if isinstance(pool_size, list) else [pool_size] * depth
-    rank = rank or next((len(p) for p in levels if isinstance(p, tuple)), 1)
+    axes = [p if isinstance(p, (tuple, list)) else None for p in levels]  # lists: from JSON
+    rank = rank or next((len(p) for p in axes if p is not None), 1)
     with contextlib.suppress(ValueError):
-        pools = [tuple(check_int(n, "pool_size") for n in (p if isinstance(p, tuple) else
-                                                           (p,) * rank)) for p in levels]
+        pools = [tuple(check_int(n, "pool_size") for n in ((p,) * rank if a is None else a))
+                 for p, a in zip(levels, axes)]
         if len(pools) == depth and all(len(p) == rank for p in pools):
             return pools
     fail("pool_size", f"an int >= 1, a tuple of {rank} (one per axis) or a list of {depth} "

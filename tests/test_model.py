@@ -568,6 +568,8 @@ def test_3d_options_round_trip():
     assert rebuilt.count_params() == model.count_params()
     assert unet_config(build_unet((8, 16, 16, 1), 1, depth=1, filters=2, pool_size=(1, 2, 2)))[
         "pool_size"] == [(1, 2, 2)]
+    from_json = build_unet(**dict(OPTIONS_3D, pool_size=[[1, 2, 2], [2, 2, 2]]))  # lists: JSON
+    assert unet_config(from_json) == OPTIONS_3D
     assert unet_config(build_unet((27, 27, 1), 1, depth=1, filters=2, pool_size=3))[
         "pool_size"] == 3
     # the defaults are not written: a 2D model's recorded name is as before, and models saved
