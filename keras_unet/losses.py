@@ -6,6 +6,7 @@ class indices; labels outside ``[0, C)``, e.g. 255, are ignored), multilabel (C 
 float {0, 1} ``(N, H, W, C)``). One loss value per image, reduced as Keras does; pixel losses
 divide by the counted pixels (Keras's ``ignore_class``). ``sample_weight`` weights pixels
 ``(N, H, W[, 1])`` (:mod:`keras_unet.weights`) or images ``(N,)``. Saved models load back.
+Volumes: the same with ``(N, D, H, W, C)`` outputs (masks ``(N, D, H, W[, C])``).
 """
 
 import sys
