@@ -64,25 +64,30 @@ def peak_rss_mb():
 
 
 def job(kind, model_path, image_path, tile, output_path):
-    """One measurement in this (fresh) process; prints JSON."""
+    """One measurement in this (fresh) process; prints JSON. ``tile``: "572" or "64,128,128"
+    (a volume's), the image or volume (with its channel axis) in ``image_path``."""
     import keras
 
     from keras_unet.inference import TilePlan, predict_tiled
 
     model = keras.models.load_model(model_path, compile=False)
     image = np.load(image_path)
-    model.predict_on_batch(np.zeros((BATCH, tile, tile, 1), np.float32))  # trace once
-    plan = TilePlan(model, tile, 0.25, image.shape[:2])
-    (_, pad_h), (_, pad_w) = plan.axis(image.shape[0]), plan.axis(image.shape[1])
-    corners = plan.corners(*image.shape[:2])
+    shape, rank = image.shape[:-1], image.ndim - 1
+    tile = tuple(int(t) for t in str(tile).split(",")) * (rank if "," not in str(tile) else 1)
+    model.predict_on_batch(np.zeros((BATCH, *tile, image.shape[-1]), np.float32))  # trace once
+    plan = TilePlan(model, tile if rank == 3 else tile[0], 0.25, shape)
+    corners = plan.corners(*shape)
     if kind == "tiled":
         start = time.perf_counter()
-        result = predict_tiled(model, image, tile=tile, batch_size=BATCH, progress=False)
+        result = predict_tiled(model, image, tile=tile if rank == 3 else tile[0],
+                               batch_size=BATCH, progress=False)
         seconds = time.perf_counter() - start
         np.save(output_path, result)
     else:  # the same tiles, cut beforehand: only the model's time
-        padded = np.pad(image, ((plan.start, pad_h), (plan.start, pad_w), (0, 0)), mode="reflect")
-        tiles = np.stack([padded[r:r + tile, c:c + tile] for r, c in corners])
+        pads = [(plan.start[a], plan.axis(n, a)[1]) for a, n in enumerate(shape)] + [(0, 0)]
+        padded = np.pad(image, pads, mode="reflect")
+        tiles = np.stack([padded[tuple(slice(c, c + t) for c, t in zip(corner, tile))]
+                          for corner in corners])
         start = time.perf_counter()
         model.predict(tiles, batch_size=BATCH, verbose=0)
         seconds = time.perf_counter() - start
@@ -128,7 +133,7 @@ def main():
     args = parser.parse_args()
     if args.job:
         kind, model_path, image_path, tile, output_path = args.job
-        return job(kind, model_path, image_path, int(tile), output_path)
+        return job(kind, model_path, image_path, tile, output_path)
 
     import keras
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from keras_unet import __version__, training
 from keras_unet.datasets import LOADERS
-from keras_unet.images import MASK_MODES
+from keras_unet.images import MASK_MODES, WINDOWS
 
 class CommandError(Exception):
     """A problem the user can fix: printed as one line, exit status 2."""
@@ -46,7 +46,27 @@ _fraction = _argument_type(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
 _probability = _argument_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 _shape = _argument_type(lambda text: tuple(None if p.strip().lower() in ("", "none") else int(p)
                                            for p in text.split(",")), lambda v: True,
-                        "HEIGHT,WIDTH,CHANNELS (integers; 'none' for any size)")
+                        "HEIGHT,WIDTH,CHANNELS or DEPTH,HEIGHT,WIDTH,CHANNELS (integers; "
+                        "'none' for any size)")
+_sides = _argument_type(lambda text: int(text) if "," not in text else tuple(
+    int(p) for p in text.split(",")), lambda v: min(v if isinstance(v, tuple) else [v]) >= 1 and
+    (not isinstance(v, tuple) or len(v) == 3), "a positive integer, or D,H,W for volumes")
+_pools = _argument_type(lambda text: [_sides(p) for p in text.split(";")] if ";" in text
+                        else _sides(text), lambda v: True, "N, D,H,W, or D,H,W;D,H,W;... per level")
+
+
+def _intensity(text):
+    """``--intensity``: a name (auto, zscore, none, a CT window's) or LOW,HIGH in HU."""
+    if text in ("auto", "zscore", "none", *WINDOWS):
+        return text
+    with contextlib.suppress(ValueError):
+        low, high = map(float, text.split(","))
+        if low < high:
+            return (low, high)
+    raise argparse.ArgumentTypeError(f"expected auto, zscore, none, {', '.join(WINDOWS)} or a "
+                                     f"window LOW,HIGH (low < high); got {text!r}")
+
+
 _EXAMPLE = "e.g. '0,0,0=0;255,0,0=1'"
 _VERBOSE = "also show TensorFlow's start-up log lines"
 _CLASSES = "number of classes (None: the largest mask value + 1), each value below it"
@@ -154,7 +174,7 @@ def cmd_info(args):
 
     if args.command == "summary":
         build_unet(args.input_shape, args.n_classes, depth=args.depth, filters=args.filters,
-                   padding=args.padding, batch_norm=args.batch_norm,
+                   padding=args.padding, batch_norm=args.batch_norm, pool_size=args.pool_size,
                    upsampling=args.upsampling).summary(line_length=96)
         return 0
     versions = {str(d.metadata["Name"]).lower(): d.version
@@ -178,7 +198,8 @@ def _read_folders(args):
         raise CommandError(f"--palette reads colour-coded masks as classes; it does not go "
                            f"with --mask-mode {args.mask_mode}")
     read = dict(palette=args.palette, threshold=args.mask_threshold, ignore_index=args.ignore_index,
-                n_classes=args.classes if args.classes and args.classes > 1 else None)
+                n_classes=args.classes if args.classes and args.classes > 1 else None,
+                intensity=args.intensity)
     try:
         split = from_folder(args.images, args.masks, mask_mode=args.mask_mode, **read)
     except MaskValuesError as error:  # multiclass: masks of 0 and 255 are the classes 0, 1
@@ -210,8 +231,8 @@ def cmd_train(args):
     classes, ignore = args.classes, args.ignore_index
     if args.palette and not classes:  # the classes the palette names, used or not
         classes = max(2, 1 + max((c for c in args.palette.values() if c != ignore), default=1))
-    same = ("data_dir tile depth filters padding batch_size epochs steps_per_epoch budget loss "
-            "learning_rate validation_split seed workdir").split()
+    same = ("data_dir tile depth filters padding pool_size foreground batch_size epochs "
+            "steps_per_epoch budget loss learning_rate validation_split seed workdir").split()
     try:
         images, masks = (args.dataset, None) if args.dataset else _read_folders(args)
         if empty := masks and check_not_empty(masks, ignore):
@@ -252,7 +273,8 @@ def cmd_predict(args):
     written = predict_folder(
         model, [args.input] if args.input.is_file() else args.input,
         args.output, threshold=args.threshold, probabilities=args.probabilities, tile=args.tile,
-        overlap=args.overlap, tta=args.tta, batch_size=args.batch_size, overwrite=args.overwrite)
+        overlap=args.overlap, tta=args.tta, batch_size=args.batch_size, overwrite=args.overwrite,
+        intensity=args.intensity)
     also = f", their probabilities to {args.output / 'probabilities'}" if args.probabilities else ""
     print(f"{len(written)} mask(s) written to {args.output}{also}")
     return 0
@@ -264,7 +286,8 @@ def cmd_evaluate(args):
     from keras_unet.images import MaskValuesError, write_atomically
 
     try:
-        rows, mean = evaluate_folders(args.predictions, args.truths, classes=args.classes)
+        rows, mean = evaluate_folders(args.predictions, args.truths, classes=args.classes,
+                                      tolerance=args.tolerance)
     except MaskValuesError as error:  # evaluate reads mask files as they are
         raise CommandError(f"{str(error).rsplit('. ', 1)[0] if error.fix else error}. keras-unet "
                            f"evaluate reads masks of 0/255 or 0/1 and masks of class indices 0, "
@@ -347,7 +370,7 @@ def make_parser():
         "--images data/images --masks data/masks --output unet.keras --budget 30",
         "Train a U-Net (keras_unet.training.train), save it as a .keras file; the same command "
         "again resumes an interrupted run. The defaults: a good model on 2 CPU cores in < 1 h.")
-    add("--images", type=Path, help="folder of images (PNG, JPEG, TIFF)")
+    add("--images", type=Path, help="folder of images (PNG, JPEG, TIFF) or volumes (NIfTI, NRRD)")
     add("--masks", type=Path, help="folder of masks with the same file names")
     add("--dataset", choices=LOADERS, help="a known dataset instead of --images, --masks")
     add("--data-dir", type=Path, help="local copy of --dataset (None: downloaded)")
@@ -362,7 +385,14 @@ def make_parser():
     add("--classes", type=_positive_int, help=_CLASSES)
     add("--output", type=Path, default=Path("unet.keras"), help="model file")
     add("--workdir", type=Path, help="for history.csv and backups (None: <output>_training)")
-    add("--tile", type=_positive_int, help="training tile side (None: 256 or the nearest fit)")
+    add("--tile", type=_sides, metavar="N or D,H,W", help="training tile side, or sides for "
+        "volumes (None: 256, or 32,128,128, or the nearest fit)")
+    add("--pool-size", type=_pools, default=2, metavar="N or D,H,W[;...]", help="pooling per "
+        "axis (e.g. 1,2,2 for thick slices), or per level")
+    add("--foreground", type=_probability, metavar="F", help="share of tiles centred on the "
+        "foreground (None: 1/3 for volumes, 0 for images)")
+    add("--intensity", type=_intensity, default="auto", metavar="NAME or LOW,HIGH", help="of "
+        "volumes: auto (CT window if air is there, else z-score), zscore, a CT window")
     add("--depth", type=_positive_int, default=4, help="poolings (the paper: 4)")
     add("--filters", type=_positive_int, default=32, help="first level's (the paper: 64)")
     add("--padding", choices=("same", "valid"), default="same", help="(the paper: valid)")
@@ -383,15 +413,21 @@ def make_parser():
     add("--probabilities", action="store_true", help="also float32 TIFFs in output/probabilities")
     add("--overwrite", action="store_true", help="replace the output files this run writes")
     add("--threshold", type=_probability, default=0.5, help="binary: foreground above")
-    add("--tile", type=_positive_int, help="input tile side that fits the model (None: auto)")
+    add("--tile", type=_sides, metavar="N or D,H,W", help="input tile side(s) that fit the "
+        "model (None: auto)")
+    add("--intensity", type=_intensity, default="auto", metavar="NAME or LOW,HIGH", help="of "
+        "volumes, as in training")
     add("--overlap", type=_fraction, default=0.25, help="of neighbouring tiles")
     add("--tta", choices=("flips", "d4"), help="average over flips (4) or flips and turns (8)")
     add("--batch-size", type=_positive_int, default=8, help="tiles per call")
     add = _command(sub, "evaluate", cmd_evaluate, "score mask files against true ones of the "
-                   "same names: Dice, IoU, pixel error, V_rand", "masks/ truth/ --csv s.csv")
+                   "same names: Dice, IoU, pixel error, V_rand (volumes: Dice, IoU, HD95, "
+                   "surface Dice)", "masks/ truth/ --csv s.csv")
     add("predictions", type=Path, help="folder of predicted masks")
     add("truths", type=Path, help="folder of true masks")
     add("--classes", type=_positive_int, help=_CLASSES)
+    add("--tolerance", type=_positive_number, default=1.0, metavar="MM", help="of the "
+        "surface Dice (volumes)")
     add("--csv", type=Path, metavar="FILE.csv", help="scores per image (their mean: FILE_mean.csv)")
     add = _command(sub, "demo", cmd_demo, "synthetic cells end to end: train, predict, score, "
                    "draw (a few minutes on a CPU)")
@@ -407,6 +443,7 @@ def make_parser():
     add("--padding", choices=("valid", "same"), default="valid", help="(the paper: valid)")
     add("--upsampling", choices=("transpose", "bilinear"), default="transpose", help="kind")
     add("--batch-norm", action="store_true", help="batch normalisation after each convolution")
+    add("--pool-size", type=_pools, default=2, metavar="N or D,H,W[;...]", help="per axis/level")
     return parser
 
 

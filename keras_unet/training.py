@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from keras_unet.checks import check_choice, check_number
+from keras_unet.checks import check_choice, check_number, fail
 from keras_unet.tutorial import fast_mode
 
 
@@ -25,6 +25,8 @@ def _loss(class_name, **fixed):
     return make
 
 
+#: The tile of :func:`train` for volumes (slices, rows, columns), where none is given.
+DEFAULT_TILE_3D = (32, 128, 128)
 #: The losses by name, each a maker ``LOSSES[name](from_logits=...)``.
 LOSSES = {
     "dice_ce": _loss("DiceCELoss"), "dice": _loss("DiceLoss"), "jaccard": _loss("JaccardLoss"),
@@ -180,7 +182,7 @@ def load_dataset(name, data_dir=None, *, seed=0):
     return list(split.images), list(split.masks)
 
 
-def _classes(masks, mode, n_classes, ignore_index):
+def _classes(masks, mode, n_classes, ignore_index, rank=2):
     """(masks in ``mode`` (:func:`keras_unet.images.as_mask`), the model's output channels):
     1 for binary masks, one per label, else :func:`keras_unet.images.mask_classes`'s."""
     import numpy as np
@@ -188,10 +190,10 @@ def _classes(masks, mode, n_classes, ignore_index):
     from keras_unet.images import as_mask, mask_classes
 
     if mode:
-        masks = [as_mask(m, f"masks[{i}]", mode, ignore_index=ignore_index)
+        masks = [as_mask(m, f"masks[{i}]", mode, ignore_index=ignore_index, spatial_dims=rank)
                  for i, m in enumerate(masks)]
     binary = masks[0].dtype == np.float32  # or multilabel: one channel per label
-    labels = masks[0].shape[-1] if binary and masks[0].ndim == 3 else 1
+    labels = masks[0].shape[-1] if binary and masks[0].ndim == rank + 1 else 1
     if binary and labels == 1 and n_classes and n_classes > 2:
         raise ValueError(f"n_classes={n_classes}, but the masks are binary (two values, read "
                          f"as 0 and 1): give masks of class indices, or leave n_classes out")
@@ -203,16 +205,20 @@ def _classes(masks, mode, n_classes, ignore_index):
 
 def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=None,
           ignore_index=None, data_dir=None, tile=None, depth=4, filters=32, padding="same",
-          batch_size=4, epochs=25, steps_per_epoch=50, budget=None, loss="dice_ce",
-          learning_rate=1e-3, augment=True, validation_split=0.2, seed=0, workdir=None,
-          verbose=None):
+          pool_size=2, foreground=None, spatial_dims=None, batch_size=4, epochs=25,
+          steps_per_epoch=50, budget=None, loss="dice_ce", learning_rate=1e-3, augment=True,
+          validation_split=0.2, seed=0, workdir=None, verbose=None):
     """Train a U-Net as ``keras-unet train`` does; write the best epoch (by validation loss).
 
     ``images``, ``masks``: in the package convention, or ``images`` a ``datasets.LOADERS``
-    name (``data_dir``: its copy). Random ``tile`` windows (256 or the nearest that fits);
-    stops after ``budget`` minutes or on a NaN loss (ValueError). ``workdir``
-    (``<output>_training``) keeps ``history.csv`` and backups: the same call resumes.
-    Returns the Keras History (None: an earlier run had trained the model already).
+    name (``data_dir``: its copy). Volumes ``(D, H, W, C)`` train a 3D U-Net (``spatial_dims``
+    3, or a ``tile`` of 3 sides, for volumes without a channel axis), ``pool_size`` as
+    :func:`~keras_unet.model.build_unet` takes it. Random ``tile`` windows (256, or
+    ``DEFAULT_TILE_3D``, or the nearest that fits), ``foreground`` of them centred on a
+    foreground pixel (default: 1/3 for volumes, as nnU-Net; none for images). Stops after
+    ``budget`` minutes or on a NaN loss (ValueError). ``workdir`` (``<output>_training``)
+    keeps ``history.csv`` and backups: the same call resumes. Returns the Keras History
+    (None: an earlier run had trained the model already).
 
     Example:
         >>> import tempfile
@@ -228,38 +234,65 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
     import numpy as np
 
     from keras_unet.data import make_dataset
-    from keras_unet.model import build_unet, receptive_border, valid_input_sizes
+    from keras_unet.model import build_unet, output_size, receptive_border, valid_input_sizes
 
-    output, given, tile = Path(output), tile, tile or valid_input_sizes(256, depth, padding)[0]
-    workdir = Path(workdir) if workdir else output.with_name(f"{output.stem}_training")
-    if given and (fits := valid_input_sizes(tile, depth, padding)) != [tile]:  # as predict
-        rule = f" (a multiple of 2**depth = {2**depth})" if padding == "same" else ""
-        raise ValueError(f"tile={tile} does not fit a depth-{depth} U-Net with padding="
-                         f"'{padding}'{rule}; nearest sizes that fit: {', '.join(map(str, fits))}")
     if isinstance(images, str):
         images, masks = load_dataset(images, data_dir, seed=seed)
-    masks, n_classes = _classes(list(masks), mask_mode, n_classes, ignore_index)
+    rank = spatial_dims or (len(tile) if isinstance(tile, (tuple, list)) else
+                            3 if np.ndim(images[0]) == 4 else 2)
+    check_choice(rank, (2, 3), "spatial_dims")
+    sizes = dict(depth=depth, padding=padding, pool_size=pool_size)
+    output, given = Path(output), tile
+    tile = tuple(tile) if isinstance(tile, (tuple, list)) else (tile,) * rank if tile else (
+        (valid_input_sizes(256, **sizes)[0],) * 2 if rank == 2 else
+        tuple(v[0] for v in valid_input_sizes(DEFAULT_TILE_3D, **sizes)))
+    if len(tile) != rank or rank == 2 and tile[0] != tile[1]:
+        fail("tile", "a side (square tiles)" if rank == 2 else "a side or 3 sides", given)
+    workdir = Path(workdir) if workdir else output.with_name(f"{output.stem}_training")
+    if given and rank == 2 and (fits := valid_input_sizes(tile[0], **sizes)) != [tile[0]]:
+        rule = f" (a multiple of 2**depth = {2**depth})" if padding == "same" else ""
+        raise ValueError(f"tile={given} does not fit a depth-{depth} U-Net with padding="
+                         f"'{padding}'{rule}; nearest sizes that fit: {', '.join(map(str, fits))}")
+    if given and rank == 3:  # as predict
+        try:
+            output_size(tile, **sizes)
+        except ValueError as error:
+            raise ValueError(f"tile={given} does not fit: {error}") from None
+    masks, n_classes = _classes(list(masks), mask_mode, n_classes, ignore_index, rank)
     if fast_mode():
         epochs, steps_per_epoch = min(epochs, 2), min(steps_per_epoch, 3)
     keras.utils.set_random_seed(seed)
     order = np.random.default_rng(seed).permutation(len(images))
     n_val = min(max(int(validation_split > 0), round(len(images) * validation_split)),
                 len(images) - 1)  # one image at least for validation (if asked) and training
-    crop = receptive_border(depth) if padding == "valid" else 0
-    smallest = min(min(image.shape[:2]) for image in images) + 2 * crop
-    if tile > smallest:
-        if (fitting := valid_input_sizes(smallest, depth, padding)[0]) > smallest:
-            raise ValueError(f"the smallest image, {smallest - 2 * crop} px, is too small for a "
-                             f"depth-{depth} U-Net: use a smaller depth")
-        print(f"tile {tile} is larger than the smallest image: using tile {fitting}")
-        tile = fitting
-    channels = images[0].shape[-1] if images[0].ndim == 3 else 1
+    crop = np.broadcast_to(receptive_border(depth, pool_size=pool_size) if padding == "valid"
+                           else 0, rank)
+    smallest = np.min([np.shape(image)[:rank] for image in images], axis=0) + 2 * crop
+    smallest = np.full(2, smallest.min()) if rank == 2 else smallest  # square 2D tiles
+    sides = np.array(tile)
+    def said(sides):  # noqa: E306  (a tile in words: 64, or 32x128x128)
+        return "x".join(map(str, sides)) if rank == 3 else str(sides[0])
+
+    if any(sides > smallest):
+        fits = (valid_input_sizes(tuple(int(n) for n in smallest), **sizes) if rank == 3
+                else [valid_input_sizes(int(smallest[0]), **sizes)] * 2)
+        fitting = [f[0] if t > n else int(t) for t, n, f in zip(sides, smallest, fits)]
+        if any(np.array(fitting) > smallest):
+            raise ValueError(f"the smallest image, {said(smallest - 2 * crop)} px, is too small "
+                             f"for a depth-{depth} U-Net: use a smaller depth")
+        print(f"tile {said(sides)} is larger than the smallest image: using tile {said(fitting)}")
+        tile = tuple(fitting)
+    channels = images[0].shape[-1] if np.ndim(images[0]) == rank + 1 else 1
+    foreground = (1 / 3 if rank == 3 else None) if foreground is None else foreground
     workdir.mkdir(parents=True, exist_ok=True)
     options = dict(images=len(images), channels=int(channels), n_classes=int(n_classes),
-                   tile=int(tile), depth=depth, filters=filters, padding=padding,
-                   batch_size=batch_size, steps_per_epoch=steps_per_epoch, loss=loss,
+                   tile=[int(t) for t in tile] if rank == 3 else int(tile[0]), depth=depth,
+                   filters=filters, padding=padding, batch_size=batch_size,
+                   steps_per_epoch=steps_per_epoch, loss=loss,
                    learning_rate=float(learning_rate), augment=bool(augment),
                    validation_split=float(validation_split), seed=seed)
+    if rank == 3:  # recorded where they matter only: a 2D run's backup resumes as before
+        options.update(pool_size=json.loads(json.dumps(pool_size)), foreground=foreground)
     best, log = workdir / "best.keras", workdir / "history.csv"
     beat = _resume(workdir, options, monitor := "val_loss" if n_val else "loss")
     if best.exists() and not (workdir / "backup").exists():  # trained, but not written
@@ -269,16 +302,18 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
         print(f"the run in {workdir} had finished training: its best model is saved to "
               f"{output} (not trained again); the log of every epoch is in {log}")
         return None
-    model = build_unet((None, None, channels), n_classes, depth=depth, filters=filters,
-                       padding=padding, batch_norm=True,
+    model = build_unet((None,) * rank + (channels,), n_classes, depth=depth, filters=filters,
+                       padding=padding, batch_norm=True, pool_size=pool_size,
                        multilabel=masks[0].dtype == np.float32 and n_classes > 1)
     compile_unet(model, loss=loss, learning_rate=learning_rate)
-    tiles = dict(batch_size=batch_size, tile=tile, output_crop=crop, ignore_index=ignore_index)
+    tiles = dict(batch_size=batch_size, tile=tile if rank == 3 else tile[0], spatial_dims=rank,
+                 output_crop=tuple(int(c) for c in crop) if rank == 3 else int(crop[0]),
+                 ignore_index=ignore_index)
     fit, val = order[n_val:], list(order[:n_val]) * max(1, 32 // max(n_val, 1))  # ~32 tiles
     data = make_dataset([images[i] for i in fit], [masks[i] for i in fit], augment=augment,
-                        seed=seed, **tiles)
+                        seed=seed, foreground=foreground, **tiles)
     validation = make_dataset([images[i] for i in val], [masks[i] for i in val], augment=False,
-                              shuffle=False, repeat=False, seed=seed + 1,
+                              shuffle=False, repeat=False, seed=seed + 1, foreground=foreground,
                               **tiles) if n_val else None
 
     def spent(epoch, logs, start=time.monotonic()):
@@ -292,8 +327,9 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
         keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, save_best_only=True,
                                         initial_value_threshold=beat),
         keras.callbacks.CSVLogger(str(log), append=True)]
-    print(f"training on {len(fit)} images, validating on {n_val}; tiles {tile}x{tile}, "
-          f"{n_classes} output channel(s), {model.count_params():,} parameters; log and "
+    centred = f" ({foreground:.0%} centred on the foreground)" if foreground else ""
+    print(f"training on {len(fit)} images, validating on {n_val}; tiles "
+          f"{'x'.join(map(str, tile))}{centred}, {n_classes} output channel(s), {model.count_params():,} parameters; log and "
           f"backups in {workdir}")
     history = model.fit(data, validation_data=validation, epochs=epochs, shuffle=False,
                         steps_per_epoch=steps_per_epoch, callbacks=callbacks,

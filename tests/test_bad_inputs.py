@@ -805,7 +805,8 @@ COMMAND_CASES = {  # name: (make the folder -> the command's arguments, the one 
         "(a multiple of 2**depth = 4); nearest sizes that fit: 28, 32"),
     "tile zero": (
         _train_with("--tile", "0"),
-        "keras-unet train: error: argument --tile: expected a positive integer; got '0'"
+        "keras-unet train: error: argument --tile: expected a positive integer, or D,H,W for "
+        "volumes; got '0'"
         + TRAIN_HELP),
     "a NaN loss": (  # a learning rate so high that the weights overflow at once
         _train_with("--learning-rate", "1e30"),

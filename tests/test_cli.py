@@ -59,8 +59,8 @@ def test_summary_bad_size_is_a_clear_error():
 def test_summary_bad_shape_text():
     done = run("summary", "--input-shape", "big")
     assert done.returncode == 2
-    assert "argument --input-shape: expected HEIGHT,WIDTH,CHANNELS (integers; 'none' for any " \
-        "size); got 'big'" in done.stderr
+    assert "argument --input-shape: expected HEIGHT,WIDTH,CHANNELS or DEPTH,HEIGHT,WIDTH," \
+        "CHANNELS (integers; 'none' for any size); got 'big'" in done.stderr
 
 
 def test_no_command_prints_help():
@@ -181,6 +181,49 @@ def test_predict_then_evaluate_as_the_readme_shows(trained, cell_folders, tmp_pa
     assert mean == ["mean", "1.0000", "1.0000", "0.0000", "1.0000"]  # truth against itself
 
 
+def test_volumes_through_train_predict_and_evaluate(shared_data, tmp_path):
+    """Two real scans (NIfTI, MR) as a user's folders: the command chooses a 3D U-Net from the
+    files, writes each mask as .nii.gz over its scan, and scores it per case in millimetres."""
+    import nibabel as nib
+    import numpy as np
+
+    source = shared_data / "tumour_volumes"
+    cases = ("breast1", "brain2")  # (21, 120, 45) and (23, 256, 256) voxels
+    for folder, part in (("scans", "image"), ("labels", "label")):
+        (tmp_path / folder).mkdir()
+        for case in cases:
+            (tmp_path / folder / f"{case}.nii.gz").symlink_to(source / f"{case}_{part}.nii.gz")
+    done = run_in(tmp_path, "train", "--images", "scans", "--masks", "labels", "--output",
+                  "unet.keras", "--tile", "16,32,32", "--filters", "4", "--depth", "2",
+                  "--batch-size", "2", "--epochs", "1", "--steps-per-epoch", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "training on 1 images, validating on 1; tiles 16x32x32 (33% centred on the " \
+        "foreground), 1 output channel(s)" in \
+        done.stdout
+    import keras
+
+    assert keras.models.load_model(tmp_path / "unet.keras").input_shape == (None,) * 4 + (1,)
+
+    done = run_in(tmp_path, "predict", "unet.keras", "scans", "masks")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "2 mask(s) written to masks"
+    for case in cases:
+        scan, mask = nib.load(source / f"{case}_image.nii.gz"), nib.load(tmp_path / "masks" /
+                                                                          f"{case}.nii.gz")
+        assert mask.shape == scan.shape and mask.get_data_dtype() == np.uint8
+        np.testing.assert_array_equal(mask.affine, scan.affine)  # it overlays the scan
+        assert set(np.unique(np.asanyarray(mask.dataobj))) <= {0, 1}
+
+    done = run_in(tmp_path, "evaluate", "masks", "labels")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["image", "dice", "iou", "hd95", "surface_dice"]
+    assert sorted(line.split()[0] for line in lines[1:3]) == ["brain2.nii.gz", "breast1.nii.gz"]
+    done = run_in(tmp_path, "evaluate", "labels", "labels", "--tolerance", "2")
+    assert done.stdout.splitlines()[-1].split() == ["mean", "1.0000", "1.0000", "0.0000",
+                                                    "1.0000"]  # a truth against itself
+
+
 def test_train_resumes_after_an_interruption(cell_folders, tmp_path):
     import csv
     import signal
@@ -216,7 +259,8 @@ def test_train_resumes_after_an_interruption(cell_folders, tmp_path):
         (["train", "--images", "missing", "--masks", "missing"], "--images missing is not a folder"),
         (["train", "--dataset", "isbi2012", "--data-dir", "."],
          "--data-dir . is not a ISBI 2012 folder: it lacks test_images"),
-        (["train", "--tile", "0"], "argument --tile: expected a positive integer; got '0'"),
+        (["train", "--tile", "0"],
+         "argument --tile: expected a positive integer, or D,H,W for volumes; got '0'"),
         (["train", "--mode", "binary"], "unrecognized arguments: --mode binary"),
         (["predict", "--overlap", "1", "m.keras", ".", "out"], "argument --overlap: expected a fraction"),
         (["train"], "give --images DIR and --masks DIR (or --dataset NAME)"),

@@ -231,3 +231,38 @@ def test_train_refuses_a_tile_that_does_not_fit(tmp_path):
             "= 4); nearest sizes that fit: 28, 32")):
         train(np.zeros((2, 32, 32, 1), np.float32), np.zeros((2, 32, 32, 1), np.float32),
               tmp_path / "m.keras", tile=30, depth=2)
+
+
+def test_train_on_volumes_builds_a_3d_unet(tmp_path, capsys):
+    """Volumes (D, H, W, C) train a 3D U-Net: the default tile shrinks to them axis by axis,
+    a third of the patches are centred on the foreground, anisotropic pooling is recorded."""
+    from keras_unet.datasets import load_synthetic3d
+    from keras_unet.model import unet_config
+    from keras_unet.training import DEFAULT_TILE_3D, train
+
+    train_split, _ = load_synthetic3d(n=3, n_test=1, shape=(12, 40, 40), seed=2)
+    assert DEFAULT_TILE_3D == (32, 128, 128)
+    output = tmp_path / "vol.keras"
+    history = train(list(train_split.images), list(train_split.masks), output, depth=2,
+                    filters=4, pool_size=[(1, 2, 2), (2, 2, 2)], batch_size=2, epochs=1,
+                    steps_per_epoch=2, verbose=0)
+    out = capsys.readouterr().out
+    # axis 0: 12 slices take 12 (a multiple of 2 = 1 x 2); 40 px: 40 (a multiple of 4)
+    assert "tile 32x128x128 is larger than the smallest image: using tile 12x40x40" in out
+    assert "training on 2 images, validating on 1; tiles 12x40x40 (33% centred on the " \
+        "foreground), 1 output channel(s)" in out
+    assert history.epoch == [0]
+    model = keras.models.load_model(output, compile=False)
+    assert model.input_shape == (None, None, None, None, 1)
+    assert unet_config(model)["pool_size"] == [(1, 2, 2), (2, 2, 2)]
+
+
+def test_train_refuses_a_volume_tile_that_does_not_fit(tmp_path):
+    from keras_unet.training import train
+
+    volumes = np.zeros((2, 8, 32, 32, 1), np.float32)
+    with pytest.raises(ValueError, match=re.escape(
+            "tile=(6, 32, 32) does not fit: input depth (axis 0) 6 does not fit")):
+        train(volumes, volumes, tmp_path / "m.keras", tile=(6, 32, 32), depth=2)
+    with pytest.raises(ValueError, match=re.escape("tile must be a side or 3 sides")):
+        train(volumes, volumes, tmp_path / "m.keras", tile=(8, 32), spatial_dims=3, depth=2)
