@@ -47,7 +47,7 @@ def volume(folder, shape):
     crop = tuple(slice(0, min(n, s)) for n, s in zip(shape, scan.shape))
     pads = [(0, max(0, n - s)) for n, s in zip(shape, scan.shape)]
     return (np.pad(scan[crop], pads, mode="symmetric")[..., None],
-            np.pad(label[crop], pads, mode="symmetric")[..., None])
+            np.pad(label[crop], pads, mode="symmetric")[..., None].astype(np.float32))
 
 
 def train_speed(image, mask, *, filters, depth, patch, batch, steps):
