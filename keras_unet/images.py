@@ -588,7 +588,9 @@ def write_volume(path, array, like=None, *, spacing=None):
     data = np.transpose(array, (2, 1, 0, 3)[:array.ndim])  # the files' (i, j, k[, c])
     if suffix.startswith(".nii"):
         header = getattr(like, "header", None)  # a NIfTI header kept, else a new one
-        payload = nibabel.Nifti1Image(data, affine, header, dtype=data.dtype).to_bytes()
+        image = nibabel.Nifti1Image(data, affine, header, dtype=data.dtype)
+        image.header["cal_min"] = image.header["cal_max"] = 0  # the scan's display range: unset
+        payload = image.to_bytes()
         payload = gzip.compress(payload, 1, mtime=0) if suffix == ".nii.gz" else payload
         return write_atomically(path, lambda file: file.write(payload))
     if suffix == ".nrrd":

@@ -363,6 +363,7 @@ def test_mask_written_like_a_scaled_scan_is_stored_unscaled(tmp_path):
     scan = nibabel.Nifti1Image(np.arange(24, dtype=np.int16).reshape(4, 3, 2), np.diag(
         [2.0, 3.0, 4.0, 1.0]))
     scan.header.set_slope_inter(2.0, -1.0)
+    scan.header["cal_min"], scan.header["cal_max"] = -1, 45  # the scan's display range
     nibabel.save(scan, tmp_path / "scan.nii.gz")
     volume = images.read_volume(tmp_path / "scan.nii.gz")
     assert volume.array.dtype.name == "float64" and volume.array[0, 0, :3].tolist() == [-1, 11, 23]
@@ -371,4 +372,5 @@ def test_mask_written_like_a_scaled_scan_is_stored_unscaled(tmp_path):
     on_disk = nibabel.load(path)
     assert on_disk.get_data_dtype() == np.uint8 and on_disk.header.get_slope_inter() == (None,
                                                                                           None)
+    assert (on_disk.header["cal_min"], on_disk.header["cal_max"]) == (0, 0)  # a viewer's own
     assert np.array_equal(images.read_volume(path).array, volume.array > 10)
