@@ -7,8 +7,9 @@ in a fresh process (its own peak memory) and is timed after a warm-up batch:
 
 * keras_unet.inference.predict_tiled, valid padding (the paper's 572 -> 388 tiles)
   and same padding (512 tiles, Gaussian-blended trusted interiors);
-* "plain predict": model.predict on the very same tiles, cut beforehand and batched
-  identically: the floor that tiling overhead is measured against;
+* "plain predict": model.predict_on_batch on the very same tiles, cut beforehand and batched
+  identically, the outputs dropped: the model's time, the floor that tiling overhead is
+  measured against;
 * karolzak/keras-unet 0.1.2's get_patches / predict / reconstruct_from_patches with the
   same same-padding model (512 patches, no overlap, as its README does), installed in
   its own virtual environment (benchmarks/.venv-karolzak): it uses the import name
@@ -89,7 +90,8 @@ def job(kind, model_path, image_path, tile, output_path):
         tiles = np.stack([padded[tuple(slice(c, c + t) for c, t in zip(corner, tile))]
                           for corner in corners])
         start = time.perf_counter()
-        model.predict(tiles, batch_size=BATCH, verbose=0)
+        for first in range(0, len(tiles), BATCH):  # the outputs dropped: the model's time only
+            model.predict_on_batch(tiles[first:first + BATCH])
         seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "tiles": len(corners), "peak_rss_mb": peak_rss_mb()}))
 
@@ -164,7 +166,7 @@ def main():
             out = np.load(work / f"same-{kind}.npy")
             result["deviation"] = float(np.abs(out - whole)[edge:-edge, edge:-edge].max())
 
-    labels = {"tiled": "keras_unet `predict_tiled`", "plain": "plain `model.predict` of the same tiles",
+    labels = {"tiled": "keras_unet `predict_tiled`", "plain": "plain `predict_on_batch` of the same tiles",
               "karolzak": "karolzak/keras-unet `get_patches` + `reconstruct_from_patches` (no overlap)"}
     print(f"Tiled prediction of a {SIDE}x{SIDE} gray image, U-Net depth 4, filters "
           f"{args.filters}, batch {BATCH}\n")

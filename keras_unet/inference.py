@@ -248,22 +248,32 @@ def predict_tiled(model, image, *, tile=None, overlap=0.25, blend="gaussian", tt
     (low, high), corners = plan.keep, plan.corners(*shape)
     sides, kept = plan.span, (slice(None), *map(slice, low, high))
     extent = np.max(corners, axis=0) + sides  # the tile at c keeps outputs from c on
-    scores, total = (np.zeros((*extent, n), np.float32) for n in (plan.classes, 1))
+    scores = np.zeros((*extent, plan.classes), np.float32)
+    total = None if plan.valid else np.zeros((*extent, 1), np.float32)  # valid tiles abut
     weights, transforms = _weights(plan, blend)[..., None], _tta_transforms(tta, rank)
     bar = keras.utils.Progbar(len(corners), verbose=int(progress), unit_name="tile")
+    buffer = np.empty((min(batch_size, len(corners)), *plan.tile, channels), np.float32)
     for first in range(0, len(corners), batch_size):
         batch = corners[first:first + batch_size]
-        tiles = np.stack([image[np.ix_(*(i[c:c + t] for i, c, t in zip(index, corner, plan.tile)))]
-                          for corner in batch])
+        for i, corner in enumerate(batch):  # one buffer: fresh memory costs page faults
+            spans = [ix[c:c + t] for ix, c, t in zip(index, corner, plan.tile)]
+            inside = all(span[-1] - span[0] == len(span) - 1 for span in spans)  # no mirror
+            buffer[i] = image[tuple(slice(a[0], a[-1] + 1) for a in spans) if inside
+                              else np.ix_(*spans)]
+        tiles = buffer[:len(batch)]
         outputs = sum(inverse(np.asarray(model.predict_on_batch(forward(tiles)), np.float32))
                       for forward, inverse in transforms)
         for corner, output in zip(batch, outputs[kept] / len(transforms)):
             box = tuple(map(slice, corner, np.add(corner, sides)))
-            scores[box] += output * weights
-            total[box] += weights
+            if total is None:
+                scores[box] = output
+            else:
+                scores[box] += output * weights
+                total[box] += weights
         bar.update(min(first + batch_size, len(corners)))
     o = np.negative(plan.offset)  # every pixel is in a tile
-    scores = np.divide(scores, total, out=scores)[tuple(map(slice, o, o + shape))]
+    scores = (scores if total is None else np.divide(scores, total, out=scores))[
+        tuple(map(slice, o, o + shape))]
     return scores[..., 0] if plan.classes == 1 else scores
 
 
