@@ -80,3 +80,20 @@ def test_the_pytorch_peer_has_our_topology():
         assert ours.output_shape[1] == torch_out == out
         assert throughput.conv_flops(ours) == flops
         assert flops / 1e9 == pytest.approx(gflop, abs=0.005)
+
+
+def test_volume_prediction_and_training_figures_on_a_real_scan(shared_data):
+    """benchmarks/volume.py at tiny settings: lung2's CT, both paddings tiled and plain, in
+    fresh processes; the table and the training line."""
+    out = run("volume.py", "--data", shared_data / "tumour_volumes", "--shape", "16,64,64",
+              "--tiles", "60,64,64", "--filters", 2, "--patch", "16,32,32", "--steps", 1).stdout
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| valid")
+            or line.startswith("| same")]
+    # valid: 20x24x24 outputs abut, 1 x 3 x 3 tiles; same: 16x20x20 kept, steps of 12
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("| valid, 60x64x64", "`predict_tiled`", "9"),
+        ("| valid, 60x64x64", "plain `predict_on_batch` of the same tiles", "9"),
+        ("| same, 60x64x64", "`predict_tiled`", "50"),
+        ("| same, 60x64x64", "plain `predict_on_batch` of the same tiles", "50")]
+    assert [r[4] for r in rows[1::2]] == ["1.00x", "1.00x"]
+    assert "training, 3D U-Net depth 3, filters 4, batch norm" in out and "patches/s" in out
