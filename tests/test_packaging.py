@@ -87,7 +87,7 @@ def test_wheel_holds_the_package_its_command_and_metadata_only(dist):
     base = sorted(r.split(";")[0].split("<")[0].split(">")[0].split("=")[0].strip()
                   for r in requires if "extra ==" not in r)
     assert base == sorted(["tensorflow", "keras", "numpy", "scipy", "scikit-image", "pillow",
-                           "tifffile", "matplotlib"])
+                           "tifffile", "matplotlib", "nibabel"])
 
 
 def test_sdist_holds_what_the_wheel_is_built_from(dist):
