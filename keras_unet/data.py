@@ -1,9 +1,10 @@
-"""tf.data pipelines from arrays: images, masks[, weights] -> cache -> shuffle -> repeat ->
+"""tf.data pipelines from arrays: images, masks[, weights] -> shuffled passes ->
 random tile (optionally centred on foreground) + aligned augmentation (one stateless seed per
 example) -> masks and weights cropped to the model's output -> batch. 2D images and 3D volumes
 alike, per axis. Arrays follow :mod:`keras_unet.images`.
 """
 
+import itertools
 import numbers
 
 import numpy as np
@@ -122,9 +123,9 @@ def _augmentation(augment):
 
 
 def make_dataset(images, masks, *, weights=None, batch_size=8, tile=None, augment=True,
-                 output_crop=0, cache=True, shuffle=True, repeat=True, seed=None,
+                 output_crop=0, shuffle=True, repeat=True, seed=None,
                  mask_mode=None, n_classes=None, ignore_index=None, foreground=None,
-                 spatial_dims=None):
+                 spatial_dims=None, shard=None):
     """A ``tf.data.Dataset`` of ``(image, mask[, weights])`` batches for ``model.fit``.
 
     ``images`` ``(N, H, W[, C])`` or a list of any sizes (volumes ``(D, H, W[, C])`` with
@@ -138,7 +139,10 @@ def make_dataset(images, masks, *, weights=None, batch_size=8, tile=None, augmen
     options or ``f(image, mask, weights, seed=seed)``. ``output_crop`` (a side or one per axis):
     a valid-padding model's border (92 for 572 -> 388): all is mirrored outward by it, then
     masks and weights cut by it. ``repeat=False``: one pass, the last batch partial. The same
-    ``seed`` gives the same batches. Errors name the argument or the example at fault.
+    ``seed`` gives the same batches, from every iterator. ``shard=(count, index)``: the
+    ``index``-th block of ``batch_size`` examples in every ``count * batch_size`` (one of
+    ``count`` processes' share of the same seed's batches). Errors name the argument or the
+    example at fault.
 
     Example:
         >>> images = np.random.default_rng(0).random((4, 64, 64, 1)).astype("float32")
@@ -189,21 +193,31 @@ def make_dataset(images, masks, *, weights=None, batch_size=8, tile=None, augmen
         fail("output_crop", f"{words} >= 0 smaller than half the tile {shown}", output_crop)
     check_int(batch_size, "batch_size")
     augmentation = _augmentation(augment)
-    if len(sizes) == 1:
-        columns = [np.stack(column) for column in zip(*examples)] + [
-            tf.RaggedTensor.from_row_lengths(np.concatenate(c), [len(a) for a in c])
-            for c in zip(*centres)]  # (N, K, rank), K varying
-        dataset = tf.data.Dataset.from_tensor_slices(tuple(columns))
-    else:
-        spec = tuple(tf.TensorSpec([None] * rank + list(a.shape[rank:]), a.dtype)
-                     for a in examples[0]) + (tf.TensorSpec([None, rank], tf.int32),) * bool(
-            foreground)
-        dataset = tf.data.Dataset.from_generator(
-            lambda: (tuple(e) + c for e, c in zip(examples, centres)), output_signature=spec)
-    dataset = dataset.cache() if cache else dataset
-    dataset = dataset.shuffle(len(examples), seed=seed) if shuffle else dataset  # every epoch
-    dataset = dataset.repeat() if repeat else dataset
+    seed = int(np.random.randint(2**31)) if seed is None else seed  # one seed for all draws
+    shape = list(next(iter(sizes))) if len(sizes) == 1 else [None] * rank
+    spec = tuple(tf.TensorSpec(shape + list(a.shape[rank:]), a.dtype) for a in examples[0]) + (
+        tf.TensorSpec([None, rank], tf.int32),) * bool(foreground)  # and the centres
+
+    def passes():  # anew for each iterator: every one yields the same (tf.data's reshuffle
+        order = np.random.default_rng(seed)  # draws from a generator all iterators advance)
+        for _ in itertools.count() if repeat else range(1):
+            for i in order.permutation(len(examples)) if shuffle else range(len(examples)):
+                yield tuple(examples[i]) + centres[i]
+
+    dataset = tf.data.Dataset.from_generator(passes, output_signature=spec)
     dataset = tf.data.Dataset.zip((dataset, tf.data.Dataset.random(seed=seed).batch(2)))
+    if shard is not None and not (isinstance(shard, (tuple, list)) and len(shard) == 2 and all(
+            isinstance(n, numbers.Integral) for n in shard) and 0 <= shard[1] < shard[0]):
+        fail("shard", "(count, index), integers with 0 <= index < count", shard)
+    shards, index = shard or (1, 0)
+
+    def mine(i):  # after the seeds: the shards' batches, side by side, are the unsharded ones
+        return i // batch_size % shards == index
+
+    if shards > 1:
+        dataset = dataset.enumerate().filter(lambda i, _: mine(i)).map(lambda _, example: example)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(  # known, as Keras wants
+        tf.data.INFINITE_CARDINALITY if repeat else sum(map(mine, range(len(examples))))))
     inner = tuple(slice(c, -c or None) for c in crop)
 
     def transform(example, example_seed):

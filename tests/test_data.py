@@ -94,6 +94,37 @@ def test_identical_batches_for_an_identical_seed(gray):
     assert not np.array_equal(one[0][0], one[2][0])
 
 
+def test_every_iterator_gives_the_same_batches(gray):
+    """Keras opens an iterator to build the model and drops it: a later one must not depend
+    on how far that one ran (tf.data's reshuffling would: it advances one shared generator)."""
+    images, masks = gray
+    dataset = make_dataset(images, masks, batch_size=4, tile=32, augment=False, seed=0)
+    first = batches(dataset, 6)  # four passes over the 6 images
+    dropped = iter(dataset)
+    for _ in range(5):
+        next(dropped)
+    del dropped
+    for a, b in zip(first, batches(dataset, 6)):
+        np.testing.assert_array_equal(a[0], b[0])
+    passes = make_dataset(images, masks, batch_size=6, augment=False, seed=0)  # whole images
+    first, second = (np.asarray(batch[0]) for batch in passes.take(2))
+    assert sorted(first.sum((1, 2, 3))) == pytest.approx(sorted(second.sum((1, 2, 3))))
+    assert not np.array_equal(first, second)  # the same images, shuffled anew in each pass
+
+
+def test_shards_side_by_side_are_the_unsharded_batches(gray):
+    """Two processes with the same seed and ``shard=(2, i)``, 2 examples each: their batches,
+    process 0's first, are the batches of 4 of one process, tile for tile."""
+    images, masks = gray
+    options = dict(tile=32, seed=3)
+    whole = batches(make_dataset(images, masks, batch_size=4, **options), 5)
+    halves = [batches(make_dataset(images, masks, batch_size=2, shard=(2, i), **options), 5)
+              for i in (0, 1)]
+    for batch, first, second in zip(whole, *halves):
+        for k in (0, 1):
+            np.testing.assert_array_equal(batch[k], np.concatenate([first[k], second[k]]))
+
+
 def test_one_pass_without_repeat_keeps_the_last_partial_batch(gray):
     images, masks = gray
     dataset = make_dataset(images, masks, batch_size=4, repeat=False, seed=0)
