@@ -240,7 +240,8 @@ def cmd_train(args):
         _start_keras(args)  # (a download shows Keras's progress bar)
         training.train(images, masks, args.output, n_classes=classes, ignore_index=ignore,
                        mask_mode=None if args.mask_mode == "auto" else args.mask_mode,
-                       augment=not args.no_augment, **{k: getattr(args, k) for k in same})
+                       augment=not args.no_augment, distribution="auto" if args.distribute
+                       else None, **{k: getattr(args, k) for k in same})
     except MaskValuesError as error:  # its fix (the last sentence) in the options
         if not error.fix:
             raise
@@ -405,6 +406,8 @@ def make_parser():
     add("--no-augment", action="store_true", help="no augmentation")
     add("--validation-split", type=_fraction, default=0.2, help="images held out")
     add("--seed", type=int, default=0, help="for a reproducible run")
+    add("--distribute", action="store_true", help="data parallel on every device (and host: "
+        "KERAS_DISTRIBUTION_* on JAX); --batch-size is the global batch")
     add = _command(sub, "predict", cmd_predict, "segment images of any size (overlap-tile) "
                    "into masks: 0/255 or class indices", "unet.keras scans/ masks/")
     add("model", type=Path, help="a .keras model file")

@@ -5,6 +5,7 @@ import contextlib
 import csv
 import json
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -77,6 +78,67 @@ def set_mixed_precision(enabled=True):
     policy = "mixed_float16" if gpu else "mixed_bfloat16" if enabled else "float32"
     keras.mixed_precision.set_global_policy(policy)
     return policy
+
+
+def data_parallel(distribution="auto"):
+    """``(distribution, devices, processes, process)``: what :func:`train` trains on, as
+    ``distribution`` says. ``"auto"``: every device. On JAX, ``keras.distribution.DataParallel``
+    over the devices of every process, which first join by ``keras.distribution.initialize``
+    where ``KERAS_DISTRIBUTION_NUM_PROCESSES`` > 1 (``KERAS_DISTRIBUTION_JOB_ADDRESSES``: the
+    first process's host:port; ``KERAS_DISTRIBUTION_PROCESS_ID``: 0, 1, ...); on TensorFlow,
+    ``tf.distribute.MirroredStrategy`` over this machine's GPUs; None (one device) where there
+    is one. A ``keras.distribution.Distribution`` or a ``tf.distribute.Strategy``: as given.
+
+    Example:
+        >>> data_parallel(None)
+        (None, 1, 1, 0)
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if distribution == "auto" and backend == "jax":
+        import jax
+
+        if int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", 1)) > 1 and not (
+                jax.distributed.is_initialized()):
+            keras.distribution.initialize()
+        devices = keras.distribution.list_devices()
+        distribution = (keras.distribution.DataParallel(devices=devices) if len(devices) > 1
+                        else None)
+    elif distribution == "auto" and backend == "tensorflow":
+        import tensorflow as tf
+
+        if len(json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {}).get(
+                "worker", [])) > 1:  # keras-team/keras#20585
+            raise ValueError(
+                "TF_CONFIG names several workers, but tf.distribute.MultiWorkerMirroredStrategy "
+                "does not train Keras 3 models (model.fit fails with 'Attempt to convert a value "
+                "(PerReplica...)'): train on several machines on the JAX backend "
+                "(KERAS_BACKEND=jax and the KERAS_DISTRIBUTION_* variables, docs/multi_gpu.md)")
+        gpus = tf.config.list_logical_devices("GPU")
+        distribution = tf.distribute.MirroredStrategy() if len(gpus) > 1 else None
+    elif distribution == "auto":
+        distribution = None
+    if hasattr(distribution, "device_mesh"):  # keras.distribution's (JAX)
+        import jax
+
+        distribution.auto_shard_dataset = False  # train() gives each process its share
+        return distribution, distribution.device_mesh.devices.size, jax.process_count(), \
+            jax.process_index()
+    if distribution is not None and not hasattr(distribution, "num_replicas_in_sync"):
+        fail("distribution", '"auto", None, a keras.distribution.Distribution or a '
+             "tf.distribute.Strategy", distribution)
+    return distribution, getattr(distribution, "num_replicas_in_sync", 1), 1, 0
+
+
+def _agreed(value, processes):
+    """Process 0's ``value`` (a bool or a float, as float32), on each of ``processes``."""
+    if processes == 1:
+        return value
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    return type(value)(multihost_utils.broadcast_one_to_all(np.float32(value)))
 
 
 def compile_unet(model, *, loss="dice_ce", optimizer="adam", learning_rate=1e-3,
@@ -207,7 +269,7 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
           ignore_index=None, data_dir=None, tile=None, depth=4, filters=32, padding="same",
           pool_size=2, foreground=None, spatial_dims=None, batch_size=4, epochs=25,
           steps_per_epoch=50, budget=None, loss="dice_ce", learning_rate=1e-3, augment=True,
-          validation_split=0.2, seed=0, workdir=None, verbose=None):
+          validation_split=0.2, seed=0, workdir=None, distribution=None, verbose=None):
     """Train a U-Net as ``keras-unet train`` does; write the best epoch (by validation loss).
 
     ``images``, ``masks``: in the package convention, or ``images`` a ``datasets.LOADERS``
@@ -217,8 +279,11 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
     ``DEFAULT_TILE_3D``, or the nearest that fits), ``foreground`` of them centred on a
     foreground pixel (default: 1/3 for volumes, as nnU-Net; none for images). Stops after
     ``budget`` minutes or on a NaN loss (ValueError). ``workdir`` (``<output>_training``)
-    keeps ``history.csv`` and backups: the same call resumes. Returns the Keras History
-    (None: an earlier run had trained the model already).
+    keeps ``history.csv`` and backups: the same call resumes. ``distribution`` (e.g.
+    ``"auto"``): the devices and processes of :func:`data_parallel`; ``batch_size`` is the
+    global batch, split evenly over them, and ``learning_rate`` is for it: the same global batch
+    trains the same weights on any number of devices. Process 0 writes the files. Returns the
+    Keras History (None: an earlier run had trained the model already).
 
     Example:
         >>> import tempfile
@@ -236,6 +301,7 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
     from keras_unet.data import make_dataset
     from keras_unet.model import build_unet, output_size, receptive_border, valid_input_sizes
 
+    distribution, devices, processes, process = data_parallel(distribution)  # before JAX runs
     if isinstance(images, str):
         images, masks = load_dataset(images, data_dir, seed=seed)
     rank = spatial_dims or (len(tile) if isinstance(tile, (tuple, list)) else
@@ -259,6 +325,9 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
         except ValueError as error:
             raise ValueError(f"tile={given} does not fit: {error}") from None
     masks, n_classes = _classes(list(masks), mask_mode, n_classes, ignore_index, rank)
+    if batch_size % devices:
+        raise ValueError(f"batch_size={batch_size} cannot be split evenly over {devices} "
+                         f"devices: give a multiple of {devices}")
     if fast_mode():
         epochs, steps_per_epoch = min(epochs, 2), min(steps_per_epoch, 3)
     keras.utils.set_random_seed(seed)
@@ -293,23 +362,34 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
                    validation_split=float(validation_split), seed=seed)
     if rank == 3:  # recorded where they matter only: a 2D run's backup resumes as before
         options.update(pool_size=json.loads(json.dumps(pool_size)), foreground=foreground)
-    best, log = workdir / "best.keras", workdir / "history.csv"
-    beat = _resume(workdir, options, monitor := "val_loss" if n_val else "loss")
-    if best.exists() and not (workdir / "backup").exists():  # trained, but not written
-        _write_model(keras.models.load_model(best, compile=False), output)
-        best.unlink()
-        (workdir / "options.json").unlink()
+    best, log, monitor = workdir / "best.keras", workdir / "history.csv", "val_loss" * bool(
+        n_val) or "loss"
+    beat = _agreed(_resume(workdir, options, monitor) if process == 0 else 0.0, processes)
+    if _agreed(process == 0 and best.exists() and not (workdir / "backup").exists(), processes):
+        if process == 0:  # trained, but not written
+            _write_model(keras.models.load_model(best, compile=False), output)
+            best.unlink()
+            (workdir / "options.json").unlink()
         print(f"the run in {workdir} had finished training: its best model is saved to "
               f"{output} (not trained again); the log of every epoch is in {log}")
         return None
-    model = build_unet((None,) * rank + (channels,), n_classes, depth=depth, filters=filters,
-                       padding=padding, batch_norm=True, pool_size=pool_size,
-                       multilabel=masks[0].dtype == np.float32 and n_classes > 1)
-    compile_unet(model, loss=loss, learning_rate=learning_rate)
-    tiles = dict(batch_size=batch_size, tile=tile if rank == 3 else tile[0], spatial_dims=rank,
+    scope = distribution.scope if distribution else contextlib.nullcontext
+    files = workdir  # the other processes save as process 0 does (Keras's saving is collective
+    if process:  # under a distribution), into a copy of its backup, then delete it
+        files = Path(tempfile.mkdtemp(prefix=f"keras_unet_process{process}_"))
+        if (workdir / "backup").exists():
+            shutil.copytree(workdir / "backup", files / "backup")
+    with scope():
+        model = build_unet((None,) * rank + (channels,), n_classes, depth=depth,
+                           filters=filters, padding=padding, batch_norm=True, pool_size=pool_size,
+                           multilabel=masks[0].dtype == np.float32 and n_classes > 1)
+        compile_unet(model, loss=loss, learning_rate=learning_rate)
+    tiles = dict(batch_size=batch_size // processes, tile=tile if rank == 3 else tile[0],
                  output_crop=tuple(int(c) for c in crop) if rank == 3 else int(crop[0]),
-                 ignore_index=ignore_index)
-    fit, val = order[n_val:], list(order[:n_val]) * max(1, 32 // max(n_val, 1))  # ~32 tiles
+                 ignore_index=ignore_index, spatial_dims=rank, shard=(processes, process))
+    fit = order[n_val:]  # and ~32 validation tiles, in whole batches
+    val = [order[i % n_val] for i in range(-(-max(32, n_val) // batch_size) * batch_size)
+           ] if n_val else []
     data = make_dataset([images[i] for i in fit], [masks[i] for i in fit], augment=augment,
                         seed=seed, foreground=foreground, **tiles)
     validation = make_dataset([images[i] for i in val], [masks[i] for i in val], augment=False,
@@ -317,23 +397,33 @@ def train(images, masks=None, output="unet.keras", *, mask_mode=None, n_classes=
                               **tiles) if n_val else None
 
     def spent(epoch, logs, start=time.monotonic()):
-        if budget and time.monotonic() - start > budget * 60:
+        if budget and _agreed(time.monotonic() - start > budget * 60, processes):
             print(f"\nthe time budget of {budget:g} min is spent: stopping after epoch {epoch + 1}")
             model.stop_training = True
 
     callbacks = [  # double_checkpoint: a backup torn while written has one before it
         keras.callbacks.TerminateOnNaN(), keras.callbacks.LambdaCallback(on_epoch_end=spent),
-        keras.callbacks.BackupAndRestore(str(workdir / "backup"), double_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, save_best_only=True,
-                                        initial_value_threshold=beat),
-        keras.callbacks.CSVLogger(str(log), append=True)]
+        keras.callbacks.BackupAndRestore(str(files / "backup"), double_checkpoint=True),
+        keras.callbacks.ModelCheckpoint(str(files / best.name), monitor=monitor,
+                                        save_best_only=True, initial_value_threshold=beat),
+        keras.callbacks.CSVLogger(str(files / log.name), append=True)]
     centred = f" ({foreground:.0%} centred on the foreground)" if foreground else ""
+    if devices > 1:
+        print(f"data parallel on {devices} devices, {processes} process(es): global batch "
+              f"{batch_size} ({batch_size // devices} per device), learning rate "
+              f"{learning_rate:g}")
     print(f"training on {len(fit)} images, validating on {n_val}; tiles "
           f"{'x'.join(map(str, tile))}{centred}, {n_classes} output channel(s), {model.count_params():,} parameters; log and "
           f"backups in {workdir}")
-    history = model.fit(data, validation_data=validation, epochs=epochs, shuffle=False,
-                        steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                        verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose)
+    with scope():
+        history = model.fit(data, validation_data=validation, epochs=epochs, shuffle=False,
+                            steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0
+                            if process else (1 if sys.stdout.isatty() else 2) if verbose is None
+                            else verbose)
+    if process:
+        shutil.rmtree(files)
+        print(f"process {process} of {processes} done: process 0 saves the model to {output}")
+        return history
     good = keras.models.load_model(best, compile=False) if best.exists() else None
     good = good if good is None or all(np.isfinite(w).all() for w in good.get_weights()) else None
     losses = [history.history.get(k, [0.0] * len(history.epoch)) for k in ("loss", "val_loss")]

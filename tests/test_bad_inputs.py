@@ -89,6 +89,9 @@ ARRAY_CASES = {
         "unknown Augmentation option 'elastik'; did you mean 'elastic'?"),
     "a batch size of zero": (
         dict(images=IMAGES, masks=MASKS, batch_size=0), "batch_size must be an integer >= 1; got 0"),
+    "a shard index past the count": (
+        dict(images=IMAGES, masks=MASKS, shard=(2, 2)),
+        "shard must be (count, index), integers with 0 <= index < count; got (2, 2)"),
 }
 
 

@@ -224,6 +224,23 @@ def test_volumes_through_train_predict_and_evaluate(shared_data, tmp_path):
                                                     "1.0000"]  # a truth against itself
 
 
+@pytest.mark.backend("jax")
+def test_train_distribute_on_two_emulated_devices(cell_folders, tmp_path):
+    """--distribute on the JAX backend with two (emulated) CPU devices: it says the global
+    batch and how it is split, trains and saves the model."""
+    env = dict(command_env(), KERAS_BACKEND="jax",
+               XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    done = subprocess.run([KERAS_UNET, "train", "--images", cell_folders / "images", "--masks",
+                           cell_folders / "masks", "--output", "cells.keras", "--distribute",
+                           *TINY], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert ("data parallel on 2 devices, 1 process(es): global batch 4 (2 per device), "
+            "learning rate 0.001") in done.stdout
+    assert (tmp_path / "cells.keras").exists()
+    assert "ran out of data" not in done.stderr  # the validation tiles: a known number
+
+
 def test_train_resumes_after_an_interruption(cell_folders, tmp_path):
     import csv
     import signal

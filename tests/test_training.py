@@ -5,6 +5,8 @@ train() recipe called from Python."""
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -16,7 +18,8 @@ from PIL import Image
 
 from keras_unet import build_unet, output_size
 from keras_unet.losses import DiceCELoss, FocalLoss
-from keras_unet.training import LOSSES, available_devices, compile_unet, set_mixed_precision
+from keras_unet.training import (LOSSES, available_devices, compile_unet, set_mixed_precision,
+                                 train)
 from keras_unet.weights import border_weight_map
 
 
@@ -111,7 +114,7 @@ def test_save_and_load_with_every_loss_and_metric(loss, tmp_path):
 
 _MIRRORED = textwrap.dedent(
     """
-    import json, numpy as np, tensorflow as tf, keras
+    import json, sys, numpy as np, tensorflow as tf, keras
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from keras_unet import build_unet
@@ -137,19 +140,164 @@ _MIRRORED = textwrap.dedent(
     print(json.dumps({"replicas": mirrored.num_replicas_in_sync, "loss1": loss1, "loss2": loss2,
                       "max_weight_difference": max(float(np.abs(a - b).max())
                                                    for a, b in zip(weights1, weights2))}))
+    from keras_unet.training import train
+    train(x[..., 0], y[..., 0], sys.argv[1], depth=2, filters=4, epochs=1, steps_per_epoch=2,
+          distribution=mirrored, verbose=0)
+    try:
+        train(x[..., 0], y[..., 0], sys.argv[1], batch_size=3, distribution=mirrored)
+    except ValueError as error:
+        print(json.dumps({"refused": str(error)}))
     """
 )
 
 
-def test_mirrored_strategy_on_two_cpus_matches_one_device():
+def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    done = subprocess.run([sys.executable, "-c", _MIRRORED], env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", _MIRRORED, str(tmp_path / "unet.keras")],
+                          env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result, refused = [json.loads(line) for line in done.stdout.splitlines() if line[:1] == "{"]
     assert result["replicas"] == 2
     assert result["loss2"] == pytest.approx(result["loss1"], rel=1e-5)
     assert result["max_weight_difference"] < 1e-5
+    # train() on the same two replicas: the global batch of 4 is split in two
+    assert ("data parallel on 2 devices, 1 process(es): global batch 4 (2 per device), "
+            "learning rate 0.001") in done.stdout
+    assert (tmp_path / "unet.keras").exists()
+    assert refused["refused"] == ("batch_size=3 cannot be split evenly over 2 devices: give a "
+                                  "multiple of 2")
+
+
+def test_train_refuses_an_unknown_distribution(tmp_path):
+    with pytest.raises(ValueError, match=re.escape(
+            'distribution must be "auto", None, a keras.distribution.Distribution or a '
+            "tf.distribute.Strategy; got 'all'")):
+        train(np.zeros((2, 32, 32)), np.zeros((2, 32, 32)), tmp_path / "unet.keras",
+              distribution="all")
+
+
+# ----------------------------------------------- data parallel on JAX (keras.distribution)
+
+# train(distribution="auto") on synthetic cells; the final weights go to <output>.<process>.npz.
+# "kill": process 1 dies by SIGKILL in the middle of the second epoch (after 4 of 6 steps).
+_WORKER = textwrap.dedent(
+    """
+    import os, signal, sys
+    import keras, numpy as np
+    from keras_unet.datasets import synthetic_cells
+    from keras_unet.training import train
+
+    output, kill, process = sys.argv[1], sys.argv[2] == "kill", os.environ.get(
+        "KERAS_DISTRIBUTION_PROCESS_ID", "0")
+    if kill and process == "1":
+        steps, count = keras.callbacks.TerminateOnNaN.on_batch_end, []
+        def on_batch_end(self, batch, logs=None):
+            steps(self, batch, logs)
+            count.append(batch)
+            if len(count) == 4:
+                os.kill(os.getpid(), signal.SIGKILL)
+        keras.callbacks.TerminateOnNaN.on_batch_end = on_batch_end
+    images, masks, _ = synthetic_cells(8, size=64)
+    history = train(images, masks, output, tile=32, depth=2, filters=4, batch_size=4, epochs=2,
+                    steps_per_epoch=3, validation_split=0.25, distribution="auto", verbose=0)
+    np.savez(f"{output}.{process}.npz", *history.model.get_weights())
+    """
+)
+
+
+def _free_port():
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        return free.getsockname()[1]
+
+
+def _workers(output, processes=1, devices=1, kill=False):
+    """Start ``processes`` JAX workers of ``devices`` CPU devices each, joined on 127.0.0.1."""
+    env = dict(os.environ, KERAS_BACKEND="jax",
+               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    if processes > 1:
+        env.update(KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{_free_port()}",
+                   KERAS_DISTRIBUTION_NUM_PROCESSES=str(processes))
+    return [subprocess.Popen([sys.executable, "-c", _WORKER, str(output), "kill" * kill],
+                             env=dict(env, KERAS_DISTRIBUTION_PROCESS_ID=str(p)), text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            for p in range(processes)]
+
+
+def _finish(workers, timeout=300):
+    """The workers' output, once each has ended (killed after ``timeout`` s: a failure)."""
+    outputs = []
+    for worker in workers:
+        try:
+            outputs.append(worker.communicate(timeout=timeout)[0])
+        except subprocess.TimeoutExpired:
+            for other in workers:
+                other.kill()
+            pytest.fail(f"a worker ran past {timeout} s: {worker.communicate()[0][-3000:]}")
+        assert worker.returncode == 0, outputs[-1][-3000:]
+    return outputs
+
+
+def _weights(path):
+    with np.load(path) as saved:
+        return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+
+@pytest.fixture(scope="module")
+def two_devices(tmp_path_factory):
+    """The final weights of one process on two emulated devices, and its output."""
+    output = tmp_path_factory.mktemp("two_devices") / "unet.keras"
+    (log,) = _finish(_workers(output, devices=2))
+    return _weights(f"{output}.0.npz"), log
+
+
+@pytest.mark.backend("jax")
+def test_two_emulated_devices_train_the_weights_of_one(tmp_path, two_devices):
+    """The same global batch of 4 on one device and split over two, through make_dataset's
+    random tiles and augmentation, dropout and batch norm: the same weights after 6 steps."""
+    weights2, log = two_devices
+    assert ("data parallel on 2 devices, 1 process(es): global batch 4 (2 per device), "
+            "learning rate 0.001") in log
+    _finish(_workers(tmp_path / "unet.keras"))
+    weights1 = _weights(tmp_path / "unet.keras.0.npz")
+    difference = max(float(np.abs(a - b).max()) for a, b in zip(weights1, weights2))
+    assert difference < 1e-5  # float sums in another order (measured: 7e-7)
+    assert max(float(np.abs(a).max()) for a in weights1) > 0.1  # trained, not all zero
+
+
+@pytest.mark.backend("jax")
+def test_two_processes_train_the_weights_of_two_devices(tmp_path, two_devices):
+    """Two processes on 127.0.0.1 joined by keras.distribution.initialize, one device each,
+    each drawing its half of every batch: the weights of one process on two devices."""
+    output = tmp_path / "unet.keras"
+    logs = _finish(_workers(output, processes=2))
+    assert "data parallel on 2 devices, 2 process(es): global batch 4" in logs[0]
+    assert f"process 1 of 2 done: process 0 saves the model to {output}" in logs[1]
+    weights = [_weights(f"{output}.{p}.npz") for p in (0, 1)]
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)  # one model, replicated
+    for a, b in zip(weights[0], two_devices[0]):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert keras.models.load_model(output, compile=False).count_params() == 7_637
+    assert sorted(p.name for p in tmp_path.iterdir()) == [  # process 1 wrote nothing there
+        "unet.keras", "unet.keras.0.npz", "unet.keras.1.npz", "unet_training"]
+
+
+@pytest.mark.backend("jax")
+def test_a_killed_worker_resumes_from_the_backup(tmp_path):
+    """Process 1 is killed in the second epoch; the launcher stops process 0 (which would
+    stop by itself once process 1 misses its heartbeats) and starts both again: they go on
+    from the first epoch's backup, and the log holds each epoch once."""
+    output, log = tmp_path / "unet.keras", tmp_path / "unet_training" / "history.csv"
+    first, second = _workers(output, processes=2, kill=True)
+    second.wait(timeout=300)
+    assert second.returncode == -signal.SIGKILL
+    first.kill()
+    first.wait()
+    assert [row.split(",")[0] for row in log.read_text().splitlines()] == ["epoch", "0"]
+    _finish(_workers(output, processes=2))
+    assert [row.split(",")[0] for row in log.read_text().splitlines()] == ["epoch", "0", "1"]
+    assert output.exists() and not (tmp_path / "unet_training" / "backup").exists()
 
 
 def test_weight_map_training_on_real_isbi_tiles(shared_data):
