@@ -332,7 +332,6 @@ def test_train_with_the_command_defaults(tmp_path, capsys):
     import csv
 
     from keras_unet.datasets import synthetic_cells
-    from keras_unet.training import train
 
     images, masks, _ = synthetic_cells(5, size=64, seed=1)
     with pytest.MonkeyPatch.context() as patch:
@@ -372,8 +371,6 @@ def test_train_reads_mask_modes_and_classes():
 
 
 def test_train_refuses_a_tile_that_does_not_fit(tmp_path):
-    from keras_unet.training import train
-
     with pytest.raises(ValueError, match=re.escape(
             "tile=30 does not fit a depth-2 U-Net with padding='same' (a multiple of 2**depth "
             "= 4); nearest sizes that fit: 28, 32")):
@@ -386,7 +383,7 @@ def test_train_on_volumes_builds_a_3d_unet(tmp_path, capsys):
     a third of the patches are centred on the foreground, anisotropic pooling is recorded."""
     from keras_unet.datasets import load_synthetic3d
     from keras_unet.model import unet_config
-    from keras_unet.training import DEFAULT_TILE_3D, train
+    from keras_unet.training import DEFAULT_TILE_3D
 
     train_split, _ = load_synthetic3d(n=3, n_test=1, shape=(12, 40, 40), seed=2)
     assert DEFAULT_TILE_3D == (32, 128, 128)
@@ -406,8 +403,6 @@ def test_train_on_volumes_builds_a_3d_unet(tmp_path, capsys):
 
 
 def test_train_refuses_a_volume_tile_that_does_not_fit(tmp_path):
-    from keras_unet.training import train
-
     volumes = np.zeros((2, 8, 32, 32, 1), np.float32)
     with pytest.raises(ValueError, match=re.escape(
             "tile=(6, 32, 32) does not fit: input depth (axis 0) 6 does not fit")):
