@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import posixpath
+import random
 import shutil
 import socket
 import tarfile
@@ -488,6 +489,119 @@ def load_msd(task, data_dir=None, *, intensity=None, max_cases=None):
                  for part in ([c for i, c in enumerate(cases) if i % 5], cases[::5]))
 
 
+# ------------------------------------ chest X-rays, liver and kidney CT, tumour volumes
+#: The class indices of the chest X-ray masks (1 = the patient's left lung, on the image's right).
+LUNG_CLASSES = ("background", "left_lung", "right_lung", "cardiomediastinum")
+#: The class indices of the kidney CT masks.
+KIDNEY_CLASSES = ("background", "kidney", "tumour")
+TEST_SHARE, SPLIT_SEED = 0.2, 2015  # the test patients where no splits.csv names them
+
+
+def _rows(path):
+    try:
+        with open(path, newline="") as file:
+            return list(csv.DictReader(file))
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def patients(folder):
+    """``{stem: patient}`` from ``folder/cases.csv`` (a volume's case is its own patient).
+
+    Example:
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = (root / "cases.csv").write_text("stem,patient\\na_1,7\\na_2,7\\n")
+        >>> patients(root)
+        {'a_1': '7', 'a_2': '7'}
+    """
+    rows = _rows(Path(folder) / "cases.csv")
+    key = "stem" if rows and "stem" in rows[0] else "case"
+    return {row[key]: row.get("patient", row[key]) for row in rows}
+
+
+def _by_patient(folder, test_patients):  # (train stems, test stems), patient-wise
+    owner = patients(folder)
+    every = sorted(set(owner.values()), key=lambda p: (len(p), p))
+    if test_patients is None and (folder / "splits.csv").is_file():
+        test = {row["patient"] for row in _rows(folder / "splits.csv") if row["split"] == "test"}
+    elif test_patients is None:
+        test = set(random.Random(SPLIT_SEED).sample(every, max(1, round(TEST_SHARE * len(every)))))
+    else:
+        test = {str(p) for p in ([test_patients] if isinstance(test_patients, (str, int))
+                                 else test_patients)}
+        if test - set(every):
+            fail("test_patients", f"patients of {folder} ({', '.join(every)})",
+                 sorted(test - set(every)))
+    return ([s for s in sorted(owner) if (owner[s] in test) == held] for held in (False, True))
+
+
+def _slices(data_dir, name, test_patients, read_mask_of):  # a 2D dataset's (train, test)
+    folder = Path(data_dir) if data_dir is not None else fetch(name)
+    _require(folder, ("images", "masks", "cases.csv"), name)
+    splits = []
+    for stems in _by_patient(folder, test_patients):
+        images = [read_image(_one_file(folder / "images", s)) for s in stems]
+        masks = [read_mask_of(folder, s) for s in stems]
+        for image, mask, stem in zip(images, masks, stems):
+            check_same_size(image, mask, folder / "images" / stem, folder / "masks" / stem)
+        splits.append(Split(stack_or_list(images), stack_or_list(masks), stems))
+    return tuple(splits)
+
+
+def load_lung_cxr(data_dir=None, *, multilabel=False, test_patients=None):
+    """Chest X-rays (sizes vary): lists of float32 ``(H, W, 1)`` images and int32 class masks
+    (:data:`LUNG_CLASSES`; the cardiomediastinum wins where it overlaps a lung) or, with
+    ``multilabel``, float32 ``(H, W, 3)`` 0/1 masks of the complete left lung, right lung and
+    cardiomediastinum (``labels/``; they overlap). Split by patient: ``test_patients``
+    (None: 20% drawn with seed 2015). ``data_dir``: the folder (None: :func:`fetch`)."""
+    def mask(folder, stem):
+        if multilabel:
+            return np.concatenate([read_mask(folder / "labels" / f"{stem}_{name}.png", "binary")
+                                   for name in LUNG_CLASSES[1:]], axis=-1)
+        return as_mask(read_mask(folder / "masks" / f"{stem}.png", "multiclass"),
+                       f"{folder / 'masks' / stem}.png", "multiclass", n_classes=4)
+    return _slices(data_dir, "lung_cxr", test_patients, mask)
+
+
+def load_liver_ct(data_dir=None, *, test_patients=None):
+    """Liver CT slices (MSD Task03, 256x256, grey = the voxel value clipped to 0-255, NIfTI
+    array orientation): float32 images and 0/1 liver masks; test: ``splits.csv``'s 24 patients,
+    or ``test_patients``. ``data_dir``: the folder (None: :func:`fetch`)."""
+    return _slices(data_dir, "liver_ct", test_patients, lambda folder, stem: read_mask(
+        folder / "masks" / f"{stem}.png", "binary"))
+
+
+def load_kidney_tumour_ct(data_dir=None, *, test_patients=None):
+    """Kidney CT slices (KiTS19, 512x512): float32 images and int32 masks of
+    :data:`KIDNEY_CLASSES`; split by patient as :func:`load_lung_cxr` (five patients: pass
+    ``test_patients`` for a leave-one-patient-out). ``data_dir``: the folder (None: :func:`fetch`)."""
+    return _slices(data_dir, "kidney_tumour_ct", test_patients, lambda folder, stem: as_mask(
+        read_mask(folder / "masks" / f"{stem}.png", "multiclass"), stem, "multiclass",
+        n_classes=3))
+
+
+def load_tumour_volumes(data_dir=None, *, test_patients=None, intensity=None):
+    """The five tumour volumes (brain and breast MRI, lung CT; NIfTI): float32 ``(D, H, W, 1)``
+    images (``intensity`` None: CT the "lung" window, MRI a z-score; else
+    ``normalize_intensity``'s), 0/1 float32 tumour masks and ``spacing``; test: one case drawn
+    with seed 2015, or ``test_patients`` (case names). ``data_dir``: the folder (None: :func:`fetch`)."""
+    folder = Path(data_dir) if data_dir is not None else fetch("tumour_volumes")
+    _require(folder, ("cases.csv",), "tumour_volumes")
+    modality = {row["case"]: row["modality"] for row in _rows(folder / "cases.csv")}
+    splits = []
+    for cases in _by_patient(folder, test_patients):
+        scans = [(read_volume(folder / f"{c}_image.nii.gz"), read_volume(
+            folder / f"{c}_label.nii.gz")) for c in cases]
+        images = [normalize_intensity(image.array, intensity or (
+            "lung" if modality[c].upper().startswith("CT") else "zscore"), name=c)[..., None]
+            for c, (image, _) in zip(cases, scans)]
+        masks = [as_mask(label.array, f"{c}_label.nii.gz", "binary", spatial_dims=3)
+                 for c, (_, label) in zip(cases, scans)]
+        splits.append(Split(stack_or_list(images), stack_or_list(masks), cases, None,
+                            [image.spacing for image, _ in scans]))
+    return tuple(splits)
+
+
 # ------------------------------------------------------- synthetic cells and volumes
 #: Mean distance in pixels between the centres of neighbouring synthetic cells.
 CELL_SPACING = 32
@@ -647,4 +761,6 @@ def load_synthetic3d(data_dir=None, *, n=8, n_test=2, shape=(32, 64, 64), spacin
 
 #: The datasets by name, each ``loader(data_dir=None, ...) -> (train, test)``.
 LOADERS = {"isbi2012": load_isbi2012, "drive": load_drive, "oxford_pets": load_oxford_pets,
+           "lung_cxr": load_lung_cxr, "liver_ct": load_liver_ct,
+           "kidney_tumour_ct": load_kidney_tumour_ct, "tumour_volumes": load_tumour_volumes,
            "synthetic": load_synthetic, "synthetic3d": load_synthetic3d}
