@@ -535,8 +535,15 @@ def _by_patient(folder, test_patients):  # (train stems, test stems), patient-wi
     return ([s for s in sorted(owner) if (owner[s] in test) == held] for held in (False, True))
 
 
+def _folder(data_dir, name):  # data_dir, else the download, else why there is none
+    if data_dir is None and name not in REGISTRY:
+        raise ValueError(f"{name} has no download source in this version: pass data_dir=, a "
+                         f"copy laid out as data/README.md says (e.g. $KERAS_UNET_DATA_DIR/{name})")
+    return Path(data_dir) if data_dir is not None else fetch(name)
+
+
 def _slices(data_dir, name, test_patients, read_mask_of):  # a 2D dataset's (train, test)
-    folder = Path(data_dir) if data_dir is not None else fetch(name)
+    folder = _folder(data_dir, name)
     _require(folder, ("images", "masks", "cases.csv"), name)
     splits = []
     for stems in _by_patient(folder, test_patients):
@@ -553,7 +560,7 @@ def load_lung_cxr(data_dir=None, *, multilabel=False, test_patients=None):
     (:data:`LUNG_CLASSES`; the cardiomediastinum wins where it overlaps a lung) or, with
     ``multilabel``, float32 ``(H, W, 3)`` 0/1 masks of the complete left lung, right lung and
     cardiomediastinum (``labels/``; they overlap). Split by patient: ``test_patients``
-    (None: 20% drawn with seed 2015). ``data_dir``: the folder (None: :func:`fetch`)."""
+    (None: 20% drawn with seed 2015). ``data_dir``: the folder (no download yet)."""
     def mask(folder, stem):
         if multilabel:
             return np.concatenate([read_mask(folder / "labels" / f"{stem}_{name}.png", "binary")
@@ -566,7 +573,7 @@ def load_lung_cxr(data_dir=None, *, multilabel=False, test_patients=None):
 def load_liver_ct(data_dir=None, *, test_patients=None):
     """Liver CT slices (MSD Task03, 256x256, grey = the voxel value clipped to 0-255, NIfTI
     array orientation): float32 images and 0/1 liver masks; test: ``splits.csv``'s 24 patients,
-    or ``test_patients``. ``data_dir``: the folder (None: :func:`fetch`)."""
+    or ``test_patients``. ``data_dir``: the folder (no download yet)."""
     return _slices(data_dir, "liver_ct", test_patients, lambda folder, stem: read_mask(
         folder / "masks" / f"{stem}.png", "binary"))
 
@@ -574,7 +581,7 @@ def load_liver_ct(data_dir=None, *, test_patients=None):
 def load_kidney_tumour_ct(data_dir=None, *, test_patients=None):
     """Kidney CT slices (KiTS19, 512x512): float32 images and int32 masks of
     :data:`KIDNEY_CLASSES`; split by patient as :func:`load_lung_cxr` (five patients: pass
-    ``test_patients`` for a leave-one-patient-out). ``data_dir``: the folder (None: :func:`fetch`)."""
+    ``test_patients`` for a leave-one-patient-out). ``data_dir``: the folder (no download yet)."""
     return _slices(data_dir, "kidney_tumour_ct", test_patients, lambda folder, stem: as_mask(
         read_mask(folder / "masks" / f"{stem}.png", "multiclass"), stem, "multiclass",
         n_classes=3))
@@ -584,8 +591,8 @@ def load_tumour_volumes(data_dir=None, *, test_patients=None, intensity=None):
     """The five tumour volumes (brain and breast MRI, lung CT; NIfTI): float32 ``(D, H, W, 1)``
     images (``intensity`` None: CT the "lung" window, MRI a z-score; else
     ``normalize_intensity``'s), 0/1 float32 tumour masks and ``spacing``; test: one case drawn
-    with seed 2015, or ``test_patients`` (case names). ``data_dir``: the folder (None: :func:`fetch`)."""
-    folder = Path(data_dir) if data_dir is not None else fetch("tumour_volumes")
+    with seed 2015, or ``test_patients`` (case names). ``data_dir``: the folder (no download yet)."""
+    folder = _folder(data_dir, "tumour_volumes")
     _require(folder, ("cases.csv",), "tumour_volumes")
     modality = {row["case"]: row["modality"] for row in _rows(folder / "cases.csv")}
     splits = []

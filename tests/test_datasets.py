@@ -8,6 +8,7 @@ Nothing here touches the internet: downloads are served from 127.0.0.1.
 import io
 import multiprocessing
 import os
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -449,8 +450,9 @@ def test_bad_registry_file(tmp_path, cache, monkeypatch, text, message):
 
 
 def test_loaders_name_every_dataset_and_synthetic_cells_load_like_the_others():
-    assert sorted(datasets.LOADERS) == ["drive", "isbi2012", "oxford_pets", "synthetic",
-                                        "synthetic3d"]
+    assert sorted(datasets.LOADERS) == ["drive", "isbi2012", "kidney_tumour_ct", "liver_ct",
+                                        "lung_cxr", "oxford_pets", "synthetic", "synthetic3d",
+                                        "tumour_volumes"]
     train, test = datasets.LOADERS["synthetic"](None, n=3, n_test=2, size=64, seed=5)
     images, masks, _ = datasets.synthetic_cells(5, size=64, seed=5)
     np.testing.assert_array_equal(train.images, images[:3])
@@ -663,3 +665,67 @@ def test_load_synthetic3d_splits_with_spacing():
     assert isinstance(train, Split) and train.fov is None
     with pytest.raises(ValueError, match="data_dir must be None for synthetic volumes"):
         datasets.load_synthetic3d("volumes/")
+
+
+# ------------------------------------ chest X-rays, liver and kidney CT, tumour volumes
+def test_lung_cxr_real_data_split_by_patient_classes_and_overlapping_labels(shared_data):
+    folder = shared_data / "lung_cxr"
+    train, test = datasets.load_lung_cxr(folder)
+    owner = datasets.patients(folder)
+    assert (len(train.names), len(test.names)) == (35, 7) and len(set(owner.values())) == 35
+    assert sorted({owner[n] for n in test.names}, key=int) == ["21", "23", "26", "63", "92",
+                                                                "98", "103"]
+    assert not {owner[n] for n in train.names} & {owner[n] for n in test.names}
+    index = train.names.index("ARDSSevere")
+    image, mask = train.images[index], train.masks[index]
+    assert image.shape == mask.shape == (631, 790, 1) and image.dtype == np.float32
+    assert mask.dtype == np.int32 and sorted(np.unique(mask)) == [0, 1, 2, 3]
+    columns = np.nonzero(mask[..., 0] == 1)[1]  # the patient's left lung: the image's right
+    assert columns.mean() > 790 / 2 > np.nonzero(mask[..., 0] == 2)[1].mean()
+    labels = datasets.load_lung_cxr(folder, multilabel=True)[0].masks[index]
+    assert labels.shape == (631, 790, 3) and labels.dtype == np.float32
+    np.testing.assert_array_equal(labels[..., 2], mask[..., 0] == 3)  # cardiomediastinum wins
+    assert ((labels[..., 0] + labels[..., 2]) == 2).sum() > 0  # the lung behind the heart
+    assert ((labels[..., 0] + labels[..., 1]) == 2).sum() == 0  # the lungs never overlap
+
+
+def test_liver_ct_real_data_uses_the_patient_split_of_splits_csv(shared_data):
+    train, test = datasets.load_liver_ct(shared_data / "liver_ct")
+    assert train.images.shape == (493, 256, 256, 1) and test.masks.shape == (130, 256, 256, 1)
+    assert sorted({name.split("_")[0] for name in test.names})[:3] == ["10005", "10006", "10010"]
+    assert set(np.unique(test.masks)) == {0.0, 1.0} and 0.05 < float(train.masks.mean()) < 0.08
+    own = datasets.load_liver_ct(shared_data / "liver_ct", test_patients=[10001])[1]
+    assert "10001_81" in own.names and {n.split("_")[0] for n in own.names} == {"10001"}
+
+
+def test_kidney_tumour_ct_leaves_a_patient_out_and_refuses_an_unknown_one(shared_data):
+    folder = shared_data / "kidney_tumour_ct"
+    train, test = datasets.load_kidney_tumour_ct(folder, test_patients=["10037"])
+    assert train.images.shape == (21, 512, 512, 1) and test.names == [
+        "10037_29", "10037_35", "10037_47"]
+    counts = np.bincount(np.concatenate([train.masks, test.masks]).ravel(), minlength=3)
+    assert counts.tolist() == [6028598, 115564, 147294]  # as PROVENANCE.md counts them
+    with pytest.raises(ValueError, match=re.escape(
+            f"test_patients must be patients of {folder} (10036, 10037, 10038, 10040, 10041); "
+            "got ['9']")):
+        datasets.load_kidney_tumour_ct(folder, test_patients=[9])
+
+
+def test_tumour_volumes_real_data_windows_ct_and_zscores_mri(shared_data):
+    train, test = datasets.load_tumour_volumes(shared_data / "tumour_volumes")
+    assert train.names == ["brain1", "brain2", "breast1", "lung2"] and test.names == ["lung1"]
+    assert test.images[0].shape == (48, 512, 512, 1) and test.spacing[0] == (5.0, 0.5703125,
+                                                                               0.5703125)
+    assert [int(m.sum()) for m in train.masks] == [4137, 453, 143, 24644]
+    lung = test.images[0]  # the "lung" window (-1350, 150): air near 0.22, bone 1
+    assert lung.dtype == np.float32 and float(lung.min()) == pytest.approx(326 / 1500)
+    assert float(lung.max()) == 1.0
+    brain = train.images[0]  # a z-score: mean 0 at 0.5
+    assert float(brain.mean()) == pytest.approx(0.5, abs=0.02)
+
+
+def test_the_new_datasets_without_a_folder_say_what_to_pass():
+    with pytest.raises(ValueError, match=re.escape(
+            "lung_cxr has no download source in this version: pass data_dir=, a copy laid out "
+            "as data/README.md says (e.g. $KERAS_UNET_DATA_DIR/lung_cxr)")):
+        datasets.load_lung_cxr()
