@@ -266,6 +266,14 @@ def _require(folder, entries, dataset):
                          f"{', '.join(missing)}")
 
 
+def _rows(path):  # a CSV file's rows as dicts
+    try:
+        with open(path, newline="") as file:
+            return list(csv.DictReader(file))
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+
+
 def load_isbi2012(data_dir=None):
     """ISBI 2012 EM: 30 training slices with masks (1 = cell interior, 0 = membrane) and 30
     test slices without (masks None), 512x512 gray float32. ``data_dir``: a copy with
@@ -314,8 +322,7 @@ def _drive_files(folder, flat, split):
     """``[(name, image, vessels, fov)]`` of ``split`` (``"train"``, ``"test"``): the flat layout
     (``splits.csv``) or DRIVE's own (``training/``, ``test/``), as in docs/datasets.md."""
     if flat:
-        with open(folder / "splits.csv", newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = _rows(folder / "splits.csv")
         if not rows or not {"filename", "split"} <= set(rows[0]):
             raise ValueError(f"{folder / 'splits.csv'} must have the columns filename,split")
         if not (files := [row["filename"] for row in rows if row["split"] == split]):
@@ -495,14 +502,6 @@ LUNG_CLASSES = ("background", "left_lung", "right_lung", "cardiomediastinum")
 #: The class indices of the kidney CT masks.
 KIDNEY_CLASSES = ("background", "kidney", "tumour")
 TEST_SHARE, SPLIT_SEED = 0.2, 2015  # the test patients where no splits.csv names them
-
-
-def _rows(path):
-    try:
-        with open(path, newline="") as file:
-            return list(csv.DictReader(file))
-    except OSError as error:
-        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def patients(folder):
