@@ -541,6 +541,10 @@ def _folder(data_dir, name):  # data_dir, else the download, else why there is n
     return Path(data_dir) if data_dir is not None else fetch(name)
 
 
+def _class_mask(path, n_classes):  # a class-index PNG whose values are below n_classes
+    return as_mask(read_mask(path, "multiclass"), str(path), "multiclass", n_classes=n_classes)
+
+
 def _slices(data_dir, name, test_patients, read_mask_of):  # a 2D dataset's (train, test)
     folder = _folder(data_dir, name)
     _require(folder, ("images", "masks", "cases.csv"), name)
@@ -564,8 +568,7 @@ def load_lung_cxr(data_dir=None, *, multilabel=False, test_patients=None):
         if multilabel:
             return np.concatenate([read_mask(folder / "labels" / f"{stem}_{name}.png", "binary")
                                    for name in LUNG_CLASSES[1:]], axis=-1)
-        return as_mask(read_mask(folder / "masks" / f"{stem}.png", "multiclass"),
-                       f"{folder / 'masks' / stem}.png", "multiclass", n_classes=4)
+        return _class_mask(folder / "masks" / f"{stem}.png", len(LUNG_CLASSES))
     return _slices(data_dir, "lung_cxr", test_patients, mask)
 
 
@@ -581,9 +584,8 @@ def load_kidney_tumour_ct(data_dir=None, *, test_patients=None):
     """Kidney CT slices (KiTS19, 512x512): float32 images and int32 masks of
     :data:`KIDNEY_CLASSES`; split by patient as :func:`load_lung_cxr` (five patients: pass
     ``test_patients`` for a leave-one-patient-out). ``data_dir``: the folder (no download yet)."""
-    return _slices(data_dir, "kidney_tumour_ct", test_patients, lambda folder, stem: as_mask(
-        read_mask(folder / "masks" / f"{stem}.png", "multiclass"), stem, "multiclass",
-        n_classes=3))
+    return _slices(data_dir, "kidney_tumour_ct", test_patients, lambda folder, stem: _class_mask(
+        folder / "masks" / f"{stem}.png", len(KIDNEY_CLASSES)))
 
 
 def load_tumour_volumes(data_dir=None, *, test_patients=None, intensity=None):

@@ -729,3 +729,19 @@ def test_the_new_datasets_without_a_folder_say_what_to_pass():
             "lung_cxr has no download source in this version: pass data_dir=, a copy laid out "
             "as data/README.md says (e.g. $KERAS_UNET_DATA_DIR/lung_cxr)")):
         datasets.load_lung_cxr()
+
+
+@pytest.mark.parametrize("name, loader, n_classes", [
+    ("kidney_tumour_ct", datasets.load_kidney_tumour_ct, 3),
+    ("lung_cxr", datasets.load_lung_cxr, 4)])
+def test_a_class_mask_beyond_the_classes_is_refused_naming_its_file(shared_data, tmp_path,
+                                                                    name, loader, n_classes):
+    import shutil
+    folder = Path(shutil.copytree(shared_data / name, tmp_path / name))
+    bad = sorted((folder / "masks").glob("*.png"))[0]
+    mask = np.asarray(Image.open(bad)).copy()
+    mask[0, 0] = n_classes
+    Image.fromarray(mask).save(bad)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(bad))} must hold class indices "
+                                         rf"below n_classes={n_classes}"):
+        loader(folder)
