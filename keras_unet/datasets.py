@@ -4,6 +4,7 @@ and volumes, and :data:`LOADERS`, the one list of dataset names. Each loader tak
 
 import contextlib
 import csv
+import gzip
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import zipfile
 from importlib import resources
 from pathlib import Path, PureWindowsPath
 
+import nibabel
 import numpy as np
 from PIL import Image
 from scipy import ndimage, spatial
@@ -26,7 +28,7 @@ from scipy import ndimage, spatial
 from keras_unet.checks import check_choice, check_int, check_number, count, fail
 from keras_unet.images import (Split, as_mask, check_same_size, file_stem, from_folder,
                                image_files, locked, normalize_intensity, read_image, read_mask,
-                               read_volume, stack_or_list)
+                               read_volume, stack_or_list, write_atomically)
 
 COMPLETE = ".complete"  # the marker of a completely downloaded and unpacked dataset
 TIMEOUT = 60  # seconds without data after which a download is given up
@@ -84,6 +86,21 @@ BASE_URLS.update(dict.fromkeys(MSD_TASKS, "https://msd-for-monai.s3-us-west-2.am
 REGISTRY.update({task: [{"url": f"{task}.tar", "md5": md5, "filename": f"{task}.tar",
                          "kind": "tar"}] for task, md5 in MSD_TASKS.items()})
 MSD_WINDOWS = {"Task03_Liver": "liver", "Task06_Lung": "lung"}  # CT windows other than abdomen
+
+#: The five tumour volumes: pyradiomics 3.0.1's test cases (its sdist on PyPI), NRRD pairs
+#: converted to NIfTI (:func:`_volumes_from_sdist`): case -> (modality, origin of the scan).
+TUMOUR_CASES = {
+    "brain1": ("MR (T1 post-Gd)", "TCIA TCGA-GBM patient TCGA-02-0003"),
+    "brain2": ("MR (T1 post-Gd)", "TCIA TCGA-GBM patient TCGA-02-0006"),
+    "breast1": ("MR (breast DCE pre-contrast)",
+                "OpenCAD 3D Slicer extension tutorial data TestPatient1 (cropped)"),
+    "lung1": ("CT", "TCIA TCGA-LUAD patient TCGA-17-Z013"),
+    "lung2": ("CT", "TCIA TCGA-LUAD patient TCGA-17-Z015")}
+BASE_URLS["tumour_volumes"] = ("https://files.pythonhosted.org/packages/1b/35/"
+                               "c7f7fb7affd302fd8107dcee6b6e7aaf3708b75ad69d5f9a3dfcadb73eaa/")
+REGISTRY["tumour_volumes"] = [{"url": "pyradiomics-3.0.1.tar.gz", "kind": "tar",
+                               "filename": "pyradiomics-3.0.1.tar.gz", "sha256":
+                               "47c57f441d6cb7973fa3b2ea48d3948df78e3348e1c69e1e2ff19001601fc2f5"}]
 
 
 # ---------------------------------------------------------------------- downloads
@@ -219,7 +236,7 @@ def fetch(name, *, progress=True):
 
     Example:
         >>> len(REGISTRY), len(REGISTRY["isbi2012"]), REGISTRY["Task04_Hippocampus"][0]["md5"]
-        (12, 90, '9d24dba78a72977dbd1d2e110310f31b')
+        (13, 90, '9d24dba78a72977dbd1d2e110310f31b')
     """
     check_choice(name, sorted(REGISTRY), "name")
     folder = cache_dir(name)
@@ -254,6 +271,8 @@ def fetch(name, *, progress=True):
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if nothing was kept
             raise
+        if name in PREPARE:  # the source's files into the layout data/README.md describes
+            PREPARE[name](folder)
         (folder / COMPLETE).touch()
     return folder
 
@@ -592,7 +611,8 @@ def load_tumour_volumes(data_dir=None, *, test_patients=None, intensity=None):
     """The five tumour volumes (brain and breast MRI, lung CT; NIfTI): float32 ``(D, H, W, 1)``
     images (``intensity`` None: CT the "lung" window, MRI a z-score; else
     ``normalize_intensity``'s), 0/1 float32 tumour masks and ``spacing``; test: one case drawn
-    with seed 2015, or ``test_patients`` (case names). ``data_dir``: the folder (no download yet)."""
+    with seed 2015, or ``test_patients`` (case names). ``data_dir``: the folder, else the download
+    (pyradiomics 3.0.1 from PyPI, 34 MB, converted once into the cache)."""
     folder = _folder(data_dir, "tumour_volumes")
     _require(folder, ("cases.csv",), "tumour_volumes")
     modality = {row["case"]: row["modality"] for row in _rows(folder / "cases.csv")}
@@ -608,6 +628,36 @@ def load_tumour_volumes(data_dir=None, *, test_patients=None, intensity=None):
         splits.append(Split(stack_or_list(images), stack_or_list(masks), cases, None,
                             [image.spacing for image, _ in scans]))
     return tuple(splits)
+
+
+def _volumes_from_sdist(folder):
+    """The sdist's ``data/<case>_{image,label}.nrrd`` as ``<case>_{image,label}.nii.gz`` (int16
+    stored values, uint8 labels; the NRRD's LPS geometry as a RAS affine) and ``cases.csv`` (mm
+    as NIfTI holds them, float32), byte for byte as data/README.md's copy; then the unpacked
+    sdist is removed."""
+    sdist, rows = folder / "pyradiomics-3.0.1", []
+    for case, (modality, source) in TUMOUR_CASES.items():
+        for part, dtype, note in (("image", np.int16, ""), ("label", np.uint8, " label 1=tumour")):
+            volume = read_volume(sdist / "data" / f"{case}_{part}.nrrd")
+            nifti = nibabel.Nifti1Image(volume.array.T.astype(dtype), volume.affine)
+            nifti.set_qform(volume.affine, 1)
+            nifti.set_sform(volume.affine, 1)
+            nifti.header.set_xyzt_units("mm")
+            nifti.header["descrip"] = f"pyradiomics 3.0.1 data/{case}_{part}.nrrd{note}"
+            payload = gzip.compress(nifti.to_bytes(), 9, mtime=0)
+            write_atomically(folder / f"{case}_{part}.nii.gz", lambda file: file.write(payload))
+        spacing, voxels = volume.spacing[::-1], int(np.count_nonzero(volume.array))
+        rows.append([case, modality, "x".join(map(str, volume.array.shape[::-1])), "x".join(
+            np.format_float_positional(np.float32(s), trim="-") for s in spacing), voxels,
+            f"{voxels * np.prod(spacing) / 1000:.3f}", source])
+    write_atomically(folder / "cases.csv", lambda file: file.write("".join(
+        ",".join(map(str, row)) + "\n" for row in [["case", "modality", "shape", "spacing_mm",
+        "tumour_voxels", "tumour_ml", "source"], *rows]).encode()))
+    shutil.rmtree(sdist)
+
+
+#: What turns a download into the layout data/README.md describes, where the source differs.
+PREPARE = {"tumour_volumes": _volumes_from_sdist}
 
 
 # ------------------------------------------------------- synthetic cells and volumes

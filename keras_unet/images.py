@@ -548,8 +548,8 @@ def read_volume(path):
             axes = np.asarray(info.get("space directions", np.diag(info.get("spacings", [1] * 3))))
             space, affine = info.get("space", "").lower(), np.eye(4)
             flip = np.array([1 - 2 * (space[:1] == "l"), 1 - 2 * ("p" in space[1:6]), 1])  # LPS
-            affine[:3, :3] = flip[:, None] * axes[~np.isnan(axes).any(axis=1)].T
-            affine[:3, 3] = flip * np.asarray(info.get("space origin", np.zeros(3)), float)
+            affine[:3, :3] = flip[:, None] * axes[~np.isnan(axes).any(axis=1)].T + 0.0  # no -0.0
+            affine[:3, 3] = flip * np.asarray(info.get("space origin", np.zeros(3)), float) + 0.0
         else:
             with tifffile.TiffFile(path) as file:  # ImageJ's spacing, or write_volume's
                 array, axes = file.series[0].asarray(), file.series[0].axes

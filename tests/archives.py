@@ -258,3 +258,30 @@ def serve_msd_mirror(server, folder, task="Task04_Hippocampus", n_cases=6, prefi
     registry = folder / "registry.json"
     registry.write_text(json.dumps({task: {"base_url": server.url + prefix, "files": files}}))
     return registry, names
+
+
+def serve_pyradiomics_mirror(server, folder, volumes, prefix="pypi/"):
+    """Serve pyradiomics 3.0.1's sdist as PyPI has it, ``pyradiomics-3.0.1.tar.gz`` holding
+    ``pyradiomics-3.0.1/data/<case>_{image,label}.nrrd``, made from the NIfTI copies in
+    ``volumes`` (the ``tumour_volumes`` folder; same arrays, same geometry), beside a few of the
+    sdist's other files; and write ``folder/registry.json``, the ``KERAS_UNET_REGISTRY`` file
+    that points the real download code at it. Returns its path."""
+    from keras_unet.images import read_volume, write_volume
+
+    folder = Path(folder)
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for name in ("setup.py", "data/README.md", "radiomics/__init__.py"):
+            add_to_tar(tar, f"pyradiomics-3.0.1/{name}", b"# pyradiomics\n")
+        for nifti in sorted(Path(volumes).glob("*.nii.gz")):
+            nrrd = folder / nifti.name.replace(".nii.gz", ".nrrd")
+            volume = read_volume(nifti)
+            write_volume(nrrd, volume.array, like=volume)
+            add_to_tar(tar, f"pyradiomics-3.0.1/data/{nrrd.name}", nrrd.read_bytes())
+    server.files[f"{prefix}pyradiomics-3.0.1.tar.gz"] = body = archive.getvalue()
+    files = [{"url": "pyradiomics-3.0.1.tar.gz", "sha256": sha256(body), "kind": "tar",
+              "filename": "pyradiomics-3.0.1.tar.gz"}]
+    registry = folder / "registry.json"
+    registry.write_text(json.dumps({"tumour_volumes": {"base_url": server.url + prefix,
+                                                       "files": files}}))
+    return registry

@@ -25,7 +25,7 @@ from keras_unet.images import Split, normalize_intensity
 
 from archives import (PETS, PETS_TRAINVAL, LoopbackServer, add_to_tar, make_msd_archive,
                       make_pets_archives, md5, msd_case, pet_trimap, serve_msd_mirror,
-                      serve_pets_mirror, sha256)
+                      serve_pets_mirror, serve_pyradiomics_mirror, sha256)
 
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -319,7 +319,7 @@ def test_download_two_processes_at_once(server, cache):
 
 def test_fetch_unknown_name():
     message = ("name must be one of 'Task01_BrainTumour', 'Task02_Heart', .*, 'Task10_Colon', "
-               "'isbi2012', 'oxford_pets'; got 'pets'")
+               "'isbi2012', 'oxford_pets', 'tumour_volumes'; got 'pets'")
     with pytest.raises(ValueError, match=message):
         datasets.fetch("pets")
 
@@ -437,7 +437,7 @@ def test_registry_file_replaces_a_source(tmp_path, server, cache, monkeypatch):
      r"KERAS_UNET_REGISTRY=.*: 'oxford_pets' must map to \{\"base_url\": \.\.\., \"files\""),
     ('{"isbi2012_em": {"base_url": "http://127.0.0.1:9/", "files": []}}',  # the old name
      r"KERAS_UNET_REGISTRY=.*: a dataset must be one of 'Task01_BrainTumour', .*"
-     r"'Task10_Colon', 'isbi2012', 'oxford_pets'; got 'isbi2012_em'"),
+     r"'Task10_Colon', 'isbi2012', 'oxford_pets', 'tumour_volumes'; got 'isbi2012_em'"),
 ])
 def test_bad_registry_file(tmp_path, cache, monkeypatch, text, message):
     registry = tmp_path / "registry.json"
@@ -722,6 +722,27 @@ def test_tumour_volumes_real_data_windows_ct_and_zscores_mri(shared_data):
     assert float(lung.max()) == 1.0
     brain = train.images[0]  # a z-score: mean 0 at 0.5
     assert float(brain.mean()) == pytest.approx(0.5, abs=0.02)
+
+
+def test_tumour_volumes_download_converts_the_sdist_into_the_shared_copy_byte_for_byte(
+        shared_data, tmp_path, server, cache, monkeypatch):
+    """pyradiomics 3.0.1's sdist layout (its ten NRRD files made from the shared NIfTI copies)
+    from 127.0.0.1: unpacked, converted, the sdist removed, every file as SHA256SUMS lists it."""
+    shared = shared_data / "tumour_volumes"
+    monkeypatch.setenv("KERAS_UNET_REGISTRY", str(serve_pyradiomics_mirror(server, tmp_path,
+                                                                            shared)))
+    train, test = datasets.load_tumour_volumes()
+    assert server.requests == ["pypi/pyradiomics-3.0.1.tar.gz"]
+    sums = {name: digest for digest, name in map(str.split, (shared / "SHA256SUMS").open())
+            if name != "PROVENANCE.md"}
+    folder = cache / "tumour_volumes"
+    assert _left_in(folder) == sorted([".complete", ".pyradiomics-3.0.1.tar.gz.extracted", *sums])
+    assert {name: sha256((folder / name).read_bytes()) for name in sums} == sums
+    assert train.names == ["brain1", "brain2", "breast1", "lung2"] and test.names == ["lung1"]
+    datasets.load_tumour_volumes()  # from the cache: no request
+    assert len(server.requests) == 1
+    assert datasets.REGISTRY["tumour_volumes"][0]["sha256"] == (  # PyPI's, PROVENANCE.md's
+        "47c57f441d6cb7973fa3b2ea48d3948df78e3348e1c69e1e2ff19001601fc2f5")
 
 
 def test_the_new_datasets_without_a_folder_say_what_to_pass():
