@@ -17,8 +17,10 @@ FAST_VARIABLE = "KERAS_UNET_FAST"
 PREFIX = "KERAS_UNET_"
 DATA_DIR_VARIABLE = "KERAS_UNET_DATA_DIR"
 #: How to get each real dataset that is not at hand (the end of :func:`dataset_help`).
-HOW_TO_GET = {"isbi2012": ", or download it once (about 20 MB) into the package's cache: python -c "
-                         '"from keras_unet import datasets; datasets.load_isbi2012()"',
+_DOWNLOAD = (", or download it once ({}) into the package's cache: python -c "
+             '"from keras_unet import datasets; datasets.{}()"')
+HOW_TO_GET = {"isbi2012": _DOWNLOAD.format("about 20 MB", "load_isbi2012"),
+              "tumour_volumes": _DOWNLOAD.format("34 MB", "load_tumour_volumes"),
               "drive": " (DRIVE is handed out after registration at https://drive.grand-challenge"
                        ".org; unpack it as data/README.md describes)"}
 _TITLES = {"isbi2012": "ISBI 2012", "drive": "DRIVE"}
@@ -129,8 +131,9 @@ def dataset_help(name, default_root=None):
     looked = [str(root / folder)] if root is not None else []
     if name in datasets.REGISTRY:  # only a download of the package counts in the cache
         looked.append(f"the cache {datasets.cache_dir(name)}")
-    return (f"{_TITLES.get(name, name)} not found in {' nor in '.join(looked)}: set "
-            f"{DATA_DIR_VARIABLE} to a folder holding {folder}/{HOW_TO_GET.get(name, '')}")
+    where = f"in {' nor in '.join(looked)}" if looked else f"({DATA_DIR_VARIABLE} is not set)"
+    return (f"{_TITLES.get(name, name)} not found {where}: set {DATA_DIR_VARIABLE} to a folder "
+            f"holding {folder}/{HOW_TO_GET.get(name, '')}")
 
 
 def machine():

@@ -110,6 +110,14 @@ def test_dataset_help_says_where_it_looked_and_how_to_get_it(tmp_path, monkeypat
         "20 MB) into the package's cache: python -c \"from keras_unet import datasets; "
         "datasets.load_isbi2012()\"")
     assert tutorial.dataset_help("isbi2012") == tutorial.dataset_help("isbi2012_em") == expected
+    assert tutorial.dataset_help("tumour_volumes") == (
+        f"tumour_volumes not found in the cache {tmp_path / 'cache' / 'tumour_volumes'}: set "
+        "KERAS_UNET_DATA_DIR to a folder holding tumour_volumes/, or download it once (34 MB) "
+        "into the package's cache: python -c \"from keras_unet import datasets; "
+        "datasets.load_tumour_volumes()\"")
+    assert tutorial.dataset_help("lung_cxr") == (  # no download, so not in the cache either
+        "lung_cxr not found (KERAS_UNET_DATA_DIR is not set): set KERAS_UNET_DATA_DIR to a "
+        "folder holding lung_cxr/")
 
 
 def test_shown_path_names_no_folder_of_this_machine(tmp_path, monkeypatch):
