@@ -1,6 +1,7 @@
-"""The benchmarks' own correctness. The accuracy scripts (benchmarks/isbi_cv.py,
-benchmarks/drive.py) run end to end on the real data at tiny settings (at the real ones
-they take an hour; their figures are in the README): the splits, the scoring, the report.
+"""The benchmarks' own correctness. The accuracy scripts (benchmarks/isbi_cv.py, drive.py and
+the applications' lungs.py, liver.py, kidney.py and tumour_volumes.py) run end to end on the
+real data at tiny settings (at the real ones they take 10 min to an hour; their figures are in
+benchmarks/README.md): the splits, the scoring, the report.
 And throughput.py's PyTorch peer has exactly our network's topology."""
 
 import json
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -97,3 +99,31 @@ def test_volume_prediction_and_training_figures_on_a_real_scan(shared_data):
         ("| same, 60x64x64", "plain `predict_on_batch` of the same tiles", "50")]
     assert [r[4] for r in rows[1::2]] == ["1.00x", "1.00x"]
     assert "training, 3D U-Net depth 3, filters 4, batch norm" in out and "patches/s" in out
+
+
+def test_tumour_volumes_leave_one_out_scores_each_held_out_volume(shared_data, tmp_path):
+    """benchmarks/tumour_volumes.py at tiny settings, two folds: the other four volumes
+    trained on, the held-out one predicted whole and scored with its own voxel spacing."""
+    out = run("tumour_volumes.py", "--data-dir", shared_data / "tumour_volumes", "--cases",
+              "breast1,brain2", "--filters", 2, "--depth", 2, "--tile", "8,32,32", "--steps", 2,
+              "--batch-size", 2, "--json", tmp_path / "volumes.json").stdout
+    result = json.loads((tmp_path / "volumes.json").read_text())
+    rows = {row["case"]: row for row in result["volumes"]}
+    assert list(rows) == ["breast1", "brain2"]
+    assert rows["breast1"]["shape"] == [21, 120, 45] and rows["breast1"]["tumour_voxels"] == 143
+    assert rows["brain2"]["spacing"] == [6.5, 0.78125, 0.78125]
+    assert rows["brain2"]["tumour_voxels"] == 453  # as PROVENANCE.md counts them
+    for row in rows.values():
+        assert 0 <= row["dice"] <= 1 and 0 <= row["surface_dice"] <= 1 and row["hd95"] >= 0
+    assert result["mean"]["dice"] == pytest.approx(np.mean([r["dice"] for r in rows.values()]))
+    assert "| breast1 | 21x120x45 | 2.1x0.664062x0.664062 | 143 |" in out
+    assert f"| **mean** | | | | | **{result['mean']['dice']:.4f}** |" in out
+    assert "No target" in out
+
+
+def test_tumour_volumes_refuses_an_unknown_case_and_a_patch_off_the_pooling_grid(shared_data):
+    folder = shared_data / "tumour_volumes"
+    assert "--cases: lung3 not in brain1, brain2, breast1, lung2, lung1" in run(
+        "tumour_volumes.py", "--data-dir", folder, "--cases", "lung3", fails=True).stderr
+    assert "--tile 10,64,64: every side must be a multiple of 2**depth (8)" in run(
+        "tumour_volumes.py", "--data-dir", folder, "--tile", "10,64,64", fails=True).stderr
