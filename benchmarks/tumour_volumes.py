@@ -38,6 +38,7 @@ from drive import positive  # noqa: E402  (benchmarks/drive.py: a number > 0)
 
 from keras_unet import build_unet, datasets, evaluation, inference  # noqa: E402
 from keras_unet.data import make_dataset  # noqa: E402
+from keras_unet.images import pad_to  # noqa: E402
 from keras_unet.training import compile_unet  # noqa: E402
 from keras_unet.tutorial import dataset_dir, machine  # noqa: E402
 
@@ -51,11 +52,6 @@ def sizes(text):
     if len(values) != 3 or min(values) <= 0:
         raise argparse.ArgumentTypeError(f"must be three sides > 0, D,H,W; got {text}")
     return values
-
-
-def at_least(volume, tile):
-    """``volume`` (D, H, W, 1) zero-padded at the far end of each axis to ``tile`` at least."""
-    return np.pad(volume, [(0, max(0, t - s)) for t, s in zip(tile, volume.shape)] + [(0, 0)])
 
 
 def main():
@@ -98,8 +94,8 @@ def main():
     for case in held_out:
         others = [i for i, name in enumerate(names) if name != case]
         keras.utils.set_random_seed(args.seed)
-        dataset = make_dataset([at_least(images[i], args.tile) for i in others],
-                               [at_least(masks[i], args.tile) for i in others],
+        dataset = make_dataset([pad_to(images[i], args.tile) for i in others],
+                               [pad_to(masks[i], args.tile) for i in others],
                                tile=args.tile, foreground=args.foreground,
                                batch_size=args.batch_size, seed=args.seed)
         model = build_unet((None, None, None, 1), n_classes=1, depth=args.depth,

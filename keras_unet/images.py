@@ -438,6 +438,16 @@ def stack_or_list(arrays):
     return np.stack(arrays) if len({a.shape for a in arrays}) == 1 else list(arrays)
 
 
+def pad_to(array, shape):
+    """``array`` zero-padded at the far end of its first ``len(shape)`` axes to ``shape`` at least
+    (a volume narrower than a training patch; nnU-Net pads so too); other axes as they are.
+    >>> pad_to(np.ones((21, 120, 45, 1)), (16, 64, 64)).shape
+    (21, 120, 64, 1)
+    """
+    return np.pad(array, [(0, max(0, n - s)) for n, s in zip(shape, np.shape(array))] +
+                  [(0, 0)] * (np.ndim(array) - len(shape)))
+
+
 def image_files(folder, argument="folder"):
     """The image (or volume) files of ``folder`` as ``{file_stem: path}``, sorted, not hidden."""
     folder = Path(folder)
