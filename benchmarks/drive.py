@@ -39,6 +39,25 @@ from keras_unet.tutorial import dataset_dir, machine  # noqa: E402
 TARGETS = {"f1": 0.815, "auc": 0.975}
 
 
+def fit_logged(model, dataset, epochs, steps_per_epoch):
+    """``model.fit`` with a line per epoch (loss, Dice) on stderr; the minutes it took."""
+    tick = time.perf_counter()
+    log = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
+        f"  epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f}, dice {logs['dice']:.4f}",
+        file=sys.stderr, flush=True))
+    model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch,
+              shuffle=False, callbacks=[log], verbose=0)  # make_dataset shuffles
+    return (time.perf_counter() - tick) / 60
+
+
+def write_json(args, started, **figures):
+    """With ``--json``: the settings (paths as text), the machine, the date and ``figures``."""
+    if args.json:
+        args.json.write_text(json.dumps(
+            {"settings": vars(args) | {"data_dir": str(args.data_dir), "json": str(args.json)},
+             "machine": machine(), "date": f"{started:%Y-%m-%d}", **figures}, indent=1))
+
+
 def positive(kind):
     def parse(text):
         value = kind(text)
@@ -79,13 +98,7 @@ def main():
     compile_unet(model, loss="dice_ce", optimizer=keras.optimizers.Adam(schedule))
     print(f"training on {len(train.images)} images, {model.count_params():,} weights ...",
           file=sys.stderr, flush=True)
-    tick = time.perf_counter()
-    log = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
-        f"  epoch {epoch + 1}/{args.epochs}: loss {logs['loss']:.4f}, dice {logs['dice']:.4f}",
-        file=sys.stderr, flush=True))
-    model.fit(dataset, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-              shuffle=False, callbacks=[log], verbose=0)  # make_dataset shuffles
-    train_minutes = (time.perf_counter() - tick) / 60
+    train_minutes = fit_logged(model, dataset, args.epochs, args.steps_per_epoch)
 
     tick = time.perf_counter()
     tta = None if args.tta == "none" else args.tta
@@ -125,12 +138,8 @@ def main():
     verdict = lambda key: "met" if pooled[key] >= TARGETS[key] else "missed"  # noqa: E731
     print(f"| target | | | >= {TARGETS['f1']}: {verdict('f1')} | >= {TARGETS['auc']}: "
           f"{verdict('auc')} |")
-    if args.json:
-        args.json.write_text(json.dumps(
-            {"settings": vars(args) | {"data_dir": str(args.data_dir), "json": str(args.json)},
-             "machine": machine(), "date": f"{started:%Y-%m-%d}", "train_minutes": train_minutes,
-             "predict_seconds": predict_seconds, "pooled": pooled, "mean": mean, "images": rows},
-            indent=1))
+    write_json(args, started, train_minutes=train_minutes, predict_seconds=predict_seconds,
+               pooled=pooled, mean=mean, images=rows)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ Prints Markdown tables with the machine and the date; ``--json`` keeps every fig
 
 import argparse
 import datetime
-import json
 import os
 import sys
 import time
@@ -37,7 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from drive import positive  # noqa: E402  (benchmarks/drive.py: a number > 0)
+from drive import positive, write_json  # noqa: E402  (benchmarks/drive.py)
 from liver import shrink  # noqa: E402  (benchmarks/liver.py: block means)
 
 from keras_unet import build_unet, datasets, evaluation  # noqa: E402
@@ -181,12 +180,8 @@ def main():
           f"{next(iter(summary.values()))['tumour_patients']} held-out patients with a tumour; "
           f"a difference between losses smaller than the spread between patients (and between "
           f"seeds) means nothing.")
-    if args.json:
-        args.json.write_text(json.dumps(
-            {"settings": vars(args) | {"data_dir": str(args.data_dir), "json": str(args.json)},
-             "machine": machine(), "date": f"{started:%Y-%m-%d}", "minutes": minutes,
-             "patients": held_out, "target": None, "summary": summary, "folds": rows},
-            indent=1))
+    write_json(args, started, minutes=minutes, patients=held_out, target=None, summary=summary,
+               folds=rows)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Prints Markdown tables with the machine and the date; ``--json`` keeps every fig
 
 import argparse
 import datetime
-import json
 import os
 import sys
 import time
@@ -32,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from drive import positive  # noqa: E402  (benchmarks/drive.py: a number > 0)
+from drive import fit_logged, positive, write_json  # noqa: E402  (benchmarks/drive.py)
 
 from keras_unet import build_unet, datasets, evaluation  # noqa: E402
 from keras_unet.augment import Augmentation  # noqa: E402
@@ -87,13 +86,7 @@ def main():
     patients_test = sorted({owner[s] for s in test.names})
     print(f"training on {len(train.names)} slices of {len(patients_train)} patients, "
           f"{model.count_params():,} weights ...", file=sys.stderr, flush=True)
-    tick = time.perf_counter()
-    log = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: print(
-        f"  epoch {epoch + 1}/{args.epochs}: loss {logs['loss']:.4f}, dice {logs['dice']:.4f}",
-        file=sys.stderr, flush=True))
-    model.fit(dataset, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-              shuffle=False, callbacks=[log], verbose=0)  # make_dataset shuffles
-    train_minutes = (time.perf_counter() - tick) / 60
+    train_minutes = fit_logged(model, dataset, args.epochs, args.steps_per_epoch)
 
     tick = time.perf_counter()
     small = model.predict(shrink(test.images, factor), batch_size=args.batch_size, verbose=0)
@@ -136,13 +129,9 @@ def main():
     print(f"| worst (patient {worst['patient']}) | {summary['worst']:.4f} |")
     print(f"| all test pixels pooled | {summary['pooled']:.4f} |")
     print(f"| target: mean >= {TARGET} | {'met' if summary['target_met'] else 'missed'} |")
-    if args.json:
-        args.json.write_text(json.dumps(
-            {"settings": vars(args) | {"data_dir": str(args.data_dir), "json": str(args.json)},
-             "machine": machine(), "date": f"{started:%Y-%m-%d}", "train_minutes": train_minutes,
-             "predict_seconds": predict_seconds, "train_patients": patients_train,
-             "test_patients": patients_test, "summary": summary, "patients": rows},
-            indent=1))
+    write_json(args, started, train_minutes=train_minutes, predict_seconds=predict_seconds,
+               train_patients=patients_train, test_patients=patients_test, summary=summary,
+               patients=rows)
 
 
 if __name__ == "__main__":

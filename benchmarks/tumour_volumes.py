@@ -24,7 +24,6 @@ Prints a Markdown table with the machine and the date; ``--json`` keeps every fi
 
 import argparse
 import datetime
-import json
 import os
 import sys
 import time
@@ -34,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from drive import positive  # noqa: E402  (benchmarks/drive.py: a number > 0)
+from drive import positive, write_json  # noqa: E402  (benchmarks/drive.py)
 
 from keras_unet import build_unet, datasets, evaluation, inference  # noqa: E402
 from keras_unet.data import make_dataset  # noqa: E402
@@ -149,11 +148,7 @@ def main():
     print(f"| **mean** | | | | | **{mean['dice']:.4f}** | **{mean['hd95']:.1f}** | "
           f"**{mean['surface_dice']:.4f}** |")
     print("\nNo target: five volumes of three kinds of scan (report only).")
-    if args.json:
-        args.json.write_text(json.dumps(
-            {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-             "machine": machine(), "date": f"{started:%Y-%m-%d}", "volumes": rows,
-             "mean": mean}, indent=1))
+    write_json(args, started, volumes=rows, mean=mean)
 
 
 if __name__ == "__main__":
