@@ -14,6 +14,7 @@ import inspect
 import itertools
 import math
 
+import numpy as np
 import tensorflow as tf
 
 from keras_unet.checks import check_bool, check_choice, check_int, check_number, fail
@@ -63,7 +64,23 @@ def _valid_options(options):
     valid["shift"] = check_number(options["shift"], "shift", 0, 1, open_high=True)
     valid["elastic_grid"] = check_int(options["elastic_grid"], "elastic_grid", 2)
     valid.update({name: _factors(options[name], name) for name in ("scale", "contrast", "gamma")})
+    pairs = options["mirrored_labels"] or ()
+    paired = not pairs or np.array(pairs, object).shape[1:] == (2,)
+    labels = [check_int(v, "mirrored_labels", 0) for v in np.ravel(pairs).tolist()] if paired else []
+    if not paired or len(set(labels)) < len(labels) or labels and valid["rotate90"]:
+        fail("mirrored_labels", "pairs (a, b) of distinct labels, with rotate90=False", pairs)
+    valid["mirrored_labels"] = tuple(zip(labels[::2], labels[1::2]))
     return valid
+
+
+def _mirror(mask, pairs):  # the pairs of labels exchanged: a 1-channel mask's values, else channels
+    if mask.shape[-1] != 1:
+        swap = {**dict(pairs), **{b: a for a, b in pairs}}
+        return tf.gather(mask, [swap.get(c, c) for c in range(mask.shape[-1])], axis=-1)
+    for a, b in pairs:
+        a, b = tf.cast(a, mask.dtype), tf.cast(b, mask.dtype)
+        mask = tf.where(mask == a, b, tf.where(mask == b, a, mask))
+    return mask
 
 
 def _with_channel(tensor, argument, image=None):
@@ -235,6 +252,8 @@ def _flip_rotate(tensors, seed, options):
 
     if options["flip_horizontal"]:
         tensors = maybe(u[0] < 0.5, lambda t: tf.reverse(t, [cols]), tensors)
+        if pairs := options["mirrored_labels"]:
+            tensors[1] = tf.cond(u[0] < 0.5, lambda: _mirror(tensors[1], pairs), lambda: tensors[1])
     if options["flip_vertical"]:
         tensors = maybe(u[1] < 0.5, lambda t: tf.reverse(t, [rows]), tensors)
     if options["flip_depth"] and n == 3:
@@ -271,7 +290,8 @@ class Augmentation:
     10, 10)`` for a volume of thick slices) at the points of an ``elastic_grid`` square
     (cubic in 3D) grid (the paper's 10 and 3). With ``intensity_probability``, the
     image only, clipped to [0, 1]: ``brightness`` added in ``[-brightness, brightness]``,
-    ``contrast`` and ``gamma`` factor ranges; 0 or None: off.
+    ``contrast`` and ``gamma`` factor ranges; 0 or None: off. ``mirrored_labels``: pairs a flip
+    left-right exchanges (``[(1, 2)]``: the lungs), a 1-channel mask's values, else channels.
     ``aug(image, mask, weights=None, *, seed)``: image float (H, W, C) or (D, H, W, C) in [0,
     1], mask (H, W[, K]) or (D, H, W[, K]) of any dtype, weights likewise, seed an integer
     tensor of shape [2]; returns ``(image, mask[, weights])`` in their shapes.
@@ -290,7 +310,7 @@ class Augmentation:
                  rotate90=True, rotation=15.0, scale=(0.9, 1.1), shift=0.05,
                  affine_probability=1.0, elastic=True, elastic_sigma=10.0, elastic_grid=3,
                  elastic_probability=1.0, brightness=0.1, contrast=(0.9, 1.1), gamma=(0.8, 1.25),
-                 intensity_probability=1.0, **unknown):
+                 intensity_probability=1.0, mirrored_labels=None, **unknown):
         if unknown:
             name = sorted(unknown)[0]
             close = difflib.get_close_matches(name, self.option_names(), n=1)

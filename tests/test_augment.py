@@ -305,6 +305,27 @@ def test_single_flip(isbi, option, flipped):
     assert 0 < sum(flips) < 8
 
 
+def test_mirrored_labels_swap_left_and_right_with_the_flip():
+    # A chest X-ray's convention: the patient's left lung (1) lies on the image's right, the
+    # right lung (2) on its left. A flip that swaps the labels keeps the convention, so the
+    # mask comes out unchanged; a plain flip breaks it. The same for a multi-label mask whose
+    # channels 0 and 1 are the left and the right lung.
+    image = np.linspace(0, 1, 16 * 16, dtype=np.float32).reshape(16, 16, 1)
+    sides = np.repeat([[2] * 8 + [1] * 8], 16, axis=0).astype(np.int32)
+    channels = np.stack([sides == 1, sides == 2, np.ones_like(sides, bool)], axis=-1)
+    for mask, pairs in ((sides, [(1, 2)]), (channels, [[0, 1]])):
+        swapping = only(flip_horizontal=True, mirrored_labels=pairs)
+        flipped = 0
+        for seed in range(8):
+            out_image, out_mask = swapping(image, mask, seed=[seed, 0])
+            flipped += not np.array_equal(out_image, image)
+            np.testing.assert_array_equal(out_mask, mask)
+            plain = only(flip_horizontal=True)(image, mask, seed=[seed, 0])[1]
+            assert np.array_equal(plain, mask) != np.array_equal(out_image, np.fliplr(image))
+        assert 0 < flipped < 8
+    assert swapping.get_config()["mirrored_labels"] == ((0, 1),)
+
+
 def test_nothing_changes_with_augmentation_none(isbi):
     image, cells, weights = isbi
     for out, given in zip(Augmentation.none()(image, cells, weights, seed=[1, 1]), isbi):
@@ -411,6 +432,7 @@ def test_remap_mirrors_like_numpy_reflect():
 
 GRID_RULE = "an integer >= 2"
 PROBABILITY = "a finite number >= 0 and <= 1"
+MIRRORED = "mirrored_labels must be pairs (a, b) of distinct labels, with rotate90=False; got "
 
 
 def raises(message):
@@ -435,6 +457,14 @@ def raises(message):
         ({"shift": 1.0}, "shift must be a finite number >= 0 and < 1; got 1.0"),
         ({"brightness": float("nan")}, f"brightness must be {PROBABILITY}; got nan"),
         ({"elastic": "yes"}, "elastic must be True or False; got 'yes'"),
+        ({"mirrored_labels": [(1, 2)]},
+         MIRRORED + "[(1, 2)]"),
+        ({"mirrored_labels": [(1, 1)], "rotate90": False},
+         MIRRORED + "[(1, 1)]"),
+        ({"mirrored_labels": (1, 2), "rotate90": False},
+         MIRRORED + "(1, 2)"),
+        ({"mirrored_labels": [(1, -2)], "rotate90": False},
+         "mirrored_labels must be an integer >= 0; got -2"),
         ({"rotaton": 10}, "unknown Augmentation option 'rotaton'; did you mean 'rotation'?"),
     ],
 )
@@ -480,7 +510,7 @@ def test_config_round_trip_and_repr():
     aug = Augmentation(rotation=5, elastic_sigma=4.0, gamma=None)
     config = aug.get_config()
     assert config["rotation"] == 5.0 and config["gamma"] == (1.0, 1.0)
-    assert len(config) == 16
+    assert len(config) == 17 and config["mirrored_labels"] == ()
     assert Augmentation.from_config(config).get_config() == config
     assert repr(aug).startswith(
         "Augmentation(flip_horizontal=True, flip_vertical=True, flip_depth=True, rotate90=True,"
