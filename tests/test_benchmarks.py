@@ -127,3 +127,23 @@ def test_tumour_volumes_refuses_an_unknown_case_and_a_patch_off_the_pooling_grid
         "tumour_volumes.py", "--data-dir", folder, "--cases", "lung3", fails=True).stderr
     assert "--tile 10,64,64: every side must be a multiple of 2**depth (8)" in run(
         "tumour_volumes.py", "--data-dir", folder, "--tile", "10,64,64", fails=True).stderr
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_lungs_scores_each_structure_of_the_held_out_x_rays(shared_data, tmp_path, multilabel):
+    """benchmarks/lungs.py at tiny settings: trained on the training patients' X-rays resized
+    whole, scored on each held-out X-ray at its own size (classes, or the complete labels)."""
+    out = run("lungs.py", "--data-dir", shared_data / "lung_cxr", "--size", 32, "--depth", 2,
+              "--filters", 2, "--steps", 2, "--batch-size", 2, "--json", tmp_path / "lungs.json",
+              *(["--multilabel"] if multilabel else [])).stdout
+    result = json.loads((tmp_path / "lungs.json").read_text())
+    rows = result["images"]
+    assert len(rows) == 7 and all(0 <= r[s] <= 1 for r in rows for s in result["targets"])
+    first = rows[0]
+    assert f"| {first['name']} | {first['width']}x{first['height']} | " in out
+    assert result["parameters"] == (1_015 if multilabel else 1_018)
+    for structure, target in (("left_lung", 0.95), ("cardiomediastinum", 0.90)):
+        assert result["targets"][structure] == target
+        assert result["mean"][structure] == pytest.approx(np.mean([r[structure] for r in rows]))
+    assert ("other lung" in out) != multilabel and "| target | |" in out
+    assert all((r["other_lung"] is None) == multilabel for r in rows)
