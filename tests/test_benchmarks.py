@@ -141,7 +141,7 @@ def test_lungs_scores_each_structure_of_the_held_out_x_rays(shared_data, tmp_pat
     assert len(rows) == 7 and all(0 <= r[s] <= 1 for r in rows for s in result["targets"])
     first = rows[0]
     assert f"| {first['name']} | {first['width']}x{first['height']} | " in out
-    assert result["parameters"] == (1_015 if multilabel else 1_018)
+    assert result["parameters"] == (2_009 if multilabel else 2_012)
     for structure, target in (("left_lung", 0.95), ("cardiomediastinum", 0.90)):
         assert result["targets"][structure] == target
         assert result["mean"][structure] == pytest.approx(np.mean([r[structure] for r in rows]))
