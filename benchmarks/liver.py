@@ -1,6 +1,6 @@
 """Liver CT (MSD Task03 slices), split by patient: the Dice of each test patient.
 
-    python benchmarks/liver.py --data-dir ../shared/data/liver_ct     # 10 min on 2 CPU cores
+    python benchmarks/liver.py --data-dir ../shared/data/liver_ct     # 6 min on 2 CPU cores
     python benchmarks/liver.py --data-dir ../shared/data/liver_ct --size 256 --filters 32 \\
         --epochs 100 --steps-per-epoch 60    # on a GPU
 

@@ -147,3 +147,45 @@ def test_lungs_scores_each_structure_of_the_held_out_x_rays(shared_data, tmp_pat
         assert result["mean"][structure] == pytest.approx(np.mean([r[structure] for r in rows]))
     assert ("other lung" in out) != multilabel and "| target | |" in out
     assert all((r["other_lung"] is None) == multilabel for r in rows)
+
+
+def test_liver_scores_each_test_patient_of_the_split(shared_data, tmp_path):
+    """benchmarks/liver.py at tiny settings: trained on the 98 training patients' slices,
+    scored per test patient (all of a patient's slices pooled) at 256x256."""
+    out = run("liver.py", "--data-dir", shared_data / "liver_ct", "--size", 32, "--depth", 2,
+              "--filters", 2, "--epochs", 1, "--steps-per-epoch", 2, "--batch-size", 2,
+              "--json", tmp_path / "liver.json").stdout
+    result = json.loads((tmp_path / "liver.json").read_text())
+    rows, summary = result["patients"], result["summary"]
+    assert len(result["train_patients"]) == 98 and len(rows) == 24
+    assert sum(r["slices"] for r in rows) == 130 and rows[0]["patient"] == "10005"
+    scores = [r["dice"] for r in rows]
+    assert all(0 <= d <= 1 for d in scores) and summary["mean"] == pytest.approx(np.mean(scores))
+    assert summary["worst"] == min(scores) and not summary["target_met"]
+    assert f"| 10005 | {rows[0]['slices']} | {rows[0]['liver_pixels']:,} |" in out
+    assert "| target: mean >= 0.95 | missed |" in out
+    assert "--size 96: 256 divided by a power of 2" in run(
+        "liver.py", "--data-dir", shared_data / "liver_ct", "--size", 96, fails=True).stderr
+
+
+def test_kidney_holds_out_each_named_patient_with_each_loss(shared_data, tmp_path):
+    """benchmarks/kidney.py at tiny settings, two folds and two losses; patient 10038's one
+    slice has no tumour, so its tumour Dice is undefined and shown as the pixels called tumour."""
+    folder = shared_data / "kidney_tumour_ct"
+    out = run("kidney.py", "--data-dir", folder, "--patients", "10038,10041", "--losses",
+              "dice_ce,focal_tversky", "--size", 64, "--tile", 32, "--depth", 2, "--filters", 2,
+              "--steps", 2, "--batch-size", 2, "--json", tmp_path / "kidney.json").stdout
+    result = json.loads((tmp_path / "kidney.json").read_text())
+    folds = {(r["patient"], r["loss"]): r for r in result["folds"]}
+    assert sorted(folds) == [(p, loss) for p in ("10038", "10041")
+                             for loss in ("dice_ce", "focal_tversky")]
+    for (patient, _), r in folds.items():
+        assert r["slices"] == 1 and r["train_slices"] == 23 and 0 <= r["kidney"] <= 1
+        assert (r["tumour"] is None) == (patient == "10038") and r["tumour_pixels"] == (
+            0 if patient == "10038" else 193)
+    assert result["summary"]["dice_ce"]["tumour_patients"] == 1
+    assert "| 10038 | 1 |" in out and "px called tumour)" in out
+    assert "--patients: 99 not among 10036, 10037, 10038, 10040, 10041" in run(
+        "kidney.py", "--data-dir", folder, "--patients", "99", fails=True).stderr
+    assert "comma-separated loss names" in run(
+        "kidney.py", "--data-dir", folder, "--losses", "nope", fails=True).stderr
