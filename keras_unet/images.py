@@ -148,7 +148,7 @@ def as_image(array, name="image", *, stretch=False, spatial_dims=2):
         return ((array.astype(np.float64) - low) / (high - low or 1)).astype(np.float32)
     fix = "scale them so" if spatial_dims == 2 else (
         "normalize_intensity maps a scan's values onto [0, 1]: a CT window, 'zscore'")
-    raise ValueError(f"{name} has {array.dtype} {what} in [{low:g}, {high:g}]; expected 8-bit, "
+    raise ValueError(f"{name} has {array.dtype} {what} in [{low:.8g}, {high:.8g}]; expected 8-bit, "
                      f"16-bit or float {what} in [0, 1] ({fix})")
 
 

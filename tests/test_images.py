@@ -449,6 +449,9 @@ def test_as_image_scales_each_dtype_and_refuses_the_rest():
                                  "16-bit or float pixels in [0, 1] (scale them so)"),
         (np.array([[0, 300]]), "images[1] has int64 pixels in [0, 300]; expected 8-bit, 16-bit "
                                "or float pixels in [0, 1]"),
+        # resampling overshoots 1 by a rounding error: the message shows by how much
+        (np.array([[0.5, 1.0000001]], np.float32), "images[1] has float32 pixels in [0.5, "
+                                                   "1.0000001]; expected"),
         (np.array([[np.nan, 0]]), "images[1] has NaN pixels (1 of them)"),
         (np.zeros((2, 2, 5)), "images[1] has shape (2, 2, 5); expected (H, W) or (H, W, C)"),
         (np.dstack([GRAY, np.zeros_like(GRAY)]), "images[1] has an alpha channel with 48 "
