@@ -1,6 +1,6 @@
 """Kidney and kidney tumour CT (KiTS19, 24 slices of 5 patients): leave one patient out.
 
-    python benchmarks/kidney.py --data-dir ../shared/data/kidney_tumour_ct   # 10 min on 2 CPU cores
+    python benchmarks/kidney.py --data-dir ../shared/data/kidney_tumour_ct   # 6 min on 2 CPU cores
     python benchmarks/kidney.py --data-dir ../shared/data/kidney_tumour_ct --size 512 --tile 256 \\
         --filters 32 --depth 5 --steps 3000    # on a GPU
 
