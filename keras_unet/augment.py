@@ -65,8 +65,9 @@ def _valid_options(options):
     valid["elastic_grid"] = check_int(options["elastic_grid"], "elastic_grid", 2)
     valid.update({name: _factors(options[name], name) for name in ("scale", "contrast", "gamma")})
     pairs = options["mirrored_labels"] or ()
-    paired = not pairs or np.array(pairs, object).shape[1:] == (2,)
-    labels = [check_int(v, "mirrored_labels", 0) for v in np.ravel(pairs).tolist()] if paired else []
+    array = np.array(pairs, object)  # the values as given: check_int sees a bool as a bool
+    paired = not pairs or array.shape[1:] == (2,)
+    labels = [check_int(v, "mirrored_labels", 0) for v in array.ravel().tolist()] if paired else []
     if not paired or len(set(labels)) < len(labels) or labels and valid["rotate90"]:
         fail("mirrored_labels", "pairs (a, b) of distinct labels, with rotate90=False", pairs)
     valid["mirrored_labels"] = tuple(zip(labels[::2], labels[1::2]))

@@ -465,6 +465,8 @@ def raises(message):
          MIRRORED + "(1, 2)"),
         ({"mirrored_labels": [(1, -2)], "rotate90": False},
          "mirrored_labels must be an integer >= 0; got -2"),
+        ({"mirrored_labels": [(True, 2)], "rotate90": False},
+         "mirrored_labels must be an integer >= 0; got True"),
         ({"rotaton": 10}, "unknown Augmentation option 'rotaton'; did you mean 'rotation'?"),
     ],
 )
