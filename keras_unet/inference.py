@@ -62,7 +62,7 @@ class TilePlan:
                                             axis=0)))
         self.reach = (0,) * rank
         with contextlib.suppress(ValueError):  # (bilinear up-sampling reaches in under valid
-            self.reach = tuple(map(int, np.broadcast_to(padding_reach(model), (rank,))))  # too)
+            self.reach = padding_reach(model, per_axis=True)  # padding too)
         explicit = tile is not None  # a layer padding_reach cannot follow: trust every output
         given = tile if explicit else (DEFAULT_TILE_3D if rank == 3 else DEFAULT_TILE)[
             self.padding or "same"]

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from keras_unet import metrics  # noqa: F401  registers the losses and metrics for load_model
 from keras_unet.checks import check_bool, check_choice, check_int, check_number, fail
 
 PADDINGS = ("same", "valid")
@@ -176,10 +177,10 @@ _CROPS, _UPS, _WINDOWS = (tuple(getattr(s, k) for s in SPATIAL.values() for k in
                           for kinds in (["crop"], ["upconv", "upsample"], ["conv", "pool"]))
 
 
-def padding_reach(model):
+def padding_reach(model, per_axis=False):
     """How far (px) zero padding reaches into a 2D or 3D model's output (0 for valid padding;
-    the farthest over the axes), from its layers' kernels, strides, paddings, crops and
-    up-sampling; or a ValueError naming a layer.
+    the farthest over the axes, or ``per_axis`` a tuple), from its layers' kernels, strides,
+    paddings, crops and up-sampling; or a ValueError naming a layer.
 
     Example:
         >>> padding_reach(build_unet((None, None, 1), 2, depth=2, filters=4))
@@ -206,7 +207,8 @@ def padding_reach(model):
             raise ValueError(f"cannot tell how far zero padding reaches through layer "
                              f"{layer.name!r} ({type(layer).__name__})")
         reach[id(layer.output)] = r
-    return int(max(reach[id(t)].max() for t in model.outputs))
+    farthest = np.max([reach[id(t)].max(axis=1) for t in model.outputs], axis=0)
+    return tuple(map(int, farthest)) if per_axis else int(farthest.max())
 
 
 def conv_block(x, filters, *, name, padding="same", batch_norm=False, activation="relu"):

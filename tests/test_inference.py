@@ -492,6 +492,17 @@ def test_anisotropic_pooling_aligns_the_tiles_per_axis():
         predict_tiled(model, volume, tile=(31, 52, 48), progress=False)
 
 
+def test_anisotropic_same_padding_tiles_keep_more_along_the_less_pooled_axis():
+    model = unet3d("same", pool_size=[(1, 2, 2), (2, 2, 2)])
+    plan = TilePlan(model, (40, 64, 64))  # zero padding reaches 12 voxels along axis 0, 22 across
+    assert plan.keep == ((12, 22, 22), (28, 42, 42)) and plan.span == (16, 20, 20)
+    volume = RNG.random((48, 64, 64, 1)).astype(np.float32)
+    whole = model.predict_on_batch(volume[None])[0]
+    tiled = predict_tiled(model, volume, tile=(40, 64, 64), progress=False)
+    inner = (slice(12, -12), slice(22, -22), slice(22, -22))
+    np.testing.assert_allclose(tiled[inner], whole[inner], atol=1e-5)
+
+
 def test_tile_grid_volume_boxes_cover_it_once():
     model = unet3d("valid")
     boxes = tile_grid(model, (20, 45, 38, 1), tile=(44, 52, 48))  # 4 x 12 x 8 kept

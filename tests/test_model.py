@@ -609,7 +609,9 @@ def test_padding_reach_of_3d_models():
                     - np.asarray(model(big[:, margin:-margin]))[0]).max(axis=(1, 2, 3))
     rows = np.flatnonzero(change > 1e-6 * change.max())
     assert max(rows[rows < size // 2].max() + 1, size - rows[rows >= size // 2].min()) == reach
-    assert padding_reach(build_unet((None, None, None, 1), 2, depth=2, filters=2,
-                                    pool_size=ANISOTROPIC)) == receptive_border(2) + 2 == 22
+    anisotropic = build_unet((None, None, None, 1), 2, depth=2, filters=2, pool_size=ANISOTROPIC)
+    assert padding_reach(anisotropic) == receptive_border(2) + 2 == 22
+    # axis 0, pooled only at the second level, is reached by fewer voxels
+    assert padding_reach(anisotropic, per_axis=True) == (12, 22, 22)
     assert padding_reach(build_unet((None, None, None, 1), 2, depth=2, filters=2,
                                     padding="valid", pool_size=ANISOTROPIC)) == 0
