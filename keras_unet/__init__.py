@@ -10,8 +10,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-# Public name -> module that defines it. Imported on first use, so that
-# `import keras_unet` (and `keras-unet --version`) does not start a Keras backend.
+# Public name -> its module, imported on first use: `import keras_unet` starts no Keras backend.
 _EXPORTS = {
     "build_unet": "keras_unet.model",
     "output_size": "keras_unet.model",

@@ -12,8 +12,7 @@ from skimage.metrics import contingency_table
 from keras_unet.checks import check_array, check_choice, check_int, check_number, fail
 from keras_unet.images import (
     MASK_MODES, as_mask, as_prediction, is_volume, mask_classes, pair_files, read_mask,
-    read_volume, values_text,
-)
+    read_volume, values_text)
 
 #: The ISBI 2012 scripts' thresholds: Fiji's ``th += 0.1`` from 0.0 while ``th <= 1.0``.
 ISBI_THRESHOLDS = np.cumsum([0.0] + [0.1] * 10)

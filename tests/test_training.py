@@ -96,6 +96,17 @@ def test_float16_gets_loss_scaling(toy_disks, float32_afterwards):
     assert np.isfinite(losses).all()
 
 
+def test_a_compiled_model_loads_where_only_build_unet_was_imported(tmp_path):
+    model = compile_unet(build_unet((32, 32, 1), 1, depth=1, filters=2), loss="dice_ce")
+    model.save(tmp_path / "unet.keras")
+    script = ("import sys, keras\nfrom keras_unet import build_unet\n"
+              "print(type(keras.models.load_model(sys.argv[1]).loss).__name__)")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "unet.keras")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["DiceCELoss"]
+
+
 @pytest.mark.parametrize("loss", sorted(LOSSES))
 def test_save_and_load_with_every_loss_and_metric(loss, tmp_path):
     rng = np.random.default_rng(0)
