@@ -84,4 +84,4 @@ def test_notebook_names_no_loopback_address(path):
 
 
 def test_there_are_notebooks_to_scan():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07", "08", "09"]
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(1, 10)]  # 01 ... 09
