@@ -125,7 +125,8 @@ def test_tumour_volumes_refuses_an_unknown_case_and_a_patch_off_the_pooling_grid
     folder = shared_data / "tumour_volumes"
     assert "--cases: lung3 not in brain1, brain2, breast1, lung2, lung1" in run(
         "tumour_volumes.py", "--data-dir", folder, "--cases", "lung3", fails=True).stderr
-    assert "--tile 10,64,64: every side must be a multiple of 2**depth (8)" in run(
+    grid = "--tile 10,64,64: D, H, W must be multiples of 4, 8, 8 (the pooling of depth 3)"
+    assert grid in run(
         "tumour_volumes.py", "--data-dir", folder, "--tile", "10,64,64", fails=True).stderr
 
 
