@@ -125,7 +125,7 @@ def main():
         tick = time.perf_counter()
         index = names.index(case)
         probability = resize(inference.predict_tiled(
-            model, small[index], tile=args.predict_tile, progress=False), masks[index].shape,
+            model, small[index], tile=args.predict_tile, progress=False), masks[index].shape[:3],
             order=1, mode="edge")
         predict_seconds = time.perf_counter() - tick
         truth, scan = masks[index][..., 0], spacing[case]
