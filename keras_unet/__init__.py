@@ -23,7 +23,7 @@ _EXPORTS = {
     "border_weight_map": "keras_unet.weights",
 }
 _SUBMODULES = ("model", "losses", "metrics", "weights", "evaluation", "training", "datasets",
-               "augment", "data", "inference", "viz", "tutorial", "cli")
+               "augment", "data", "inference", "plan", "viz", "tutorial", "cli")
 
 __all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
 

@@ -188,25 +188,52 @@ def cmd_info(args):
     return 0
 
 
-def _read_folders(args):
-    """(images, masks) of --images/--masks, read as --mask-mode, --palette and the rest say."""
+def _read_folders(args, intensity="auto"):
+    """The Split of --images/--masks, read as --mask-mode, --palette and the rest say (volumes
+    as --intensity, or ``intensity=None``: their stored values)."""
     from keras_unet.images import MaskValuesError, from_folder
 
     if not (args.images and args.masks):
-        raise CommandError("give --images DIR and --masks DIR (or --dataset NAME)")
+        raise CommandError("give --images DIR and --masks DIR" + (" (or --dataset NAME)" if
+                           args.command == "train" else ", or a FOLDER holding images/, masks/"))
     if args.palette and args.mask_mode != "auto":
         raise CommandError(f"--palette reads colour-coded masks as classes; it does not go "
                            f"with --mask-mode {args.mask_mode}")
     read = dict(palette=args.palette, threshold=args.mask_threshold, ignore_index=args.ignore_index,
                 n_classes=args.classes if args.classes and args.classes > 1 else None,
-                intensity=args.intensity)
+                intensity=intensity and args.intensity)
     try:
         split = from_folder(args.images, args.masks, mask_mode=args.mask_mode, **read)
     except MaskValuesError as error:  # multiclass: masks of 0 and 255 are the classes 0, 1
         if args.mask_mode != "multiclass" or error.fix != {"mask_mode": "binary"}:
             raise
-        split = from_folder(args.images, args.masks, mask_mode="binary")
-    return list(split.images), list(split.masks)
+        split = from_folder(args.images, args.masks, mask_mode="binary",
+                            intensity=read["intensity"])
+    return split._replace(images=list(split.images), masks=list(split.masks))
+
+
+def _fingerprint(args, split=None):
+    """The fingerprint of the folders (read as ``split``; volumes again, as stored), printed."""
+    from keras_unet.plan import describe, fingerprint
+
+    raw = _read_folders(args, intensity=None) if split is None or split.spacing else split
+    fp = fingerprint(raw.images, raw.masks, spacing=raw.spacing, names=raw.names,
+                     ignore_index=args.ignore_index)
+    print("\n".join(["fingerprint of the data:", *(f"  {line}" for line in describe(fp))]))
+    return fp
+
+
+def cmd_fingerprint(args):
+    """Print a folder's fingerprint; --output: also save it as JSON."""
+    from keras_unet.plan import save_fingerprint
+
+    if args.folder:
+        args.images, args.masks = args.images or args.folder / "images", args.masks or (
+            args.folder / "masks")
+    fp = _fingerprint(args)
+    if args.output:
+        print(f"saved to {save_fingerprint(fp, args.output)}")
+    return 0
 
 
 def cmd_train(args):
@@ -234,7 +261,13 @@ def cmd_train(args):
     same = ("data_dir tile depth filters padding pool_size foreground batch_size epochs "
             "steps_per_epoch budget loss learning_rate validation_split seed workdir").split()
     try:
-        images, masks = (args.dataset, None) if args.dataset else _read_folders(args)
+        split = None if args.dataset else _read_folders(args)
+        images, masks = (args.dataset, None) if args.dataset else split[:2]
+        if split:  # what the data holds, kept beside the model
+            from keras_unet.plan import save_fingerprint
+
+            path = save_fingerprint(_fingerprint(args, split), fingerprint_path(args.output))
+            print(f"  saved to {path}")
         if empty := masks and check_not_empty(masks, ignore):
             print(f"keras-unet train: warning: {in_option_names(empty, 'train')}", file=sys.stderr)
         _start_keras(args)  # (a download shows Keras's progress bar)
@@ -254,6 +287,12 @@ def cmd_train(args):
         raise CommandError(f"{error}. Without a network, download it on another machine and "
                            f"give its folder with --data-dir") from None
     return 0
+
+
+def fingerprint_path(model_path):
+    """Where ``keras-unet train`` keeps the data's fingerprint: unet.fingerprint.json beside
+    unet.keras."""
+    return Path(model_path).with_suffix(".fingerprint.json")
 
 
 def cmd_predict(args):
@@ -361,6 +400,22 @@ def _command(sub, name, func, help, example=None, description=None):
     return add
 
 
+def _folder_options(add):
+    """The options of train and fingerprint that say where the images and masks are and how
+    to read the masks."""
+    add("--images", type=Path, help="folder of images (PNG, JPEG, TIFF) or volumes (NIfTI, NRRD)")
+    add("--masks", type=Path, help="folder of masks with the same file names")
+    add("--mask-mode", default="auto", choices=("auto", *sorted(set(MASK_MODES) - {"multilabel"})),
+        type=lambda text: "multiclass" if text == "classes" else text, help="binary: masks 0/255 "
+        "or 0/1; multiclass (or classes): class indices 0, 1, ... (0/255: the classes 0 and 1); "
+        "auto: binary if every mask is, else multiclass")
+    add("--mask-threshold", type=_non_negative_number, metavar="T", help="pixels above T are 1")
+    add("--palette", type=_palette, metavar="R,G,B=CLASS;...", help="colour-coded masks: each "
+        f"colour's class, {_EXAMPLE} (V=CLASS: gray), or a file of such lines")
+    add("--ignore-index", type=_non_negative_int, metavar="N", help="unlabelled pixels' value")
+    add("--classes", type=_positive_int, help=_CLASSES)
+
+
 def make_parser():
     parser = _Parser(prog="keras-unet", description="U-Net (Ronneberger, Fischer, Brox 2015) "
                      "for Keras 3: train, predict, evaluate. Start with `keras-unet demo`.")
@@ -371,19 +426,9 @@ def make_parser():
         "--images data/images --masks data/masks --output unet.keras --budget 30",
         "Train a U-Net (keras_unet.training.train), save it as a .keras file; the same command "
         "again resumes an interrupted run. The defaults: a good model on 2 CPU cores in < 1 h.")
-    add("--images", type=Path, help="folder of images (PNG, JPEG, TIFF) or volumes (NIfTI, NRRD)")
-    add("--masks", type=Path, help="folder of masks with the same file names")
+    _folder_options(add)
     add("--dataset", choices=LOADERS, help="a known dataset instead of --images, --masks")
     add("--data-dir", type=Path, help="local copy of --dataset (None: downloaded)")
-    add("--mask-mode", default="auto", choices=("auto", *sorted(set(MASK_MODES) - {"multilabel"})),
-        type=lambda text: "multiclass" if text == "classes" else text, help="binary: masks 0/255 "
-        "or 0/1; multiclass (or classes): class indices 0, 1, ... (0/255: the classes 0 and 1); "
-        "auto: binary if every mask is, else multiclass")
-    add("--mask-threshold", type=_non_negative_number, metavar="T", help="pixels above T are 1")
-    add("--palette", type=_palette, metavar="R,G,B=CLASS;...", help="colour-coded masks: each "
-        f"colour's class, {_EXAMPLE} (V=CLASS: gray), or a file of such lines")
-    add("--ignore-index", type=_non_negative_int, metavar="N", help="unlabelled pixels' value")
-    add("--classes", type=_positive_int, help=_CLASSES)
     add("--output", type=Path, default=Path("unet.keras"), help="model file")
     add("--workdir", type=Path, help="for history.csv and backups (None: <output>_training)")
     add("--tile", type=_sides, metavar="N or D,H,W", help="training tile side, or sides for "
@@ -408,6 +453,14 @@ def make_parser():
     add("--seed", type=int, default=0, help="for a reproducible run")
     add("--distribute", action="store_true", help="data parallel on every device (and host: "
         "KERAS_DISTRIBUTION_* on JAX); --batch-size is the global batch")
+    add = _command(sub, "fingerprint", cmd_fingerprint, "measure a folder of images and masks: "
+                   "sizes, spacings, intensities, contrast, classes, objects", "data/ --output "
+                   "fingerprint.json", "Print the dataset fingerprint (keras_unet.plan) of "
+                   "FOLDER/images and FOLDER/masks, or of --images and --masks.")
+    add("folder", type=Path, nargs="?", help="a folder holding images/ and masks/ (or give "
+        "--images and --masks)")
+    _folder_options(add)
+    add("--output", type=Path, metavar="FILE.json", help="save the fingerprint here")
     add = _command(sub, "predict", cmd_predict, "segment images of any size (overlap-tile) "
                    "into masks: 0/255 or class indices", "unet.keras scans/ masks/")
     add("model", type=Path, help="a .keras model file")

@@ -38,6 +38,7 @@ VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd")  # and multi-page .tif/.tiff for 
 WINDOWS = {"abdomen": (-160, 240), "liver": (-100, 200), "lung": (-1350, 150),  # CT windows,
            "brain": (0, 80), "bone": (-500, 1300)}  # (low, high) HU; soft tissue: "abdomen"
 ZSCORE_CLIP = 5  # normalize_intensity "zscore": standard deviations mapped onto [0, 1]
+CT_AIR = -500  # a scan with values this low holds air in HU (-1000): CT ("auto", fingerprints)
 # a split: images, masks (arrays, or lists of sizes that differ; None if none), stems, fov, spacing
 Split = namedtuple("Split", "images masks names fov spacing", defaults=[None, None])
 Volume = namedtuple("Volume", "array affine spacing header", defaults=[None])  # docs/masks.md
@@ -492,7 +493,8 @@ def check_same_size(image, mask, image_path, mask_path):
 def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, threshold=None,
                 ignore_index=None, n_classes=None, intensity="auto"):
     """Images and masks paired by file stem as a :class:`Split`, read as :func:`read_mask`;
-    volume files as float32 ``(D, H, W, C)`` by ``normalize_intensity(..., intensity)``."""
+    volume files as float32 ``(D, H, W, C)`` by ``normalize_intensity(..., intensity)`` (None:
+    the stored values)."""
     pairs = pair_files(images_dir, masks_dir)
     paths = [mask_path for _, mask_path in pairs]
     volumes, flat = ([p for pair in pairs for p in pair if is_volume(p) == v] for v in (1, 0))
@@ -510,8 +512,9 @@ def from_folder(images_dir, masks_dir, *, mask_mode="auto", palette=None, thresh
     masks, mode = _read_masks({p: mask.array for p, (_, mask) in zip(paths, scans)} if volumes
                               else paths, mask_mode, palette, threshold, ignore_index, True)
     images = [as_image(normalize_intensity(image.array, intensity, name=str(path)), str(path),
-                       spatial_dims=3) for (image, _), (path, _) in zip(scans, pairs)] if \
-        volumes else [read_image(image_path) for image_path, _ in pairs]
+                       spatial_dims=3) if intensity else image.array.reshape(
+        *image.array.shape[:3], -1).astype(np.float32) for (image, _), (path, _) in zip(
+            scans, pairs)] if volumes else [read_image(image_path) for image_path, _ in pairs]
     for image, mask, (image_path, mask_path) in zip(images, masks, pairs) if flat else ():
         check_same_size(image, mask, image_path, mask_path)
     if mode == "multiclass" or (mode == "palette" and n_classes is not None):
@@ -626,7 +629,7 @@ def normalize_intensity(array, intensity="auto", *, name="volume"):
     """
     array, named = check_array(array, name), isinstance(intensity, str)
     if named and intensity == "auto":
-        intensity = "abdomen" if array.min() <= -500 else "zscore"
+        intensity = "abdomen" if array.min() <= CT_AIR else "zscore"
     if named and intensity == "zscore":
         values = array.astype(np.float64)
         z = np.clip((values - values.mean()) / (values.std() or 1), -ZSCORE_CLIP, ZSCORE_CLIP)

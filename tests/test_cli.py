@@ -129,6 +129,12 @@ def test_train_writes_a_plain_keras_model_and_only_its_log(trained):
     assert epochs == ["0", "1"]
     # no copy of the model, no backups left behind once the run is over
     assert sorted(p.name for p in (folder / "cells_training").iterdir()) == ["history.csv"]
+    # the data's fingerprint, printed first and kept beside the model
+    assert done.stdout.splitlines()[:2] == ["fingerprint of the data:",
+                                            "  8 images, 2D, 1 channel"]
+    assert "  saved to cells.fingerprint.json" in done.stdout.splitlines()
+    fingerprint = json.loads((folder / "cells.fingerprint.json").read_text())
+    assert fingerprint["size"]["distinct"] == 1 and fingerprint["classes"]["mode"] == "binary"
 
 
 def test_train_shows_no_tensorflow_start_up_lines(trained):
@@ -203,6 +209,10 @@ def test_volumes_through_train_predict_and_evaluate(shared_data, tmp_path):
     import keras
 
     assert keras.models.load_model(tmp_path / "unet.keras").input_shape == (None,) * 4 + (1,)
+    fingerprint = json.loads((tmp_path / "unet.fingerprint.json").read_text())
+    assert fingerprint["spacing"]["max"] == [6.5, 0.7812, 0.7812]  # brain2's slices, breast1's
+    assert fingerprint["classes"]["pixels"][1] == 453 + 143  # as PROVENANCE.md counts them
+    assert fingerprint["intensity"]["percentiles"]["99.5"][0] > 200  # MRI values as stored
 
     done = run_in(tmp_path, "predict", "unet.keras", "scans", "masks")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -333,7 +343,8 @@ def test_mask_errors_name_the_command_options(cell_folders, tmp_path):
     assert line.endswith("Give --mask-threshold 127 to read the pixels above 127 as 1")
     # ... which reads them
     arguments[-1] = str(tmp_path / "masks")
-    images, masks = _read_folders(make_parser().parse_args([*arguments, "--mask-threshold", "127"]))
+    split = _read_folders(make_parser().parse_args([*arguments, "--mask-threshold", "127"]))
+    images, masks = split.images, split.masks
     assert len(masks) == 8 and masks[1].dtype == np.float32 and not masks[1][:3].any()  # 100 < 127
 
     Image.fromarray(np.full((96, 96), 100, np.uint8)).save(tmp_path / "masks" / "c1.png")
@@ -342,7 +353,8 @@ def test_mask_errors_name_the_command_options(cell_folders, tmp_path):
     assert line.endswith("If each value is a class, give --palette '0=0;100=1;255=2'")
     assert "mask_mode" not in line and "palette=" not in line
     # ... which reads them as three classes
-    _, masks = _read_folders(make_parser().parse_args([*arguments, "--palette", "0=0;100=1;255=2"]))
+    masks = _read_folders(make_parser().parse_args([*arguments, "--palette", "0=0;100=1;255=2"])
+                          ).masks
     assert masks[1].dtype == np.int32 and np.unique(masks[1]).tolist() == [1]
 
 
@@ -393,7 +405,7 @@ def test_demo_in_fast_mode(tmp_path):
     assert (tmp_path / "demo" / "history.png").exists() and (tmp_path / "demo" / "unet.keras").exists()
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "demo"])
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "demo", "fingerprint"])
 def test_every_command_explains_itself(command):
     done = run(command, "--help")
     assert done.returncode == 0 and "example" in done.stdout or command == "demo"

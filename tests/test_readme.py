@@ -29,9 +29,9 @@ def test_readme_block_runs(index, tmp_path, monkeypatch):
 
 
 def test_the_layout_section_states_the_package_size():
-    """The README's layout section gives ``wc -l keras_unet/*.py``, within 5,700 lines."""
+    """The README's layout section gives ``wc -l keras_unet/*.py``, within 5,900 lines."""
     package = sorted((README.parent / "keras_unet").glob("*.py"))
     lines = sum(len(path.read_bytes().splitlines()) for path in package)
     stated = re.search(r"`wc -l keras_unet/\*\.py`: ([\d,]+)", README.read_text())
     assert stated, "the layout section must state the package's line count"
-    assert int(stated.group(1).replace(",", "")) == lines <= 5700
+    assert int(stated.group(1).replace(",", "")) == lines <= 5900
